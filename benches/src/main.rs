@@ -1,0 +1,2 @@
+//! Benchmarks and the performance report (see docs/benchmarks.md). Not yet written.
+fn main() {}

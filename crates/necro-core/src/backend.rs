@@ -1,0 +1,223 @@
+//! The narrow traits backends implement, and the values that cross them.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::dead_letter::DeadLetter;
+use crate::error::BackendError;
+use crate::event::Event;
+
+/// Chain-tracing metadata carried beside an event, never inside its four-field JSON.
+///
+/// In memory it travels alongside the event; on Redis as extra stream-entry fields.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Metadata {
+    /// The id of the root event of the chain this event belongs to.
+    pub correlation_id: Option<Uuid>,
+    /// The id of the event whose handling emitted this one.
+    pub causation_id: Option<Uuid>,
+}
+
+impl Metadata {
+    /// Metadata for an event emitted while handling `parent` (whose own metadata is
+    /// `parent_meta`): same correlation id as the parent's chain, causation = the parent.
+    #[must_use]
+    pub fn child_of(parent: &Event, parent_meta: &Metadata) -> Self {
+        Self {
+            correlation_id: Some(parent_meta.correlation_id.unwrap_or_else(|| parent.id())),
+            causation_id: Some(parent.id()),
+        }
+    }
+
+    /// The correlation id, falling back to the event's own id for a root event.
+    #[must_use]
+    pub fn correlation_or(&self, event: &Event) -> Uuid {
+        self.correlation_id.unwrap_or_else(|| event.id())
+    }
+}
+
+/// An event with its metadata, on its way into a backend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    /// The event.
+    pub event: Event,
+    /// Its chain-tracing metadata.
+    pub meta: Metadata,
+}
+
+impl Envelope {
+    /// An envelope with empty metadata (a root event).
+    #[must_use]
+    pub fn new(event: Event) -> Self {
+        Self {
+            event,
+            meta: Metadata::default(),
+        }
+    }
+
+    /// An envelope with the given metadata.
+    #[must_use]
+    pub fn with_meta(event: Event, meta: Metadata) -> Self {
+        Self { event, meta }
+    }
+}
+
+impl From<Event> for Envelope {
+    fn from(event: Event) -> Self {
+        Self::new(event)
+    }
+}
+
+/// One event handed out by a backend, to be acked or nacked with its token.
+#[derive(Debug, Clone)]
+pub struct Delivery<T> {
+    /// The event.
+    pub event: Event,
+    /// Its chain-tracing metadata.
+    pub meta: Metadata,
+    /// Which delivery this is: 1 the first time, raised by every redelivery.
+    pub attempt: u32,
+    /// The backend's own handle for acking this delivery.
+    pub token: T,
+}
+
+/// What a backend did with a nacked delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NackOutcome {
+    /// It will be delivered again; this is the attempt number it will carry.
+    Requeued {
+        /// The attempt number of the next delivery.
+        next_attempt: u32,
+    },
+    /// It had been delivered the maximum number of times and is now a dead letter.
+    DeadLettered,
+}
+
+/// A backend: carries events between producers and the spine.
+///
+/// Delivery is at-least-once: a pulled delivery that is neither acked nor nacked will be
+/// delivered again (how and when is the backend's business). Tokens are only meaningful to
+/// the backend that issued them.
+pub trait Backend: Send + Sync + 'static {
+    /// The backend's handle for one delivery.
+    type Token: Send + Sync + Clone + std::fmt::Debug + 'static;
+
+    /// Enqueues events in order. All-or-nothing where the backend can.
+    fn enqueue(
+        &self,
+        batch: Vec<Envelope>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Enqueues one event (a root of a new chain).
+    fn send(&self, event: Event) -> impl Future<Output = Result<(), BackendError>> + Send {
+        self.enqueue(vec![Envelope::new(event)])
+    }
+
+    /// Pulls up to `max` deliveries, waiting up to `wait` for the first one.
+    /// Returns an empty batch when nothing arrived in time.
+    fn pull(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> impl Future<Output = Result<Vec<Delivery<Self::Token>>, BackendError>> + Send;
+
+    /// Acknowledges deliveries: they are done and will not be delivered again.
+    fn ack(
+        &self,
+        tokens: Vec<Self::Token>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send;
+
+    /// Gives a delivery back: it is redelivered with its attempt raised, or dead-lettered
+    /// once it has been delivered the backend's maximum number of times.
+    fn nack(
+        &self,
+        delivery: Delivery<Self::Token>,
+        reason: String,
+    ) -> impl Future<Output = Result<NackOutcome, BackendError>> + Send;
+
+    /// Enqueues `emitted` and acknowledges `acks` as one step.
+    ///
+    /// The default enqueues, then acks: a crash between the two redelivers the sources and
+    /// so may duplicate the emitted events. Backends that can make it atomic (Redis
+    /// MULTI/EXEC, the in-memory queue's lock) override it; [`Backend::atomic_commit`] says which.
+    fn commit(
+        &self,
+        emitted: Vec<Envelope>,
+        acks: Vec<Self::Token>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async move {
+            if !emitted.is_empty() {
+                self.enqueue(emitted).await?;
+            }
+            if !acks.is_empty() {
+                self.ack(acks).await?;
+            }
+            Ok(())
+        }
+    }
+
+    /// Whether [`Backend::commit`] is all-or-nothing.
+    fn atomic_commit(&self) -> bool {
+        false
+    }
+}
+
+/// Somewhere dead letters go: events that failed for good, kept for inspection and replay.
+pub trait DeadLetterStore: Send + Sync + 'static {
+    /// Stores one dead letter.
+    fn store(&self, letter: DeadLetter) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// A backend or store that can report on its own health.
+pub trait Health: Send + Sync + 'static {
+    /// Checks reachability and gathers figures.
+    fn health(&self) -> impl Future<Output = HealthReport> + Send;
+}
+
+/// The outcome of a health check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HealthReport {
+    /// Whether the backend can carry events now.
+    pub healthy: bool,
+    /// Round-trip time of the check, when it measured one.
+    pub latency: Option<Duration>,
+    /// Backend-specific figures (queue depth, pending count, lag, …).
+    pub details: BTreeMap<String, serde_json::Value>,
+    /// Why it is unhealthy, when it is.
+    pub error: Option<String>,
+}
+
+impl HealthReport {
+    /// A healthy report with no figures.
+    #[must_use]
+    pub fn healthy() -> Self {
+        Self {
+            healthy: true,
+            latency: None,
+            details: BTreeMap::new(),
+            error: None,
+        }
+    }
+
+    /// An unhealthy report with a reason.
+    #[must_use]
+    pub fn unhealthy(error: impl Into<String>) -> Self {
+        Self {
+            healthy: false,
+            latency: None,
+            details: BTreeMap::new(),
+            error: Some(error.into()),
+        }
+    }
+
+    /// Adds a figure.
+    #[must_use]
+    pub fn detail(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.details.insert(key.into(), value.into());
+        self
+    }
+}

@@ -1,0 +1,294 @@
+//! Error types shared by every NecroStack crate.
+
+use std::any::Any;
+use std::error::Error as StdError;
+use std::fmt;
+
+use crate::event::EventType;
+
+/// A boxed error with its cause chain intact.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Why an event could not be built or read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EventError {
+    /// The event type was empty or only whitespace.
+    #[error("event type must not be empty or whitespace")]
+    EmptyEventType,
+    /// The payload was not a JSON object.
+    #[error("event payload must be a JSON object, got {found}")]
+    PayloadNotObject {
+        /// What kind of JSON value was found instead.
+        found: &'static str,
+    },
+    /// The payload's compact JSON is larger than the limit.
+    #[error("event payload is {size} bytes of compact JSON, more than the {max} allowed")]
+    PayloadTooLarge {
+        /// Bytes of compact UTF-8 JSON.
+        size: usize,
+        /// The limit, [`MAX_PAYLOAD_BYTES`](crate::MAX_PAYLOAD_BYTES).
+        max: usize,
+    },
+    /// The id is a UUID but not a version 4 one.
+    #[error("event id {id} is not a UUID v4")]
+    IdNotV4 {
+        /// The offending id.
+        id: uuid::Uuid,
+    },
+    /// The id is not a UUID at all.
+    #[error("event id {value:?} is not a UUID")]
+    InvalidId {
+        /// The offending text (truncated).
+        value: String,
+        /// The parser's complaint.
+        #[source]
+        source: uuid::Error,
+    },
+    /// The timestamp is not RFC 3339 with an offset.
+    #[error("event timestamp {value:?} is not an RFC 3339 time with an offset")]
+    InvalidTimestamp {
+        /// The offending text (truncated).
+        value: String,
+        /// The parser's complaint.
+        #[source]
+        source: time::error::Parse,
+    },
+    /// The JSON form was malformed: bad syntax, a missing or unknown field.
+    #[error("event JSON is malformed: {0}")]
+    Json(#[source] serde_json::Error),
+    /// A payload could not be serialized.
+    #[error("event payload could not be serialized: {0}")]
+    Serialize(#[source] serde_json::Error),
+}
+
+/// Why a payload could not be decoded into its typed form.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The event is not of the type the payload struct belongs to.
+    #[error("expected a {expected} event, got a {found} event")]
+    WrongType {
+        /// The payload struct's event type.
+        expected: &'static str,
+        /// The event's type.
+        found: EventType,
+    },
+    /// A field is missing or does not fit.
+    #[error("{event_type} payload does not decode into {target}: at `{path}`: {source}")]
+    Invalid {
+        /// The event's type.
+        event_type: EventType,
+        /// The Rust type decoding was attempted into.
+        target: &'static str,
+        /// Path to the field that failed (`.` for the root).
+        path: String,
+        /// serde_json's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Whether an organ's failure is worth retrying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Retry {
+    /// Transient: retry per the organ's retry policy before the failure mode applies.
+    Transient,
+    /// Permanent: retrying cannot help (bad input); the failure mode applies at once.
+    Permanent,
+}
+
+/// The error an organ returns.
+///
+/// Like `anyhow::Error`, any `std::error::Error` converts into it with `?`, keeping its cause
+/// chain. Retry intent is explicit: errors are [`Retry::Transient`] by default, except
+/// [`DecodeError`] and [`EventError`] (bad input), which are [`Retry::Permanent`].
+///
+/// ```
+/// use necro_core::{OrganError, Retry};
+/// let e = OrganError::permanent_msg("card declined");
+/// assert_eq!(e.retry(), Retry::Permanent);
+/// let io = std::io::Error::other("smtp down");
+/// assert_eq!(OrganError::from(io).retry(), Retry::Transient);
+/// ```
+pub struct OrganError {
+    retry: Retry,
+    inner: BoxError,
+}
+
+impl OrganError {
+    /// A transient error from any error value.
+    pub fn transient(err: impl Into<BoxError>) -> Self {
+        Self {
+            retry: Retry::Transient,
+            inner: err.into(),
+        }
+    }
+
+    /// A permanent error from any error value: never retried.
+    pub fn permanent(err: impl Into<BoxError>) -> Self {
+        Self {
+            retry: Retry::Permanent,
+            inner: err.into(),
+        }
+    }
+
+    /// A transient error from a message.
+    pub fn msg(message: impl fmt::Display) -> Self {
+        Self::transient(message.to_string())
+    }
+
+    /// A permanent error from a message.
+    pub fn permanent_msg(message: impl fmt::Display) -> Self {
+        Self::permanent(message.to_string())
+    }
+
+    /// The retry intent.
+    #[must_use]
+    pub fn retry(&self) -> Retry {
+        self.retry
+    }
+
+    /// Whether retrying may help.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        self.retry == Retry::Transient
+    }
+
+    /// The underlying error, with its cause chain.
+    #[must_use]
+    pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.inner
+    }
+
+    /// Consumes this into the underlying boxed error.
+    #[must_use]
+    pub fn into_inner(self) -> BoxError {
+        self.inner
+    }
+
+    /// Attempts to downcast the underlying error.
+    #[must_use]
+    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
+        self.inner.downcast_ref::<E>()
+    }
+
+    /// The message followed by every cause, joined with `": "`.
+    #[must_use]
+    pub fn chain_string(&self) -> String {
+        error_chain(&*self.inner)
+    }
+}
+
+/// Renders an error and its sources as `outer: cause: root`.
+#[must_use]
+pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut cur = err.source();
+    while let Some(e) = cur {
+        let s = e.to_string();
+        if !out.ends_with(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = e.source();
+    }
+    out
+}
+
+impl<E: StdError + Send + Sync + 'static> From<E> for OrganError {
+    fn from(err: E) -> Self {
+        let any: &dyn Any = &err;
+        let retry = if any.is::<DecodeError>() || any.is::<EventError>() {
+            Retry::Permanent
+        } else {
+            Retry::Transient
+        };
+        Self {
+            retry,
+            inner: Box::new(err),
+        }
+    }
+}
+
+impl fmt::Display for OrganError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if f.alternate() {
+            f.write_str(&self.chain_string())
+        } else {
+            fmt::Display::fmt(&self.inner, f)
+        }
+    }
+}
+
+impl fmt::Debug for OrganError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrganError")
+            .field("retry", &self.retry)
+            .field("error", &self.chain_string())
+            .finish()
+    }
+}
+
+impl AsRef<dyn StdError + Send + Sync + 'static> for OrganError {
+    fn as_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
+        &*self.inner
+    }
+}
+
+/// What went wrong inside a backend.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    /// A bounded queue is full; nothing was enqueued.
+    #[error("queue is full ({capacity} events)")]
+    Full {
+        /// The queue's capacity.
+        capacity: usize,
+    },
+    /// The backend was closed.
+    #[error("backend is closed")]
+    Closed,
+    /// The backend could not be reached or the connection broke.
+    #[error("backend connection failed: {0}")]
+    Connection(#[source] BoxError),
+    /// The backend answered with an error.
+    #[error("backend command failed: {0}")]
+    Command(#[source] BoxError),
+    /// An event could not be encoded or decoded.
+    #[error("event could not be encoded or decoded: {0}")]
+    Event(#[from] EventError),
+    /// A token was acknowledged or nacked that the backend does not know (already acked?).
+    #[error("unknown delivery token {0}")]
+    UnknownToken(String),
+    /// A command did not answer in time.
+    #[error("backend timed out after {0:?}")]
+    Timeout(std::time::Duration),
+    /// Anything else.
+    #[error("{0}")]
+    Other(#[source] BoxError),
+}
+
+impl BackendError {
+    /// Whether retrying the same call may succeed.
+    #[must_use]
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::Full { .. } | Self::Connection(_) | Self::Timeout(_)
+        )
+    }
+}
+
+impl From<OrganError> for Box<dyn StdError + Send + Sync + 'static> {
+    fn from(err: OrganError) -> Self {
+        err.inner
+    }
+}
+
+impl From<OrganError> for Box<dyn StdError + 'static> {
+    fn from(err: OrganError) -> Self {
+        err.inner
+    }
+}

@@ -1,0 +1,609 @@
+//! The event model: [`Event`], [`EventType`] and their validation.
+
+use std::borrow::Borrow;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, OnceLock};
+
+use serde::de::{self, DeserializeOwned};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
+
+use crate::error::{DecodeError, EventError};
+use crate::payload::Payload;
+
+/// The largest payload an event may carry: bytes of UTF-8, compact JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
+
+/// A validated event type: trimmed, never empty.
+///
+/// Cheap to clone (reference counted). Compares equal to the `&str` it holds.
+///
+/// ```
+/// use necro_core::EventType;
+/// let t = EventType::new("  ORDER_PLACED ").unwrap();
+/// assert_eq!(t, "ORDER_PLACED");
+/// assert!(EventType::new("   ").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventType(Arc<str>);
+
+impl EventType {
+    /// Validates and trims `value`.
+    ///
+    /// # Errors
+    /// [`EventError::EmptyEventType`] when nothing is left after trimming.
+    pub fn new(value: &str) -> Result<Self, EventError> {
+        let trimmed = value.trim();
+        if trimmed.is_empty() {
+            return Err(EventError::EmptyEventType);
+        }
+        Ok(Self(Arc::from(trimmed)))
+    }
+
+    /// The type as a string slice.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&*self.0, f)
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for EventType {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Borrow<str> for EventType {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
+impl PartialEq<str> for EventType {
+    fn eq(&self, other: &str) -> bool {
+        &*self.0 == other
+    }
+}
+
+impl PartialEq<&str> for EventType {
+    fn eq(&self, other: &&str) -> bool {
+        &*self.0 == *other
+    }
+}
+
+impl FromStr for EventType {
+    type Err = EventError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<&str> for EventType {
+    type Error = EventError;
+    fn try_from(s: &str) -> Result<Self, Self::Error> {
+        Self::new(s)
+    }
+}
+
+impl TryFrom<String> for EventType {
+    type Error = EventError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Self::new(&s)
+    }
+}
+
+impl Serialize for EventType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        Self::new(&s).map_err(de::Error::custom)
+    }
+}
+
+/// An immutable fact: what happened, when, and its data.
+///
+/// Every constructor validates: the type is trimmed and non-empty, the id is a UUID v4,
+/// the payload is a JSON object of at most [`MAX_PAYLOAD_BYTES`] bytes of compact JSON.
+/// Cloning is a reference-count increment, so fanning one event out to many organs is cheap.
+///
+/// The JSON form is exactly `{"id","timestamp","event_type","payload"}`, with the timestamp
+/// written the way the Python NecroStack writes it (`2024-01-15T10:30:45.123456+00:00`).
+/// Timestamps keep microsecond precision so that form round-trips exactly.
+///
+/// ```
+/// use necro_core::Event;
+/// use serde_json::json;
+///
+/// let event = Event::new("HELLO", json!({"name": "World"})).unwrap();
+/// assert_eq!(event.event_type(), "HELLO");
+/// assert_eq!(event.payload()["name"], "World");
+///
+/// let wire = event.to_json();
+/// let back = Event::from_json(&wire).unwrap();
+/// assert_eq!(back, event);
+/// ```
+#[derive(Clone)]
+pub struct Event(Arc<Inner>);
+
+struct Inner {
+    id: Uuid,
+    timestamp: OffsetDateTime,
+    event_type: EventType,
+    /// Compact JSON text of the payload object.
+    raw: Box<RawValue>,
+    /// The parsed payload, filled on first access.
+    parsed: OnceLock<Map<String, Value>>,
+}
+
+impl Event {
+    /// Builds an event with a fresh v4 id and the current UTC time.
+    ///
+    /// # Errors
+    /// An [`EventError`] for an empty type, a payload that is not an object, or one too large.
+    pub fn new(event_type: impl AsRef<str>, payload: Value) -> Result<Self, EventError> {
+        let event_type = EventType::new(event_type.as_ref())?;
+        Self::with_type(event_type, payload)
+    }
+
+    /// Like [`Event::new`] with an already validated type (no re-validation, no allocation for
+    /// the type).
+    ///
+    /// # Errors
+    /// An [`EventError`] for a payload that is not an object, or one too large.
+    pub fn with_type(event_type: EventType, payload: Value) -> Result<Self, EventError> {
+        match payload {
+            Value::Object(map) => Self::assemble(Uuid::new_v4(), now_micros(), event_type, map),
+            other => Err(EventError::PayloadNotObject {
+                found: json_kind(&other),
+            }),
+        }
+    }
+
+    /// Builds an event from a payload object.
+    ///
+    /// # Errors
+    /// An [`EventError`] for an empty type or a payload too large.
+    pub fn from_map(
+        event_type: impl AsRef<str>,
+        payload: Map<String, Value>,
+    ) -> Result<Self, EventError> {
+        let event_type = EventType::new(event_type.as_ref())?;
+        Self::assemble(Uuid::new_v4(), now_micros(), event_type, payload)
+    }
+
+    /// Builds an event from every part, for replays, imports and tests.
+    ///
+    /// The timestamp is converted to UTC and truncated to microseconds.
+    ///
+    /// # Errors
+    /// An [`EventError`] for a non-v4 id, an empty type, a payload that is not an object,
+    /// or one too large.
+    pub fn from_parts(
+        id: Uuid,
+        timestamp: OffsetDateTime,
+        event_type: impl AsRef<str>,
+        payload: Value,
+    ) -> Result<Self, EventError> {
+        check_v4(id)?;
+        let event_type = EventType::new(event_type.as_ref())?;
+        match payload {
+            Value::Object(map) => Self::assemble(id, normalize_ts(timestamp), event_type, map),
+            other => Err(EventError::PayloadNotObject {
+                found: json_kind(&other),
+            }),
+        }
+    }
+
+    /// Builds an event whose type and payload come from a typed [`Payload`].
+    ///
+    /// ```
+    /// use necro_core::{Event, Payload};
+    /// use serde::{Deserialize, Serialize};
+    ///
+    /// #[derive(Serialize, Deserialize)]
+    /// struct Hello { name: String }
+    /// impl Payload for Hello { const EVENT_TYPE: &'static str = "HELLO"; }
+    ///
+    /// let event = Event::from_payload(&Hello { name: "World".into() }).unwrap();
+    /// assert_eq!(event.event_type(), "HELLO");
+    /// assert_eq!(event.decode::<Hello>().unwrap().name, "World");
+    /// ```
+    ///
+    /// # Errors
+    /// An [`EventError`] if the payload does not serialize to a JSON object within the size limit.
+    pub fn from_payload<P: Payload>(payload: &P) -> Result<Self, EventError> {
+        let event_type = EventType::new(P::EVENT_TYPE)?;
+        let text = serde_json::to_string(payload).map_err(EventError::Serialize)?;
+        if !text.starts_with('{') {
+            let value: Value = serde_json::from_str(&text).map_err(EventError::Serialize)?;
+            return Err(EventError::PayloadNotObject {
+                found: json_kind(&value),
+            });
+        }
+        check_size(text.len())?;
+        let raw = RawValue::from_string(text).map_err(EventError::Serialize)?;
+        Ok(Self(Arc::new(Inner {
+            id: Uuid::new_v4(),
+            timestamp: now_micros(),
+            event_type,
+            raw,
+            parsed: OnceLock::new(),
+        })))
+    }
+
+    fn assemble(
+        id: Uuid,
+        timestamp: OffsetDateTime,
+        event_type: EventType,
+        map: Map<String, Value>,
+    ) -> Result<Self, EventError> {
+        let text = serde_json::to_string(&map).map_err(EventError::Serialize)?;
+        check_size(text.len())?;
+        let raw = RawValue::from_string(text).map_err(EventError::Serialize)?;
+        let parsed = OnceLock::new();
+        let _ = parsed.set(map);
+        Ok(Self(Arc::new(Inner {
+            id,
+            timestamp,
+            event_type,
+            raw,
+            parsed,
+        })))
+    }
+
+    /// Validates the parts of an event read from the wire.
+    fn from_wire(
+        id: &str,
+        timestamp: &str,
+        event_type: &str,
+        payload: Box<RawValue>,
+    ) -> Result<Self, EventError> {
+        let id = Uuid::parse_str(id).map_err(|source| EventError::InvalidId {
+            value: truncate_for_error(id),
+            source,
+        })?;
+        check_v4(id)?;
+        let timestamp = OffsetDateTime::parse(timestamp, &Rfc3339).map_err(|source| {
+            EventError::InvalidTimestamp {
+                value: truncate_for_error(timestamp),
+                source,
+            }
+        })?;
+        let event_type = EventType::new(event_type)?;
+        let raw = compact_object(payload)?;
+        Ok(Self(Arc::new(Inner {
+            id,
+            timestamp: normalize_ts(timestamp),
+            event_type,
+            raw,
+            parsed: OnceLock::new(),
+        })))
+    }
+
+    /// Parses and validates the JSON form `{"id","timestamp","event_type","payload"}`.
+    ///
+    /// # Errors
+    /// [`EventError::Json`] for malformed JSON, missing or unknown fields; the other
+    /// variants for values that fail validation.
+    pub fn from_json(text: &str) -> Result<Self, EventError> {
+        let wire: Wire<'_> = serde_json::from_str(text).map_err(EventError::Json)?;
+        Self::from_wire(&wire.id, &wire.timestamp, &wire.event_type, wire.payload)
+    }
+
+    /// Parses and validates the JSON form from bytes (which must be UTF-8).
+    ///
+    /// # Errors
+    /// As [`Event::from_json`].
+    pub fn from_json_slice(bytes: &[u8]) -> Result<Self, EventError> {
+        let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(EventError::Json)?;
+        Self::from_wire(&wire.id, &wire.timestamp, &wire.event_type, wire.payload)
+    }
+
+    /// The compact JSON form, wire-compatible with the Python NecroStack.
+    #[must_use]
+    pub fn to_json(&self) -> String {
+        let inner = &*self.0;
+        let raw = inner.raw.get();
+        let mut out = String::with_capacity(raw.len() + inner.event_type.0.len() + 120);
+        out.push_str("{\"id\":\"");
+        out.push_str(
+            inner
+                .id
+                .hyphenated()
+                .encode_lower(&mut Uuid::encode_buffer()),
+        );
+        out.push_str("\",\"timestamp\":\"");
+        out.push_str(&format_timestamp(inner.timestamp));
+        out.push_str("\",\"event_type\":");
+        // Serializing a &str into a String cannot fail.
+        out.push_str(
+            &serde_json::to_string(inner.event_type.as_str()).unwrap_or_else(|_| "\"\"".into()),
+        );
+        out.push_str(",\"payload\":");
+        out.push_str(raw);
+        out.push('}');
+        out
+    }
+
+    /// The event's id (UUID v4).
+    #[must_use]
+    pub fn id(&self) -> Uuid {
+        self.0.id
+    }
+
+    /// When the event was created (UTC, microsecond precision).
+    #[must_use]
+    pub fn timestamp(&self) -> OffsetDateTime {
+        self.0.timestamp
+    }
+
+    /// The timestamp in the wire form, e.g. `2024-01-15T10:30:45.123456+00:00`.
+    #[must_use]
+    pub fn timestamp_rfc3339(&self) -> String {
+        format_timestamp(self.0.timestamp)
+    }
+
+    /// The event's type.
+    #[must_use]
+    pub fn event_type(&self) -> &EventType {
+        &self.0.event_type
+    }
+
+    /// The payload object. Parsed on first access when the event came from the wire.
+    #[must_use]
+    pub fn payload(&self) -> &Map<String, Value> {
+        self.0.parsed.get_or_init(|| {
+            // The raw text was validated as a JSON object when the event was built.
+            serde_json::from_str(self.0.raw.get()).unwrap_or_default()
+        })
+    }
+
+    /// One field of the payload, if present.
+    #[must_use]
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.payload().get(key)
+    }
+
+    /// The payload as compact JSON text.
+    #[must_use]
+    pub fn payload_json(&self) -> &str {
+        self.0.raw.get()
+    }
+
+    /// Size of the payload in bytes of compact JSON (what the limit counts).
+    #[must_use]
+    pub fn payload_size(&self) -> usize {
+        self.0.raw.get().len()
+    }
+
+    /// Decodes the payload into its typed form, checking the event type first.
+    ///
+    /// # Errors
+    /// [`DecodeError::WrongType`] when the event is of another type,
+    /// [`DecodeError::Invalid`] naming the field that did not fit.
+    pub fn decode<P: Payload>(&self) -> Result<P, DecodeError> {
+        if self.0.event_type.as_str() != P::EVENT_TYPE {
+            return Err(DecodeError::WrongType {
+                expected: P::EVENT_TYPE,
+                found: self.0.event_type.clone(),
+            });
+        }
+        self.decode_as()
+    }
+
+    /// Decodes the payload into any deserializable type, whatever the event type.
+    ///
+    /// # Errors
+    /// [`DecodeError::Invalid`] naming the field that did not fit.
+    pub fn decode_as<T: DeserializeOwned>(&self) -> Result<T, DecodeError> {
+        let mut de = serde_json::Deserializer::from_str(self.0.raw.get());
+        serde_path_to_error::deserialize(&mut de).map_err(|err| {
+            let path = err.path().to_string();
+            DecodeError::Invalid {
+                event_type: self.0.event_type.clone(),
+                target: std::any::type_name::<T>(),
+                path,
+                source: err.into_inner(),
+            }
+        })
+    }
+}
+
+impl PartialEq for Event {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+            || (self.0.id == other.0.id
+                && self.0.timestamp == other.0.timestamp
+                && self.0.event_type == other.0.event_type
+                && (self.0.raw.get() == other.0.raw.get() || self.payload() == other.payload()))
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The payload may hold personal data: show its size, not its content.
+        f.debug_struct("Event")
+            .field("id", &self.0.id)
+            .field("timestamp", &format_args!("{}", self.timestamp_rfc3339()))
+            .field("event_type", &self.0.event_type)
+            .field("payload_bytes", &self.payload_size())
+            .finish()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Wire<'a> {
+    #[serde(borrow)]
+    id: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    event_type: std::borrow::Cow<'a, str>,
+    payload: Box<RawValue>,
+}
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Event", 4)?;
+        st.serialize_field("id", &self.0.id)?;
+        st.serialize_field("timestamp", &format_timestamp(self.0.timestamp))?;
+        st.serialize_field("event_type", self.0.event_type.as_str())?;
+        st.serialize_field("payload", &*self.0.raw)?;
+        st.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for Event {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let wire = Wire::deserialize(d)?;
+        Self::from_wire(&wire.id, &wire.timestamp, &wire.event_type, wire.payload)
+            .map_err(de::Error::custom)
+    }
+}
+
+fn check_v4(id: Uuid) -> Result<(), EventError> {
+    if id.get_version_num() == 4 && id.get_variant() == uuid::Variant::RFC4122 {
+        Ok(())
+    } else {
+        Err(EventError::IdNotV4 { id })
+    }
+}
+
+fn check_size(size: usize) -> Result<(), EventError> {
+    if size > MAX_PAYLOAD_BYTES {
+        Err(EventError::PayloadTooLarge {
+            size,
+            max: MAX_PAYLOAD_BYTES,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Checks a raw payload is an object and returns it in compact form.
+fn compact_object(raw: Box<RawValue>) -> Result<Box<RawValue>, EventError> {
+    let text = raw.get();
+    if !text.starts_with('{') {
+        let value: Value = serde_json::from_str(text).map_err(EventError::Json)?;
+        return Err(EventError::PayloadNotObject {
+            found: json_kind(&value),
+        });
+    }
+    if !has_insignificant_whitespace(text.as_bytes()) {
+        check_size(text.len())?;
+        return Ok(raw);
+    }
+    let value: Value = serde_json::from_str(text).map_err(EventError::Json)?;
+    let compact = serde_json::to_string(&value).map_err(EventError::Serialize)?;
+    check_size(compact.len())?;
+    RawValue::from_string(compact).map_err(EventError::Serialize)
+}
+
+/// Whether JSON text holds whitespace outside string literals.
+fn has_insignificant_whitespace(bytes: &[u8]) -> bool {
+    let mut in_string = false;
+    let mut escaped = false;
+    for &b in bytes {
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+        } else if b == b'"' {
+            in_string = true;
+        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
+            return true;
+        }
+    }
+    false
+}
+
+fn truncate_for_error(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+fn now_micros() -> OffsetDateTime {
+    normalize_ts(OffsetDateTime::now_utc())
+}
+
+fn normalize_ts(ts: OffsetDateTime) -> OffsetDateTime {
+    let ts = ts.to_offset(UtcOffset::UTC);
+    let micros = ts.nanosecond() / 1_000 * 1_000;
+    ts.replace_nanosecond(micros).unwrap_or(ts)
+}
+
+/// Formats a timestamp the way the Python original writes it.
+#[must_use]
+pub fn format_timestamp(ts: OffsetDateTime) -> String {
+    let fmt = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]+00:00"
+    );
+    ts.to_offset(UtcOffset::UTC)
+        .format(&fmt)
+        .unwrap_or_else(|_| String::from("1970-01-01T00:00:00.000000+00:00"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn whitespace_scanner_ignores_strings() {
+        assert!(!has_insignificant_whitespace(br#"{"a":"b c","d":"\" x"}"#));
+        assert!(has_insignificant_whitespace(br#"{"a": 1}"#));
+    }
+
+    #[test]
+    fn python_timestamp_round_trips() {
+        let text = r#"{"id":"550e8400-e29b-41d4-a716-446655440000","timestamp":"2024-01-15T10:30:45.123456+00:00","event_type":"ORDER_PLACED","payload":{"order_id":123}}"#;
+        let ev = Event::from_json(text).unwrap();
+        assert_eq!(ev.to_json(), text);
+        assert_eq!(serde_json::to_string(&ev).unwrap(), text);
+    }
+
+    #[test]
+    fn emoji_counts_utf8_bytes() {
+        let ev = Event::new("T", json!({"e": "😀"})).unwrap();
+        assert_eq!(ev.payload_size(), r#"{"e":"😀"}"#.len());
+    }
+}

@@ -1,0 +1,80 @@
+//! # necro-core
+//!
+//! The small, stable heart of NecroStack: the [`Event`] model, the [`Organ`] traits handlers
+//! implement, and the [`Backend`] traits transports implement. Depend on this crate when you
+//! write organs or a backend; applications add `necro-spine` and a backend crate.
+//!
+//! It has no async runtime, no Redis client and no logging subscriber in it.
+//!
+//! ```
+//! use necro_core::{Emit, Event, Organ, OrganError};
+//! use serde_json::json;
+//!
+//! struct Greeter;
+//! impl Organ for Greeter {
+//!     fn listens_to(&self) -> &[&str] { &["HELLO"] }
+//!     async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
+//!         let name = event.get("name").and_then(|v| v.as_str()).unwrap_or("stranger");
+//!         Ok(Event::new("GREETED", json!({ "msg": format!("Hello, {name}!") }))?.into())
+//!     }
+//! }
+//!
+//! # tokio_test_block_on(async {
+//! let hello = Event::new("HELLO", json!({"name": "World"}))?;
+//! let out = Greeter.handle(&hello).await?;
+//! let greeted = out.iter().next().unwrap();
+//! assert_eq!(greeted.payload()["msg"], "Hello, World!");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! # }).unwrap();
+//! # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+//! #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod backend;
+mod dead_letter;
+mod emit;
+mod error;
+mod event;
+mod organ;
+mod payload;
+
+pub use backend::{
+    Backend, DeadLetterStore, Delivery, Envelope, Health, HealthReport, Metadata, NackOutcome,
+};
+pub use dead_letter::{DeadLetter, DeadLetterKind, Failure};
+pub use emit::Emit;
+pub use error::{BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain};
+pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, format_timestamp};
+pub use organ::{
+    BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,
+    SyncOrgan, TypedOrgan, marker, organ_fn, short_type_name,
+};
+pub use payload::Payload;
+
+/// Re-exported so organ authors need no direct dependency for `json!` and `Value`.
+pub use serde_json;
+/// Re-exported for ids and timestamps.
+pub use time;
+/// Re-exported for ids.
+pub use uuid;
+
+pub use organ::sync_organ_fn;
+
+#[cfg(test)]
+mod dyn_compat {
+    use super::*;
+    // These traits must stay dyn-compatible: the spine holds them erased.
+    fn _obj_safe(_: Box<dyn DynOrgan>, _: Box<dyn DynSyncOrgan>) {}
+    fn _assert_send_sync<T: Send + Sync>() {}
+    #[test]
+    fn values_are_send_sync() {
+        _assert_send_sync::<Event>();
+        _assert_send_sync::<Emit>();
+        _assert_send_sync::<OrganError>();
+        _assert_send_sync::<BackendError>();
+        _assert_send_sync::<DeadLetter>();
+    }
+}
