@@ -1,0 +1,416 @@
+//! Stream entries on the wire: ids, the fields we write, and the decoding of what we read.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use fred::types::Value;
+use necro_core::{Event, Metadata, error_chain};
+use uuid::Uuid;
+
+use crate::error::unexpected_reply;
+use necro_core::BackendError;
+
+/// Field holding the event's four-field JSON (the Python original's only field).
+pub(crate) const F_EVENT: &str = "event";
+/// Optional field: the chain's root event id.
+pub(crate) const F_CORRELATION: &str = "correlation_id";
+/// Optional field: the id of the event whose handling emitted this one.
+pub(crate) const F_CAUSATION: &str = "causation_id";
+
+/// A stream entry id such as `1700000000000-0`: the backend's delivery token.
+///
+/// Cheap to clone (reference counted).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct EntryId(Arc<str>);
+
+impl EntryId {
+    /// Wraps an id as Redis writes it (`{ms}-{seq}`).
+    #[must_use]
+    pub fn new(id: impl AsRef<str>) -> Self {
+        Self(Arc::from(id.as_ref()))
+    }
+
+    /// The id as Redis writes it.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "EntryId({})", self.0)
+    }
+}
+
+impl fmt::Display for EntryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl AsRef<str> for EntryId {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for EntryId {
+    fn from(id: &str) -> Self {
+        Self::new(id)
+    }
+}
+
+impl From<String> for EntryId {
+    fn from(id: String) -> Self {
+        Self(Arc::from(id))
+    }
+}
+
+/// The fields of a main-stream entry for one event: `event` plus the metadata present.
+pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(&'static str, String)> {
+    let mut fields = Vec::with_capacity(3);
+    fields.push((F_EVENT, event.to_json()));
+    if let Some(c) = meta.correlation_id {
+        fields.push((F_CORRELATION, c.to_string()));
+    }
+    if let Some(c) = meta.causation_id {
+        fields.push((F_CAUSATION, c.to_string()));
+    }
+    fields
+}
+
+/// One entry as read: its id, and its fields (`None` when the entry was deleted meanwhile).
+#[derive(Debug)]
+pub(crate) struct RawEntry {
+    pub(crate) id: EntryId,
+    pub(crate) fields: Option<Vec<(String, Value)>>,
+}
+
+impl RawEntry {
+    pub(crate) fn field(&self, name: &str) -> Option<&Value> {
+        self.fields
+            .as_ref()?
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+
+    pub(crate) fn field_str(&self, name: &str) -> Option<Cow<'_, str>> {
+        self.field(name).and_then(value_str_lossy)
+    }
+
+    /// All fields as a JSON object of strings (bytes decoded lossily), for dead letters.
+    pub(crate) fn fields_json(&self) -> String {
+        let mut map = serde_json::Map::new();
+        for (k, v) in self.fields.iter().flatten() {
+            let text = value_str_lossy(v).map(Cow::into_owned).unwrap_or_default();
+            map.insert(k.clone(), serde_json::Value::String(text));
+        }
+        serde_json::Value::Object(map).to_string()
+    }
+}
+
+/// What a read entry turned out to be.
+#[derive(Debug)]
+pub(crate) enum Decoded {
+    /// A valid event.
+    Good {
+        id: EntryId,
+        event: Event,
+        meta: Metadata,
+    },
+    /// Something that is not an event: dead-letter it with the reason.
+    Malformed {
+        id: EntryId,
+        reason: String,
+        /// The `event` field as text (lossy), empty when there was none.
+        raw_event: String,
+        /// Every field, as a JSON object.
+        fields_json: String,
+    },
+    /// The entry no longer exists in the stream (trimmed or deleted while pending).
+    Deleted { id: EntryId },
+}
+
+pub(crate) fn decode(entry: RawEntry) -> Decoded {
+    if entry.fields.is_none() {
+        return Decoded::Deleted { id: entry.id };
+    }
+    let malformed = |entry: &RawEntry, reason: String, raw_event: String| Decoded::Malformed {
+        id: entry.id.clone(),
+        reason,
+        raw_event,
+        fields_json: entry.fields_json(),
+    };
+    let Some(value) = entry.field(F_EVENT) else {
+        let names: Vec<&str> = entry
+            .fields
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        return malformed(
+            &entry,
+            format!("malformed entry: no `event` field (fields: {names:?})"),
+            String::new(),
+        );
+    };
+    let Some(bytes) = value_bytes(value) else {
+        return malformed(
+            &entry,
+            "malformed entry: the `event` field is not a string".to_owned(),
+            String::new(),
+        );
+    };
+    match Event::from_json_slice(bytes) {
+        Ok(event) => {
+            let meta = Metadata {
+                correlation_id: uuid_field(&entry, F_CORRELATION),
+                causation_id: uuid_field(&entry, F_CAUSATION),
+            };
+            Decoded::Good {
+                id: entry.id,
+                event,
+                meta,
+            }
+        }
+        Err(err) => {
+            let raw = String::from_utf8_lossy(bytes).into_owned();
+            malformed(
+                &entry,
+                format!("malformed entry: {}", error_chain(&err)),
+                raw,
+            )
+        }
+    }
+}
+
+fn uuid_field(entry: &RawEntry, name: &str) -> Option<Uuid> {
+    let text = entry.field_str(name)?;
+    match Uuid::parse_str(&text) {
+        Ok(id) => Some(id),
+        Err(err) => {
+            tracing::debug!(entry_id = %entry.id, field = name, error = %err, "ignoring unparsable metadata field");
+            None
+        }
+    }
+}
+
+pub(crate) fn value_bytes(v: &Value) -> Option<&[u8]> {
+    match v {
+        Value::String(s) => Some(s.as_bytes()),
+        Value::Bytes(b) => Some(b),
+        _ => None,
+    }
+}
+
+pub(crate) fn value_str_lossy(v: &Value) -> Option<Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(Cow::Borrowed(&**s)),
+        Value::Bytes(b) => Some(String::from_utf8_lossy(b)),
+        Value::Integer(i) => Some(Cow::Owned(i.to_string())),
+        Value::Double(d) => Some(Cow::Owned(d.to_string())),
+        _ => None,
+    }
+}
+
+pub(crate) fn value_string(v: &Value) -> Option<String> {
+    value_str_lossy(v).map(Cow::into_owned)
+}
+
+pub(crate) fn value_u64(v: &Value) -> Option<u64> {
+    match v {
+        Value::Integer(i) => u64::try_from(*i).ok(),
+        other => value_str_lossy(other)?.parse().ok(),
+    }
+}
+
+/// Parses `[[id, [field, value, ...]], ...]` (an XRANGE / XCLAIM / XAUTOCLAIM entry list).
+pub(crate) fn parse_entries(value: Value, what: &str) -> Result<Vec<RawEntry>, BackendError> {
+    let items = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(items) => items,
+        _ => return Err(unexpected_reply(what)),
+    };
+    items
+        .into_iter()
+        .map(|item| parse_entry(item, what))
+        .collect()
+}
+
+fn parse_entry(item: Value, what: &str) -> Result<RawEntry, BackendError> {
+    let Value::Array(mut parts) = item else {
+        return Err(unexpected_reply(what));
+    };
+    if parts.len() != 2 {
+        return Err(unexpected_reply(what));
+    }
+    let fields = parts.pop().unwrap_or(Value::Null);
+    let id = parts
+        .pop()
+        .as_ref()
+        .and_then(value_string)
+        .ok_or_else(|| unexpected_reply(what))?;
+    let fields = match fields {
+        Value::Null => None,
+        Value::Array(flat) => {
+            let mut out = Vec::with_capacity(flat.len() / 2);
+            let mut it = flat.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                let key = value_string(&k).ok_or_else(|| unexpected_reply(what))?;
+                out.push((key, v));
+            }
+            Some(out)
+        }
+        Value::Map(map) => Some(
+            map.inner()
+                .into_iter()
+                .map(|(k, v)| (k.as_str_lossy().into_owned(), v))
+                .collect(),
+        ),
+        _ => return Err(unexpected_reply(what)),
+    };
+    Ok(RawEntry {
+        id: EntryId::from(id),
+        fields,
+    })
+}
+
+/// Parses an XREADGROUP reply for one stream: `[[key, [entries...]]]` or nil.
+pub(crate) fn parse_xreadgroup(value: Value) -> Result<Vec<RawEntry>, BackendError> {
+    const WHAT: &str = "XREADGROUP";
+    match value {
+        Value::Null => Ok(Vec::new()),
+        Value::Array(streams) => {
+            let mut out = Vec::new();
+            for stream in streams {
+                let Value::Array(mut pair) = stream else {
+                    return Err(unexpected_reply(WHAT));
+                };
+                if pair.len() != 2 {
+                    return Err(unexpected_reply(WHAT));
+                }
+                let entries = pair.pop().unwrap_or(Value::Null);
+                out.extend(parse_entries(entries, WHAT)?);
+            }
+            Ok(out)
+        }
+        Value::Map(map) => {
+            let mut out = Vec::new();
+            for (_, entries) in map.inner() {
+                out.extend(parse_entries(entries, WHAT)?);
+            }
+            Ok(out)
+        }
+        _ => Err(unexpected_reply(WHAT)),
+    }
+}
+
+/// Parses a flat `[k, v, k, v]` reply (XINFO GROUPS items) or a map into pairs.
+pub(crate) fn flat_pairs(value: Value) -> Vec<(String, Value)> {
+    match value {
+        Value::Array(flat) => {
+            let mut out = Vec::with_capacity(flat.len() / 2);
+            let mut it = flat.into_iter();
+            while let (Some(k), Some(v)) = (it.next(), it.next()) {
+                if let Some(key) = value_string(&k) {
+                    out.push((key, v));
+                }
+            }
+            out
+        }
+        Value::Map(map) => map
+            .inner()
+            .into_iter()
+            .map(|(k, v)| (k.as_str_lossy().into_owned(), v))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn s(text: &str) -> Value {
+        Value::String(text.into())
+    }
+
+    fn entry(id: &str, fields: &[(&str, &str)]) -> Value {
+        let flat = fields.iter().flat_map(|(k, v)| [s(k), s(v)]).collect();
+        Value::Array(vec![s(id), Value::Array(flat)])
+    }
+
+    #[test]
+    fn decodes_the_python_wire_form() {
+        let json = r#"{"id":"6f1c2b1e-8a4e-4b8f-9a1d-2b3c4d5e6f70","timestamp":"2024-01-15T10:30:45.123456+00:00","event_type":"ORDER_PLACED","payload":{"order_id":123}}"#;
+        let reply = Value::Array(vec![Value::Array(vec![
+            s("necrostack:events"),
+            Value::Array(vec![entry("1-0", &[("event", json)])]),
+        ])]);
+        let mut entries = parse_xreadgroup(reply).unwrap();
+        assert_eq!(entries.len(), 1);
+        match decode(entries.remove(0)) {
+            Decoded::Good { id, event, meta } => {
+                assert_eq!(id.as_str(), "1-0");
+                assert_eq!(event.event_type(), "ORDER_PLACED");
+                assert_eq!(event.payload()["order_id"], json!(123));
+                assert_eq!(meta, Metadata::default());
+                assert_eq!(event.to_json(), json);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_entries_carry_a_reason() {
+        let cases = [
+            (vec![("data", "x")], "no `event` field"),
+            (vec![("event", "not json")], "malformed"),
+            (
+                vec![(
+                    "event",
+                    r#"{"id":"6f1c2b1e-8a4e-4b8f-9a1d-2b3c4d5e6f70","timestamp":"2024-01-15T10:30:45.123456+00:00","event_type":"  ","payload":{}}"#,
+                )],
+                "empty",
+            ),
+        ];
+        for (fields, needle) in cases {
+            let raw = parse_entries(Value::Array(vec![entry("2-0", &fields)]), "t").unwrap();
+            match decode(raw.into_iter().next().unwrap()) {
+                Decoded::Malformed { reason, .. } => assert!(reason.contains(needle), "{reason}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn deleted_entries_are_recognised() {
+        let raw = parse_entries(
+            Value::Array(vec![Value::Array(vec![s("3-0"), Value::Null])]),
+            "t",
+        )
+        .unwrap();
+        assert!(matches!(
+            decode(raw.into_iter().next().unwrap()),
+            Decoded::Deleted { .. }
+        ));
+    }
+
+    #[test]
+    fn metadata_round_trips_through_fields() {
+        let event = Event::new("A", json!({})).unwrap();
+        let meta = Metadata::child_of(&event, &Metadata::default());
+        let fields = event_fields(&event, &meta);
+        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let raw = parse_entries(Value::Array(vec![entry("4-0", &pairs)]), "t").unwrap();
+        match decode(raw.into_iter().next().unwrap()) {
+            Decoded::Good { meta: got, .. } => assert_eq!(got, meta),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(event_fields(&event, &Metadata::default()).len(), 1);
+    }
+}

@@ -1,0 +1,99 @@
+//! # necro-backend-redis
+//!
+//! NecroStack's production backend: events travel through a Redis Stream read by a consumer
+//! group, so they survive restarts, any number of workers (processes or tasks, each with its
+//! own consumer name) share the work, and delivery is at-least-once. Built on
+//! [`fred`](https://docs.rs/fred).
+//!
+//! Applications depend on it next to `necro-spine`; it depends only on `necro-core`, whose
+//! [`Backend`](necro_core::Backend), [`DeadLetterStore`](necro_core::DeadLetterStore) and
+//! [`Health`](necro_core::Health) traits it implements. Moving from the in-memory backend to
+//! this one changes one line of the application and no organ.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use necro_backend_redis::RedisBackend;
+//! use necro_core::{Backend, Event, Health};
+//! use serde_json::json;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let backend = RedisBackend::builder("redis://127.0.0.1:6379")
+//!     .consumer_group("workers") // default "necrostack"
+//!     .connect()
+//!     .await?;
+//!
+//! backend.send(Event::new("ORDER_PLACED", json!({"order_id": 123}))?).await?;
+//!
+//! let batch = backend.pull(10, Duration::from_secs(1)).await?;
+//! for delivery in &batch {
+//!     println!("{} (attempt {})", delivery.event.event_type(), delivery.attempt);
+//! }
+//! backend.ack(batch.into_iter().map(|d| d.token).collect()).await?;
+//!
+//! assert!(backend.health().await.healthy);
+//! # Ok(()) }
+//! ```
+//!
+//! ## On the wire (shared with the Python NecroStack)
+//!
+//! - Main stream `necrostack:events`, group `necrostack`. Each entry has the field `event`
+//!   holding exactly the four-field JSON `{"id","timestamp","event_type","payload"}` of
+//!   [`Event::to_json`](necro_core::Event::to_json); chain metadata, when present, goes in the
+//!   extra fields `correlation_id` and `causation_id` (Python ignores them).
+//! - Dead-letter stream `{stream}:dlq`, entries with `original_id`, `event`, `reason`,
+//!   `failed_at` (as Python writes them) plus `kind`, `attempts`, `consumer` and, when known,
+//!   `organ`, `failures`, `fields`, `correlation_id`, `causation_id`.
+//!
+//! ## Delivery
+//!
+//! - [`pull`](necro_core::Backend::pull) first reclaims entries pending longer than
+//!   `claim_min_idle_ms` (`XAUTOCLAIM`, every `claim_interval`), dead-letters those already
+//!   delivered `max_retries` times, then reads new ones with `XREADGROUP … BLOCK` on a
+//!   connection of its own, so enqueues and acks never wait behind the blocking read.
+//! - [`Delivery::attempt`](necro_core::Delivery) is Redis's own delivery count for the
+//!   entry: 1 for a fresh read, raised by every reclaim.
+//! - `nack` below `max_retries` leaves the entry pending, marked idle, so the next pull
+//!   reclaims it (same entry id, attempt + 1); at `max_retries` it is dead-lettered and acked in
+//!   one MULTI/EXEC.
+//! - `commit` adds the emitted events and acks the sources in one MULTI/EXEC
+//!   ([`atomic_commit`](necro_core::Backend::atomic_commit) is `true`); `enqueue` of a batch
+//!   is one MULTI/EXEC, `ack` one `XACK`.
+//! - A malformed entry (no `event` field, not JSON, not a valid event) is dead-lettered with
+//!   the reason and acked; it never stops the consumer or the stream.
+//!
+//! `docs/redis.md` covers the failure model, the DLQ and running several workers.
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod backend;
+mod config;
+mod dlq;
+mod entry;
+mod error;
+mod health;
+mod stats;
+
+pub use backend::RedisBackend;
+pub use config::{
+    ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_TIMEOUT, DEFAULT_CLAIM_MIN_IDLE_MS,
+    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONSUMER_GROUP, DEFAULT_MAX_RETRIES,
+    DEFAULT_POOL_SIZE, DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
+};
+pub use dlq::{DeadLetterQueue, DlqEntry, ReplayReport};
+pub use entry::EntryId;
+pub use error::ConnectError;
+pub use stats::RedisStats;
+
+#[cfg(test)]
+mod assertions {
+    use super::*;
+    fn _assert_send_sync<T: Send + Sync + 'static>() {}
+    #[test]
+    fn public_types_are_send_sync() {
+        _assert_send_sync::<RedisBackend>();
+        _assert_send_sync::<EntryId>();
+        _assert_send_sync::<ConnectError>();
+        _assert_send_sync::<ConfigError>();
+    }
+}
