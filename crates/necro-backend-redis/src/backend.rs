@@ -309,6 +309,7 @@ impl RedisBackend {
     /// # Errors
     /// A [`BackendError`] when Redis cannot be reached or refuses.
     pub async fn ensure_group(&self) -> Result<(), BackendError> {
+        self.check_open()?;
         let r: Result<Value, FredError> = self
             .inner
             .pool
@@ -338,32 +339,45 @@ impl RedisBackend {
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn close(&self) -> Result<(), BackendError> {
         let inner = &self.inner;
-        let pending: Value = inner
-            .pool
-            .next()
-            .xpending(
-                inner.stream.clone(),
-                inner.group.as_str(),
-                ("-", "+", 1, inner.consumer.as_str()),
-            )
-            .await
-            .map_err(backend_error)?;
-        if matches!(&pending, Value::Array(a) if a.is_empty()) {
-            let _: Value = inner
+        if inner.closed.swap(true, Ordering::Relaxed) {
+            return Ok(());
+        }
+        let leave = async {
+            let pending: Value = inner
                 .pool
                 .next()
-                .xgroup_delconsumer(
+                .xpending(
                     inner.stream.clone(),
                     inner.group.as_str(),
-                    inner.consumer.as_str(),
+                    ("-", "+", 1, inner.consumer.as_str()),
                 )
-                .await
-                .map_err(backend_error)?;
-        }
-        inner.closed.store(true, Ordering::Relaxed);
+                .await?;
+            if matches!(&pending, Value::Array(a) if a.is_empty()) {
+                let _: Value = inner
+                    .pool
+                    .next()
+                    .xgroup_delconsumer(
+                        inner.stream.clone(),
+                        inner.group.as_str(),
+                        inner.consumer.as_str(),
+                    )
+                    .await?;
+            }
+            Ok::<(), FredError>(())
+        };
+        let left = leave.await.map_err(backend_error);
         let _ = inner.reader.quit().await;
-        inner.pool.quit().await.map_err(backend_error)?;
-        Ok(())
+        let quit = inner.pool.quit().await.map_err(backend_error);
+        left.and(quit)
+    }
+
+    /// Fails fast once [`close`](Self::close) ran, instead of waiting out a command timeout.
+    pub(crate) fn check_open(&self) -> Result<(), BackendError> {
+        if self.inner.closed.load(Ordering::Relaxed) {
+            Err(BackendError::Closed)
+        } else {
+            Ok(())
+        }
     }
 
     fn max_len_cap(&self) -> XCap {
@@ -376,6 +390,7 @@ impl RedisBackend {
         records: &[DlqRecord],
         extra_acks: &[EntryId],
     ) -> Result<(), BackendError> {
+        self.check_open()?;
         if records.is_empty() && extra_acks.is_empty() {
             return Ok(());
         }
@@ -702,6 +717,7 @@ impl Backend for RedisBackend {
     /// One `XADD` for a single event; a MULTI/EXEC of `XADD`s (one round trip, all or
     /// nothing) for a batch.
     async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
+        self.check_open()?;
         let inner = &self.inner;
         match batch.len() {
             0 => return Ok(()),
@@ -750,6 +766,7 @@ impl Backend for RedisBackend {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery<EntryId>>, BackendError> {
+        self.check_open()?;
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -765,6 +782,7 @@ impl Backend for RedisBackend {
 
     /// One `XACK` for all the tokens.
     async fn ack(&self, tokens: Vec<EntryId>) -> Result<(), BackendError> {
+        self.check_open()?;
         if tokens.is_empty() {
             return Ok(());
         }
@@ -782,6 +800,7 @@ impl Backend for RedisBackend {
         delivery: Delivery<EntryId>,
         reason: String,
     ) -> Result<NackOutcome, BackendError> {
+        self.check_open()?;
         let inner = &self.inner;
         if delivery.attempt >= inner.config.max_retries {
             let record = DlqRecord {
@@ -835,6 +854,7 @@ impl Backend for RedisBackend {
     /// The `XADD`s of every emitted event and the `XACK` of the sources in one MULTI/EXEC:
     /// a crash cannot leave the outputs without the ack or the ack without the outputs.
     async fn commit(&self, emitted: Vec<Envelope>, acks: Vec<EntryId>) -> Result<(), BackendError> {
+        self.check_open()?;
         if emitted.is_empty() {
             return self.ack(acks).await;
         }

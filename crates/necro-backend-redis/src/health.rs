@@ -27,6 +27,9 @@ impl Health for RedisBackend {
                 .detail("group", cfg.consumer_group())
                 .detail("consumer", cfg.consumer_name())
         };
+        if let Err(e) = self.check_open() {
+            return base(HealthReport::unhealthy(e.to_string()));
+        }
         let client = inner.pool.next();
         let started = Instant::now();
         if let Err(e) = client.ping::<Value>(None).await {
