@@ -18,24 +18,59 @@ fn wire(id: &str, ts: &str, event_type: &str, payload: &serde_json::Value) -> St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_entries_go_to_the_dlq_and_never_block_the_stream() {
-    let Some(ctx) = Ctx::shared("malformed") else { return };
+    let Some(ctx) = Ctx::shared("malformed") else {
+        return;
+    };
     let backend = ctx.backend().await;
     let admin = ctx.admin().await;
 
     let v1 = "c232ab00-9414-11ec-b3c8-9f6bdeced846"; // a version 1 UUID
     let obj = json!({"k": 1});
-    let bad: Vec<(&str, Vec<(&str, String)>, &str)> = vec![
-        ("no event field", vec![("data", "hello".to_owned())], "no `event` field"),
-        ("not JSON", vec![("event", "{this is not json".to_owned())], "malformed"),
-        ("JSON but not an object", vec![("event", "[1,2,3]".to_owned())], "malformed"),
-        ("empty type", vec![("event", wire(V4, TS, "   ", &obj))], "empty"),
+    // (what, the entry's fields, a word the reason must contain)
+    type Case = (&'static str, Vec<(&'static str, String)>, &'static str);
+    let bad: Vec<Case> = vec![
+        (
+            "no event field",
+            vec![("data", "hello".to_owned())],
+            "no `event` field",
+        ),
+        (
+            "not JSON",
+            vec![("event", "{this is not json".to_owned())],
+            "malformed",
+        ),
+        (
+            "JSON but not an object",
+            vec![("event", "[1,2,3]".to_owned())],
+            "malformed",
+        ),
+        (
+            "empty type",
+            vec![("event", wire(V4, TS, "   ", &obj))],
+            "empty",
+        ),
         ("non-v4 id", vec![("event", wire(v1, TS, "X", &obj))], "v4"),
-        ("id not a UUID", vec![("event", wire("nope", TS, "X", &obj))], "UUID"),
-        ("payload not an object", vec![("event", wire(V4, TS, "X", &json!([1, 2])))], "object"),
-        ("bad timestamp", vec![("event", wire(V4, "yesterday", "X", &obj))], "timestamp"),
+        (
+            "id not a UUID",
+            vec![("event", wire("nope", TS, "X", &obj))],
+            "UUID",
+        ),
+        (
+            "payload not an object",
+            vec![("event", wire(V4, TS, "X", &json!([1, 2])))],
+            "object",
+        ),
+        (
+            "bad timestamp",
+            vec![("event", wire(V4, "yesterday", "X", &obj))],
+            "timestamp",
+        ),
         (
             "missing field",
-            vec![("event", format!(r#"{{"id":"{V4}","event_type":"X","payload":{{}}}}"#))],
+            vec![(
+                "event",
+                format!(r#"{{"id":"{V4}","event_type":"X","payload":{{}}}}"#),
+            )],
             "timestamp",
         ),
     ];
@@ -52,19 +87,37 @@ async fn malformed_entries_go_to_the_dlq_and_never_block_the_stream() {
 
     let got = drain(&backend, 2, Duration::from_secs(5)).await;
     let events: Vec<_> = got.iter().map(|d| d.event.clone()).collect();
-    assert_eq!(events, vec![good_before, good_after], "good entries delivered in order");
-    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0, "bad ones acked too");
+    assert_eq!(
+        events,
+        vec![good_before, good_after],
+        "good entries delivered in order"
+    );
+    assert_eq!(
+        pending_count(&admin, &ctx.stream, "necrostack").await,
+        0,
+        "bad ones acked too"
+    );
 
     let dead = backend.dlq().list(100).await.unwrap();
     assert_eq!(dead.len(), bad.len());
     for ((name, fields, needle), (letter, id)) in bad.iter().zip(dead.iter().zip(&bad_ids)) {
-        assert_eq!(letter.original_id.as_ref().map(|i| i.as_str()), Some(id.as_str()), "{name}");
+        assert_eq!(
+            letter.original_id.as_ref().map(|i| i.as_str()),
+            Some(id.as_str()),
+            "{name}"
+        );
         assert_eq!(letter.kind, Some(DeadLetterKind::Malformed), "{name}");
         assert!(letter.reason.contains(needle), "{name}: {}", letter.reason);
         assert!(letter.event.is_none(), "{name}");
-        let raw = fields.iter().find(|(k, _)| *k == "event").map_or("", |(_, v)| v.as_str());
+        let raw = fields
+            .iter()
+            .find(|(k, _)| *k == "event")
+            .map_or("", |(_, v)| v.as_str());
         assert_eq!(letter.raw_event, raw, "{name}: the raw text is kept");
-        assert!(letter.fields.as_deref().unwrap_or("").contains('{'), "{name}");
+        assert!(
+            letter.fields.as_deref().unwrap_or("").contains('{'),
+            "{name}"
+        );
     }
     let stats = backend.stats();
     assert_eq!(stats.malformed, bad.len() as u64);
@@ -80,7 +133,9 @@ async fn malformed_entries_go_to_the_dlq_and_never_block_the_stream() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stream_of_only_garbage_yields_empty_pulls_not_errors() {
-    let Some(ctx) = Ctx::shared("garbage") else { return };
+    let Some(ctx) = Ctx::shared("garbage") else {
+        return;
+    };
     let backend = ctx.backend().await;
     let admin = ctx.admin().await;
     for i in 0..150 {
@@ -88,10 +143,20 @@ async fn a_stream_of_only_garbage_yields_empty_pulls_not_errors() {
     }
     let mut pulls = 0;
     while backend.dlq().count().await.unwrap() < 150 && pulls < 20 {
-        assert!(backend.pull(100, Duration::from_millis(50)).await.unwrap().is_empty());
+        assert!(
+            backend
+                .pull(100, Duration::from_millis(50))
+                .await
+                .unwrap()
+                .is_empty()
+        );
         pulls += 1;
     }
     assert_eq!(backend.dlq().count().await.unwrap(), 150);
     backend.send(event(3)).await.unwrap();
-    assert_eq!(drain(&backend, 1, Duration::from_secs(5)).await.len(), 1, "the stream flows on");
+    assert_eq!(
+        drain(&backend, 1, Duration::from_secs(5)).await.len(),
+        1,
+        "the stream flows on"
+    );
 }

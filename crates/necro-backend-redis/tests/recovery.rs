@@ -23,7 +23,9 @@ async fn worker(ctx: &Ctx, name: &str) -> RedisBackend {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_consumers_entries_are_reclaimed_by_another() {
-    let Some(ctx) = Ctx::shared("reclaim") else { return };
+    let Some(ctx) = Ctx::shared("reclaim") else {
+        return;
+    };
     let crashed = worker(&ctx, "crashed").await;
     crashed.send(event(1)).await.unwrap();
     crashed.send(event(2)).await.unwrap();
@@ -48,11 +50,16 @@ async fn a_dead_consumers_entries_are_reclaimed_by_another() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_max_retries_deliveries_the_entry_is_dead_lettered() {
-    let Some(ctx) = Ctx::shared("max_retries") else { return };
+    let Some(ctx) = Ctx::shared("max_retries") else {
+        return;
+    };
     let first = worker(&ctx, "w1").await;
     let ev = event(7);
     first.send(ev.clone()).await.unwrap();
-    let d = pull_n(&first, 1, Duration::from_secs(5)).await.pop().unwrap();
+    let d = pull_n(&first, 1, Duration::from_secs(5))
+        .await
+        .pop()
+        .unwrap();
     assert_eq!(d.attempt, 1);
     let original_id = d.token.clone();
     drop(first);
@@ -60,7 +67,10 @@ async fn after_max_retries_deliveries_the_entry_is_dead_lettered() {
     // Two more consumers take it and die too: deliveries 2 and 3.
     for (name, attempt) in [("w2", 2), ("w3", 3)] {
         let w = worker(&ctx, name).await;
-        let d = pull_n(&w, 1, Duration::from_secs(5)).await.pop().expect("reclaimed");
+        let d = pull_n(&w, 1, Duration::from_secs(5))
+            .await
+            .pop()
+            .expect("reclaimed");
         assert_eq!((d.attempt, &d.token), (attempt, &original_id));
         drop(w);
     }
@@ -76,9 +86,17 @@ async fn after_max_retries_deliveries_the_entry_is_dead_lettered() {
     assert_eq!(letter.event.as_ref(), Some(&ev));
     assert_eq!(letter.kind, Some(DeadLetterKind::MaxDeliveries));
     assert_eq!(letter.attempts, Some(3));
-    assert!(letter.reason.contains("delivered 3 times"), "{}", letter.reason);
+    assert!(
+        letter.reason.contains("delivered 3 times"),
+        "{}",
+        letter.reason
+    );
     assert!(!letter.failed_at.is_empty());
     assert_eq!(last.stats().dead_lettered, 1);
     let admin = ctx.admin().await;
-    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0, "acked");
+    assert_eq!(
+        pending_count(&admin, &ctx.stream, "necrostack").await,
+        0,
+        "acked"
+    );
 }

@@ -15,7 +15,9 @@ const WORKERS: usize = 3;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_workers_share_ten_thousand_events_exactly_once() {
-    let Some(ctx) = Ctx::shared("workers") else { return };
+    let Some(ctx) = Ctx::shared("workers") else {
+        return;
+    };
     let handled = Arc::new(Mutex::new(Vec::<uuid::Uuid>::with_capacity(EVENTS)));
     let total = Arc::new(AtomicUsize::new(0));
 
@@ -24,7 +26,10 @@ async fn three_workers_share_ten_thousand_events_exactly_once() {
     for _ in 0..WORKERS {
         // Each with the default, unique-per-process consumer name.
         let backend = ctx.backend().await;
-        assert!(names.insert(backend.consumer_name().to_owned()), "names differ");
+        assert!(
+            names.insert(backend.consumer_name().to_owned()),
+            "names differ"
+        );
         let handled = Arc::clone(&handled);
         let total = Arc::clone(&total);
         workers.push(tokio::spawn(async move {
@@ -75,8 +80,15 @@ async fn three_workers_share_ten_thousand_events_exactly_once() {
     assert_eq!(unique.len(), EVENTS);
     let expected: HashSet<_> = produced.iter().map(Event::id).collect();
     assert_eq!(unique, expected, "handled set == produced set");
-    assert!(shares.iter().filter(|s| **s > 0).count() >= 2, "work was shared: {shares:?}");
+    assert!(
+        shares.iter().filter(|s| **s > 0).count() >= 2,
+        "work was shared: {shares:?}"
+    );
 
     let admin = ctx.admin().await;
-    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0, "all acked");
+    assert_eq!(
+        pending_count(&admin, &ctx.stream, "necrostack").await,
+        0,
+        "all acked"
+    );
 }

@@ -393,6 +393,13 @@ impl RedisServer {
         }
     }
 
+    /// Starts the server again after [`kill`](Self::kill), on the same port and directory.
+    pub(crate) fn start_again(&mut self) {
+        if self.child.is_none() {
+            self.spawn();
+        }
+    }
+
     /// `kill -9`, then start again on the same port and directory (the AOF, if on, is replayed).
     pub(crate) fn restart(&mut self) {
         self.kill();

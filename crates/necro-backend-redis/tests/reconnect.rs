@@ -1,0 +1,258 @@
+//! Redis restarted mid-run (own server, AOF on) and killed client connections are survived.
+
+mod support;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use necro_backend_redis::RedisBackend;
+use necro_core::{Backend, Envelope, Event};
+use support::{Ctx, RedisServer, event, pending_count};
+
+/// A consumer loop like the spine's: pull, record, ack; on a backend error back off a little
+/// and go on (the spine's circuit breaker does this).
+struct Consumer {
+    seen: Arc<Mutex<Vec<(uuid::Uuid, u32)>>>,
+    errors: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Consumer {
+    fn start(backend: RedisBackend) -> Self {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let errors = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (seen, errors, stop) = (Arc::clone(&seen), Arc::clone(&errors), Arc::clone(&stop));
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let batch = match backend.pull(50, Duration::from_millis(100)).await {
+                        Ok(b) => b,
+                        Err(_) => {
+                            errors.fetch_add(1, Ordering::SeqCst);
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    if batch.is_empty() {
+                        continue;
+                    }
+                    let tokens = batch.iter().map(|d| d.token.clone()).collect();
+                    // Handled before the ack: at-least-once means a failed ack may redeliver.
+                    seen.lock()
+                        .unwrap()
+                        .extend(batch.iter().map(|d| (d.event.id(), d.attempt)));
+                    if backend.ack(tokens).await.is_err() {
+                        errors.fetch_add(1, Ordering::SeqCst);
+                    }
+                }
+            })
+        };
+        Self {
+            seen,
+            errors,
+            stop,
+            task,
+        }
+    }
+
+    fn seen_ids(&self) -> HashSet<uuid::Uuid> {
+        self.seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    async fn wait_for(&self, ids: &HashSet<uuid::Uuid>, within: Duration) {
+        let deadline = Instant::now() + within;
+        while !ids.is_subset(&self.seen_ids()) {
+            assert!(
+                Instant::now() < deadline,
+                "only {} of {} handled",
+                ids.intersection(&self.seen_ids()).count(),
+                ids.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn stop(self) -> Vec<(uuid::Uuid, u32)> {
+        self.stop.store(true, Ordering::SeqCst);
+        self.task.await.unwrap();
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+/// Enqueues, retrying while Redis comes back.
+async fn enqueue_retrying(backend: &RedisBackend, events: &[Event]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match backend
+            .enqueue(events.iter().cloned().map(Envelope::new).collect())
+            .await
+        {
+            Ok(()) => return,
+            Err(e) if Instant::now() < deadline => {
+                eprintln!("enqueue failed, retrying: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("enqueue kept failing: {e}"),
+        }
+    }
+}
+
+async fn backend_on(ctx: &Ctx) -> RedisBackend {
+    ctx.builder()
+        .claim_min_idle(Duration::from_millis(500))
+        .command_timeout(Duration::from_secs(2))
+        .connect()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_run_loses_nothing_acknowledged() {
+    let Some(mut server) = RedisServer::start(true) else {
+        return;
+    };
+    let ctx = Ctx::on(&server, "restart");
+    let producer = backend_on(&ctx).await;
+    let consumer_backend = backend_on(&ctx).await;
+    let consumer = Consumer::start(consumer_backend.clone());
+
+    let before: Vec<Event> = (0..200).map(event).collect();
+    enqueue_retrying(&producer, &before).await;
+    let before_ids: HashSet<_> = before.iter().map(Event::id).collect();
+    consumer
+        .wait_for(&before_ids, Duration::from_secs(10))
+        .await;
+    // Let the last ack land before pulling the plug.
+    let admin = ctx.admin().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while pending_count(&admin, &ctx.stream, "necrostack").await > 0 {
+        assert!(Instant::now() < deadline, "acks did not land");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    drop(admin);
+    let seen_before_restart = consumer.seen.lock().unwrap().len();
+
+    server.restart(); // kill -9 and start again from the AOF
+    let after: Vec<Event> = (200..400).map(event).collect();
+    enqueue_retrying(&producer, &after).await;
+    let after_ids: HashSet<_> = after.iter().map(Event::id).collect();
+    consumer.wait_for(&after_ids, Duration::from_secs(30)).await;
+    let errors = consumer.errors.load(Ordering::SeqCst);
+    let seen = consumer.stop().await;
+
+    let redelivered_old: Vec<_> = seen[seen_before_restart..]
+        .iter()
+        .filter(|(id, _)| before_ids.contains(id))
+        .collect();
+    assert!(
+        redelivered_old.is_empty(),
+        "events acked before the restart came back: {redelivered_old:?}"
+    );
+    let admin = ctx.admin().await;
+    assert_eq!(
+        pending_count(&admin, &ctx.stream, "necrostack").await,
+        0,
+        "everything acked"
+    );
+    let reconnections = consumer_backend.stats().reconnections + producer.stats().reconnections;
+    assert!(reconnections >= 1, "reconnections were counted");
+    eprintln!("pull/ack errors during the restart: {errors}, reconnections: {reconnections}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_client_connections_are_survived() {
+    let Some(server) = RedisServer::start(false) else {
+        return;
+    };
+    let ctx = Ctx::on(&server, "client_kill");
+    let backend = backend_on(&ctx).await;
+    let consumer = Consumer::start(backend.clone());
+
+    let first: Vec<Event> = (0..50).map(event).collect();
+    enqueue_retrying(&backend, &first).await;
+    consumer
+        .wait_for(
+            &first.iter().map(Event::id).collect(),
+            Duration::from_secs(10),
+        )
+        .await;
+
+    // Kill every client connection but this one, twice, the blocked reader included.
+    for _ in 0..2 {
+        let killed = support::raw_command(
+            &ctx.url,
+            &["CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes"],
+        )
+        .unwrap();
+        assert!(
+            killed.starts_with(':') && killed != ":0",
+            "killed some: {killed}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+
+    let second: Vec<Event> = (50..150).map(event).collect();
+    enqueue_retrying(&backend, &second).await;
+    consumer
+        .wait_for(
+            &second.iter().map(Event::id).collect(),
+            Duration::from_secs(20),
+        )
+        .await;
+    consumer.stop().await;
+    let admin = ctx.admin().await;
+    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+    assert!(backend.stats().reconnections >= 1, "{:?}", backend.stats());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_redis_is_down_calls_fail_with_transient_errors_then_recover() {
+    use necro_core::Health;
+    let Some(mut server) = RedisServer::start(true) else {
+        return;
+    };
+    let ctx = Ctx::on(&server, "outage");
+    let backend = ctx
+        .builder()
+        .command_timeout(Duration::from_millis(700))
+        .connect()
+        .await
+        .unwrap();
+    backend.send(event(1)).await.unwrap();
+
+    server.kill();
+    let started = Instant::now();
+    let err = backend
+        .pull(10, Duration::from_millis(100))
+        .await
+        .expect_err("a pull while Redis is down is an error, not an endless wait");
+    assert!(err.is_transient(), "{err:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(backend.send(event(2)).await.unwrap_err().is_transient());
+    let report = backend.health().await;
+    assert!(!report.healthy);
+    assert!(report.error.is_some());
+
+    server.start_again();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = Vec::new();
+    while got.is_empty() {
+        assert!(Instant::now() < deadline, "never recovered");
+        match backend.pull(10, Duration::from_millis(100)).await {
+            Ok(batch) => got = batch,
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(got[0].event.payload()["i"], 1, "the AOF kept the entry");
+    backend.ack(vec![got[0].token.clone()]).await.unwrap();
+    assert!(backend.health().await.healthy);
+}
