@@ -46,14 +46,16 @@ pub enum ConnectError {
     },
 }
 
-/// Maps a fred error to the backend error the spine understands: connection trouble and
-/// timeouts are transient ([`BackendError::is_transient`]), server replies are commands.
+/// Maps a fred error to the backend error the spine understands: connection trouble,
+/// timeouts and "server not ready" replies are [`BackendError::Connection`] (transient, see
+/// [`BackendError::is_transient`]); other server replies are [`BackendError::Command`].
 pub(crate) fn backend_error(err: FredError) -> BackendError {
     match err.kind() {
-        ErrorKind::IO | ErrorKind::Canceled | ErrorKind::Routing | ErrorKind::Backpressure => {
-            BackendError::Connection(Box::new(err))
-        }
-        ErrorKind::Timeout => BackendError::Connection(Box::new(err)),
+        ErrorKind::IO
+        | ErrorKind::Canceled
+        | ErrorKind::Routing
+        | ErrorKind::Backpressure
+        | ErrorKind::Timeout => BackendError::Connection(Box::new(err)),
         _ if is_connection_reply(&err) => BackendError::Connection(Box::new(err)),
         _ => BackendError::Command(Box::new(err)),
     }
