@@ -160,3 +160,37 @@ async fn a_stream_of_only_garbage_yields_empty_pulls_not_errors() {
         "the stream flows on"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_field_that_is_not_utf8_is_dead_lettered() {
+    use fred::interfaces::StreamsInterface;
+    use fred::types::Value;
+    let Some(ctx) = Ctx::shared("not_utf8") else {
+        return;
+    };
+    let backend = ctx.backend().await;
+    let admin = ctx.admin().await;
+    let bytes = Value::Bytes(fred::bytes::Bytes::from_static(b"{\"id\":\"\xff\xfe\"}"));
+    let _: String = admin
+        .xadd(
+            ctx.stream.as_str(),
+            false,
+            None::<()>,
+            "*",
+            vec![("event", bytes)],
+        )
+        .await
+        .unwrap();
+    backend.send(event(5)).await.unwrap();
+    let got = drain(&backend, 1, Duration::from_secs(5)).await;
+    assert_eq!(got[0].event.payload()["i"], json!(5));
+    let dead = backend.dlq().list(10).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].kind, Some(DeadLetterKind::Malformed));
+    assert!(
+        dead[0].reason.starts_with("malformed entry"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+}
