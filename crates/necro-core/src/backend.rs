@@ -9,6 +9,7 @@ use uuid::Uuid;
 use crate::dead_letter::DeadLetter;
 use crate::error::BackendError;
 use crate::event::Event;
+use crate::organ::BoxFuture;
 
 /// Chain-tracing metadata carried beside an event, never inside its four-field JSON.
 ///
@@ -170,6 +171,25 @@ pub trait Backend: Send + Sync + 'static {
 pub trait DeadLetterStore: Send + Sync + 'static {
     /// Stores one dead letter.
     fn store(&self, letter: DeadLetter) -> impl Future<Output = Result<(), BackendError>> + Send;
+}
+
+/// The dyn-compatible twin of [`DeadLetterStore`], with a blanket impl: what the spine holds
+/// when the caller passes a store of its own.
+pub trait DynDeadLetterStore: Send + Sync + 'static {
+    /// Stores one dead letter, boxing the future.
+    fn store_boxed(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), BackendError>>;
+}
+
+impl<S: DeadLetterStore> DynDeadLetterStore for S {
+    fn store_boxed(&self, letter: DeadLetter) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(self.store(letter))
+    }
+}
+
+impl<S: DeadLetterStore> DeadLetterStore for std::sync::Arc<S> {
+    fn store(&self, letter: DeadLetter) -> impl Future<Output = Result<(), BackendError>> + Send {
+        (**self).store(letter)
+    }
 }
 
 /// A backend or store that can report on its own health.

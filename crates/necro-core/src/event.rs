@@ -46,6 +46,12 @@ impl EventType {
         Ok(Self(Arc::from(trimmed)))
     }
 
+    /// The type as a shared string (no copy), e.g. for metric labels.
+    #[must_use]
+    pub fn shared(&self) -> Arc<str> {
+        Arc::clone(&self.0)
+    }
+
     /// The type as a string slice.
     #[must_use]
     pub fn as_str(&self) -> &str {

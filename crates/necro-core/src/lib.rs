@@ -42,7 +42,8 @@ mod organ;
 mod payload;
 
 pub use backend::{
-    Backend, DeadLetterStore, Delivery, Envelope, Health, HealthReport, Metadata, NackOutcome,
+    Backend, DeadLetterStore, Delivery, DynDeadLetterStore, Envelope, Health, HealthReport,
+    Metadata, NackOutcome,
 };
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure};
 pub use emit::Emit;

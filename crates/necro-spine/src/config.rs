@@ -1,0 +1,269 @@
+//! Failure modes and policies: what the spine does when things go wrong.
+
+use std::time::Duration;
+
+/// What the spine does when enqueueing an organ's emitted events fails.
+///
+/// In every mode a source event is never acked while its emitted events are half enqueued:
+/// backends with an atomic commit enqueue all of them or none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum EnqueueFailureMode {
+    /// Stop the run with [`RunError::Enqueue`](crate::RunError::Enqueue). The source events
+    /// are not acked: they are given back to the backend for redelivery.
+    Fail,
+    /// Retry with exponential backoff per the spine's retry policy, then as `Fail`.
+    /// An enqueue that succeeds on retry counts as emitted (and as a retry), not a failure.
+    Retry,
+    /// Put each emitted event that could not be enqueued in the dead-letter store, ack the
+    /// source and go on. (If the store fails too, the source is given back for redelivery.)
+    #[default]
+    Store,
+}
+
+/// What the spine does when an organ fails (errors, panics, times out or its circuit is open),
+/// after the organ's retries are used up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum HandlerFailureMode {
+    /// Log the failure and ack the event. Other organs' emitted events are enqueued.
+    #[default]
+    Log,
+    /// Dead-letter the event with every failing organ's error, and ack it.
+    /// Other organs' emitted events are enqueued.
+    Store,
+    /// Do not ack: give the event back to the backend, which redelivers it and, after its
+    /// maximum number of deliveries, dead-letters it. Events emitted by the other organs
+    /// during this attempt are discarded (the redelivery runs every organ again).
+    Nack,
+}
+
+impl HandlerFailureMode {
+    /// The mode's name in logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Store => "store",
+            Self::Nack => "nack",
+        }
+    }
+}
+
+/// Exponential backoff: `base_delay * 2^n`, capped at `max_delay`, with optional jitter
+/// (each delay drawn uniformly from its upper half).
+///
+/// ```
+/// use necro_spine::RetryPolicy;
+/// use std::time::Duration;
+/// let p = RetryPolicy::default();
+/// assert_eq!(p.max_retries(), 3);
+/// assert_eq!(p.base_delay(), Duration::from_millis(100));
+/// let fixed = p.with_jitter(false);
+/// assert_eq!(fixed.delay(0), Duration::from_millis(100));
+/// assert_eq!(fixed.delay(2), Duration::from_millis(400));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    max_retries: u32,
+    base_delay: Duration,
+    max_delay: Duration,
+    jitter: bool,
+}
+
+impl Default for RetryPolicy {
+    /// 3 retries, 100 ms base, 10 s cap, jitter on (the Python original's defaults).
+    fn default() -> Self {
+        Self {
+            max_retries: 3,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(10),
+            jitter: true,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// A policy with `max_retries` retries after the first try and the given base delay.
+    #[must_use]
+    pub fn exponential(max_retries: u32, base_delay: Duration) -> Self {
+        Self {
+            max_retries,
+            base_delay,
+            ..Self::default()
+        }
+    }
+
+    /// Never retry.
+    #[must_use]
+    pub fn none() -> Self {
+        Self {
+            max_retries: 0,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the number of retries after the first try.
+    #[must_use]
+    pub fn with_max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+
+    /// Sets the cap on one delay.
+    #[must_use]
+    pub fn with_max_delay(mut self, d: Duration) -> Self {
+        self.max_delay = d;
+        self
+    }
+
+    /// Turns jitter on or off.
+    #[must_use]
+    pub fn with_jitter(mut self, jitter: bool) -> Self {
+        self.jitter = jitter;
+        self
+    }
+
+    /// Retries after the first try.
+    #[must_use]
+    pub fn max_retries(&self) -> u32 {
+        self.max_retries
+    }
+
+    /// The first delay.
+    #[must_use]
+    pub fn base_delay(&self) -> Duration {
+        self.base_delay
+    }
+
+    /// The cap on one delay.
+    #[must_use]
+    pub fn max_delay(&self) -> Duration {
+        self.max_delay
+    }
+
+    /// Whether delays are jittered.
+    #[must_use]
+    pub fn jitter(&self) -> bool {
+        self.jitter
+    }
+
+    /// The delay before retry number `retry` (0-based).
+    #[must_use]
+    pub fn delay(&self, retry: u32) -> Duration {
+        let factor = 2u32.saturating_pow(retry.min(31));
+        let full = self
+            .base_delay
+            .checked_mul(factor)
+            .unwrap_or(self.max_delay)
+            .min(self.max_delay);
+        if self.jitter && !full.is_zero() {
+            let half = full / 2;
+            half + full.mul_f64(fastrand::f64() * 0.5)
+        } else {
+            full
+        }
+    }
+}
+
+/// A per-organ circuit breaker: after `failure_threshold` consecutive failures the organ's
+/// circuit opens and calls fail fast (as handler failures) for `cooldown`; then one trial
+/// call is let through (half-open): success closes it, failure opens it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive failures that open the circuit.
+    pub failure_threshold: u32,
+    /// How long it stays open before a trial call.
+    pub cooldown: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    /// 5 consecutive failures, 30 s cooldown.
+    fn default() -> Self {
+        Self {
+            failure_threshold: 5,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+impl CircuitBreakerConfig {
+    /// A breaker opening after `failure_threshold` consecutive failures for `cooldown`.
+    #[must_use]
+    pub fn new(failure_threshold: u32, cooldown: Duration) -> Self {
+        Self {
+            failure_threshold,
+            cooldown,
+        }
+    }
+}
+
+/// The backend circuit breaker: after `failure_threshold` consecutive failed pulls the spine
+/// stops pulling for `cooldown`. Between failed pulls it backs off exponentially (from
+/// 50 ms, capped at 5 s). A run until drained stops with
+/// [`RunError::BackendUnavailable`](crate::RunError::BackendUnavailable) when it opens;
+/// a service run waits out the cooldown and tries again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BackendBreakerConfig {
+    /// Consecutive failed pulls that open the circuit.
+    pub failure_threshold: u32,
+    /// How long a service run stops pulling once it is open.
+    pub cooldown: Duration,
+}
+
+impl Default for BackendBreakerConfig {
+    /// 10 consecutive failures, 30 s cooldown.
+    fn default() -> Self {
+        Self {
+            failure_threshold: 10,
+            cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Per-organ settings that override the spine's defaults.
+///
+/// ```
+/// use necro_spine::{CircuitBreakerConfig, OrganOptions, RetryPolicy};
+/// use std::time::Duration;
+/// let opts = OrganOptions::new()
+///     .retry(RetryPolicy::exponential(5, Duration::from_millis(50)))
+///     .timeout(Duration::from_secs(2))
+///     .circuit_breaker(CircuitBreakerConfig::new(3, Duration::from_secs(10)));
+/// # let _ = opts;
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct OrganOptions {
+    pub(crate) retry: Option<RetryPolicy>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) breaker: Option<CircuitBreakerConfig>,
+}
+
+impl OrganOptions {
+    /// No overrides.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// This organ's retry policy.
+    #[must_use]
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = Some(policy);
+        self
+    }
+
+    /// This organ's handler timeout.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A circuit breaker for this organ.
+    #[must_use]
+    pub fn circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker = Some(config);
+        self
+    }
+}

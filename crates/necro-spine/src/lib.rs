@@ -1,0 +1,59 @@
+//! # necro-spine
+//!
+//! The dispatcher of NecroStack. A [`Spine`] pulls events from a backend, hands each one to
+//! every organ that listens to its type (in registration order), enqueues the events they
+//! emit and acknowledges the source — with retry and exponential backoff, handler timeouts,
+//! panic isolation, per-organ circuit breakers, a backend circuit breaker, dead letters,
+//! a `max_steps` guard, stats, graceful shutdown and bounded concurrency.
+//!
+//! Applications depend on this crate plus one backend crate (`necro-backend-memory` for
+//! development and tests, `necro-backend-redis` in production); organs need only
+//! `necro-core`. The spine records through the `tracing` and `metrics` facades and never
+//! installs a subscriber or recorder: `necro-observe` (or your own) does that.
+//!
+//! ```
+//! use necro_backend_memory::MemoryBackend;
+//! use necro_core::{Emit, Event, Organ, OrganError};
+//! use necro_spine::{HandlerFailureMode, Spine};
+//! use serde_json::json;
+//!
+//! struct Greeter;
+//! impl Organ for Greeter {
+//!     fn listens_to(&self) -> &[&str] { &["HELLO"] }
+//!     async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
+//!         let name = event.get("name").and_then(|v| v.as_str()).unwrap_or("stranger");
+//!         Ok(Event::new("GREETED", json!({ "msg": format!("Hello, {name}!") }))?.into())
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let spine = Spine::builder(MemoryBackend::new())
+//!     .organ(Greeter)
+//!     .handler_failure_mode(HandlerFailureMode::Store)
+//!     .build()?;
+//! let stats = spine.run_event(Event::new("HELLO", json!({"name": "World"}))?).await?;
+//! assert_eq!(stats.emitted, 1);
+//! # Ok(()) }
+//! ```
+#![forbid(unsafe_code)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
+
+mod breaker;
+mod builder;
+mod config;
+mod error;
+mod shutdown;
+mod spine;
+mod stats;
+
+pub use breaker::CircuitState;
+pub use builder::SpineBuilder;
+pub use config::{
+    BackendBreakerConfig, CircuitBreakerConfig, EnqueueFailureMode, HandlerFailureMode,
+    OrganOptions, RetryPolicy,
+};
+pub use error::{BuildError, RunError};
+pub use shutdown::ShutdownHandle;
+pub use spine::Spine;
+pub use stats::Stats;

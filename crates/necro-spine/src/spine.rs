@@ -1,0 +1,873 @@
+//! The spine: pulls from a backend, routes to organs, enqueues what they emit, acks.
+
+use std::any::Any;
+use std::collections::{HashMap, VecDeque};
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::FutureExt;
+use necro_core::{
+    Backend, BoxedOrgan, DeadLetter, DeadLetterKind, DeadLetterStore, Delivery, DynDeadLetterStore,
+    Emit, Envelope, Event, EventType, Failure, Handler, Metadata, NackOutcome, OrganError,
+};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use crate::breaker::{Admit, Breaker, CircuitState};
+use crate::builder::SpineBuilder;
+use crate::config::{BackendBreakerConfig, EnqueueFailureMode, HandlerFailureMode, RetryPolicy};
+use crate::error::RunError;
+use crate::shutdown::{Shutdown, ShutdownHandle};
+use crate::stats::{Counters, Stats};
+
+const TARGET: &str = "necro_spine";
+
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_steps: u64,
+    pub(crate) enqueue_mode: EnqueueFailureMode,
+    pub(crate) handler_mode: HandlerFailureMode,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) handler_timeout: Duration,
+    pub(crate) backend_breaker: BackendBreakerConfig,
+    pub(crate) concurrency: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) poll_interval: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_steps: 10_000,
+            enqueue_mode: EnqueueFailureMode::default(),
+            handler_mode: HandlerFailureMode::default(),
+            retry: RetryPolicy::default(),
+            handler_timeout: Duration::from_secs(30),
+            backend_breaker: BackendBreakerConfig::default(),
+            concurrency: 1,
+            batch_size: 64,
+            poll_interval: Duration::from_millis(250),
+        }
+    }
+}
+
+pub(crate) struct OrganSlot {
+    pub(crate) organ: BoxedOrgan,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) timeout: Duration,
+    pub(crate) breaker: Option<Breaker>,
+}
+
+pub(crate) struct Inner<B: Backend> {
+    pub(crate) backend: Arc<B>,
+    pub(crate) dead_letters: Arc<dyn DynDeadLetterStore>,
+    pub(crate) organs: Vec<OrganSlot>,
+    pub(crate) routes: HashMap<EventType, Box<[usize]>>,
+    pub(crate) settings: Settings,
+    pub(crate) counters: Counters,
+    pub(crate) shutdown: Shutdown,
+    pub(crate) running: AtomicBool,
+}
+
+/// The dispatcher. Pulls deliveries from its backend, hands each event to every organ that
+/// listens to its type (in registration order), enqueues what they emit and acks.
+///
+/// Cheap to clone: clones share one spine (its stats, its shutdown handle).
+///
+/// ```
+/// use necro_backend_memory::MemoryBackend;
+/// use necro_core::{organ_fn, Emit, Event};
+/// use necro_spine::Spine;
+/// use serde_json::json;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let spine = Spine::builder(MemoryBackend::new())
+///     .organ(organ_fn("Greeter", ["HELLO"], |ev: Event| async move {
+///         let name = ev.get("name").and_then(|v| v.as_str()).unwrap_or("stranger").to_owned();
+///         Ok(Event::new("GREETED", json!({ "msg": format!("Hello, {name}!") }))?.into())
+///     }))
+///     .build()?;
+///
+/// spine.send(Event::new("HELLO", json!({"name": "World"}))?).await?;
+/// let stats = spine.run_until_drained().await?;
+/// assert_eq!(stats.processed, 2); // HELLO, then GREETED (which nobody listens to)
+/// assert_eq!(stats.emitted, 1);
+/// # Ok(()) }
+/// ```
+pub struct Spine<B: Backend> {
+    pub(crate) inner: Arc<Inner<B>>,
+}
+
+impl<B: Backend> Clone for Spine<B> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<B: Backend> std::fmt::Debug for Spine<B> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Spine")
+            .field("organs", &self.organ_names())
+            .field("settings", &self.inner.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: Backend + DeadLetterStore> Spine<B> {
+    /// Starts building a spine on `backend`, whose own dead-letter store receives dead letters
+    /// (see [`SpineBuilder::dead_letters`] to send them elsewhere).
+    pub fn builder(backend: B) -> SpineBuilder<B> {
+        let backend = Arc::new(backend);
+        let store: Arc<dyn DynDeadLetterStore> = Arc::clone(&backend) as _;
+        SpineBuilder::new(backend, store)
+    }
+}
+
+impl<B: Backend> Spine<B> {
+    /// Starts building a spine on a backend that keeps no dead letters itself.
+    pub fn builder_with_dead_letters(backend: B, store: impl DeadLetterStore) -> SpineBuilder<B> {
+        SpineBuilder::new(Arc::new(backend), Arc::new(store))
+    }
+
+    /// The backend.
+    #[must_use]
+    pub fn backend(&self) -> &B {
+        &self.inner.backend
+    }
+
+    /// The organs' names, in registration order.
+    #[must_use]
+    pub fn organ_names(&self) -> Vec<&str> {
+        self.inner.organs.iter().map(|s| s.organ.name()).collect()
+    }
+
+    /// The state of an organ's circuit breaker, if it has one.
+    #[must_use]
+    pub fn circuit_state(&self, organ: &str) -> Option<CircuitState> {
+        self.inner
+            .organs
+            .iter()
+            .find(|s| s.organ.name() == organ)
+            .and_then(|s| s.breaker.as_ref())
+            .map(Breaker::state)
+    }
+
+    /// A snapshot of the counters, cumulative over every run of this spine.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.inner.counters.snapshot()
+    }
+
+    /// A handle that stops a running spine gracefully.
+    #[must_use]
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.inner.shutdown.handle()
+    }
+
+    /// Enqueues a root event (the start of a new chain).
+    ///
+    /// # Errors
+    /// [`RunError::Send`] with the backend's error.
+    pub async fn send(&self, event: Event) -> Result<(), RunError> {
+        self.inner
+            .backend
+            .enqueue(vec![Envelope::new(event)])
+            .await
+            .map_err(RunError::Send)
+    }
+
+    /// Runs until the flow is drained: the backend has nothing more to deliver and nothing is
+    /// in flight. Returns the stats snapshot.
+    ///
+    /// # Errors
+    /// [`RunError::MaxStepsExceeded`] when the run would process more than `max_steps` events;
+    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY;
+    /// [`RunError::BackendUnavailable`] when the backend circuit breaker opens.
+    pub async fn run_until_drained(&self) -> Result<Stats, RunError> {
+        self.run_mode(Mode::Drain).await
+    }
+
+    /// Enqueues `event`, then runs until drained — the slides' `spine.run(event)`.
+    ///
+    /// # Errors
+    /// As [`Spine::send`] and [`Spine::run_until_drained`].
+    pub async fn run_event(&self, event: Event) -> Result<Stats, RunError> {
+        self.send(event).await?;
+        self.run_until_drained().await
+    }
+
+    /// Runs as a service until [`ShutdownHandle::shutdown`] is called. Shutdown is graceful:
+    /// events already pulled finish and are acked. `max_steps` does not apply.
+    ///
+    /// # Errors
+    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY.
+    pub async fn run(&self) -> Result<Stats, RunError> {
+        self.run_mode(Mode::Service).await
+    }
+
+    /// Runs as a service until `signal` resolves (e.g. `tokio::signal::ctrl_c()`), then shuts
+    /// down gracefully.
+    ///
+    /// # Errors
+    /// As [`Spine::run`].
+    pub async fn run_until<F>(&self, signal: F) -> Result<Stats, RunError>
+    where
+        F: Future + Send,
+    {
+        let handle = self.shutdown_handle();
+        let run = self.run();
+        tokio::pin!(run);
+        tokio::select! {
+            res = &mut run => res,
+            _ = signal => {
+                handle.shutdown();
+                run.await
+            }
+        }
+    }
+
+    async fn run_mode(&self, mode: Mode) -> Result<Stats, RunError> {
+        if self.inner.running.swap(true, Ordering::AcqRel) {
+            return Err(RunError::AlreadyRunning);
+        }
+        let result = Runner::new(Arc::clone(&self.inner), mode).run().await;
+        self.inner.shutdown.reset();
+        self.inner.running.store(false, Ordering::Release);
+        result.map(|()| self.stats())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Drain,
+    Service,
+}
+
+/// What became of one delivery.
+enum Outcome {
+    /// Ack it; enqueue these.
+    Ack(Vec<Envelope>),
+    /// Store this dead letter, then ack and enqueue these.
+    DeadLetter(Box<DeadLetter>, Vec<Envelope>),
+    /// Give it back to the backend.
+    Nack(String),
+}
+
+struct Done<T> {
+    delivery: Delivery<T>,
+    outcome: Outcome,
+}
+
+/// Why one organ call failed.
+struct CallFailure {
+    kind: &'static str,
+    error: String,
+}
+
+struct Runner<B: Backend> {
+    inner: Arc<Inner<B>>,
+    mode: Mode,
+    steps: u64,
+    queue: VecDeque<Delivery<B::Token>>,
+    done: Vec<Done<B::Token>>,
+    tasks: JoinSet<Done<B::Token>>,
+    pull_failures: u32,
+}
+
+impl<B: Backend> Runner<B> {
+    fn new(inner: Arc<Inner<B>>, mode: Mode) -> Self {
+        Self {
+            inner,
+            mode,
+            steps: 0,
+            queue: VecDeque::new(),
+            done: Vec::new(),
+            tasks: JoinSet::new(),
+            pull_failures: 0,
+        }
+    }
+
+    async fn run(mut self) -> Result<(), RunError> {
+        let result = self.run_loop().await;
+        if result.is_err() {
+            // Give back whatever is still held so nothing is lost.
+            while let Some(res) = self.tasks.join_next().await {
+                if let Ok(done) = res {
+                    self.done.push(done);
+                }
+            }
+            let _ = self.flush().await;
+            let leftover: Vec<_> = self.queue.drain(..).collect();
+            for d in leftover {
+                self.nack(d, "run stopped before this event was processed".into())
+                    .await;
+            }
+        }
+        result
+    }
+
+    async fn run_loop(&mut self) -> Result<(), RunError> {
+        let concurrency = self.inner.settings.concurrency;
+        loop {
+            // Start what we hold, up to the concurrency limit.
+            while self.tasks.len() < concurrency {
+                let Some(delivery) = self.queue.pop_front() else {
+                    break;
+                };
+                self.check_steps(&delivery)?;
+                if concurrency == 1 {
+                    let outcome = dispatch(&self.inner, &delivery).await;
+                    self.done.push(Done { delivery, outcome });
+                } else {
+                    let inner = Arc::clone(&self.inner);
+                    self.tasks.spawn(async move {
+                        let outcome = dispatch(&inner, &delivery).await;
+                        Done { delivery, outcome }
+                    });
+                }
+            }
+            if self.queue.is_empty() {
+                // Make emitted events visible before asking for more.
+                self.flush().await?;
+                let stopping = self.mode == Mode::Service && self.inner.shutdown.is_requested();
+                if self.tasks.is_empty() {
+                    if stopping {
+                        return Ok(());
+                    }
+                    let wait = match self.mode {
+                        Mode::Drain => Duration::ZERO,
+                        Mode::Service => self.inner.settings.poll_interval,
+                    };
+                    let got = self.pull(wait).await?;
+                    if got == Some(0) && self.mode == Mode::Drain {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                if !stopping
+                    && self.tasks.len() < concurrency
+                    && self.pull(Duration::ZERO).await?.is_some_and(|n| n > 0)
+                {
+                    continue;
+                }
+            }
+            if self.tasks.is_empty() {
+                continue;
+            }
+            // Wait for at least one in-flight event, then collect all that are ready.
+            if let Some(res) = self.tasks.join_next().await {
+                self.collect(res);
+            }
+            while let Some(res) = self.tasks.try_join_next() {
+                self.collect(res);
+            }
+            if self.done.len() >= self.inner.settings.batch_size {
+                self.flush().await?;
+            }
+        }
+    }
+
+    fn collect(&mut self, res: Result<Done<B::Token>, tokio::task::JoinError>) {
+        match res {
+            Ok(done) => self.done.push(done),
+            // Organ panics are caught inside dispatch; a task can only fail by being aborted.
+            Err(e) => tracing::error!(target: TARGET, error = %e, "dispatch task failed"),
+        }
+    }
+
+    fn check_steps(&mut self, delivery: &Delivery<B::Token>) -> Result<(), RunError> {
+        if self.mode == Mode::Drain && self.steps >= self.inner.settings.max_steps {
+            // Put the delivery back so the caller can see it wasn't processed.
+            self.queue.push_front(delivery.clone());
+            tracing::error!(
+                target: TARGET,
+                max_steps = self.inner.settings.max_steps,
+                "max_steps exceeded: stopping the run"
+            );
+            return Err(RunError::MaxStepsExceeded {
+                max_steps: self.inner.settings.max_steps,
+            });
+        }
+        self.steps += 1;
+        Ok(())
+    }
+
+    /// Pulls into the queue; returns how many arrived, or `None` when the pull failed.
+    /// Pull failures back off and feed the backend circuit breaker.
+    async fn pull(&mut self, wait: Duration) -> Result<Option<usize>, RunError> {
+        let s = &self.inner.settings;
+        let mut max = s.batch_size.max(s.concurrency);
+        if self.mode == Mode::Drain {
+            let left = s.max_steps.saturating_sub(self.steps).saturating_add(1);
+            max = max.min(usize::try_from(left).unwrap_or(usize::MAX));
+        }
+        match self.inner.backend.pull(max, wait).await {
+            Ok(batch) => {
+                if self.pull_failures > 0 {
+                    tracing::info!(target: TARGET, "backend recovered");
+                    metrics::gauge!("necro_backend_circuit_state").set(0.0);
+                }
+                self.pull_failures = 0;
+                let n = batch.len();
+                self.queue.extend(batch);
+                Ok(Some(n))
+            }
+            Err(err) => {
+                self.pull_failures = self.pull_failures.saturating_add(1);
+                Counters::add(&self.inner.counters.backend_errors, 1);
+                metrics::counter!("necro_backend_errors_total", "op" => "pull").increment(1);
+                let breaker = self.inner.settings.backend_breaker;
+                if self.pull_failures >= breaker.failure_threshold {
+                    metrics::gauge!("necro_backend_circuit_state").set(1.0);
+                    tracing::error!(
+                        target: TARGET,
+                        error = %necro_core::error_chain(&err),
+                        failures = self.pull_failures,
+                        "backend circuit open"
+                    );
+                    if self.mode == Mode::Drain {
+                        return Err(RunError::BackendUnavailable {
+                            failures: self.pull_failures,
+                            source: err,
+                        });
+                    }
+                    self.inner.shutdown.sleep(breaker.cooldown).await;
+                    metrics::gauge!("necro_backend_circuit_state").set(2.0);
+                } else {
+                    let exp = self.pull_failures.saturating_sub(1).min(16);
+                    let backoff =
+                        (Duration::from_millis(50) * 2u32.pow(exp)).min(Duration::from_secs(5));
+                    tracing::warn!(
+                        target: TARGET,
+                        error = %necro_core::error_chain(&err),
+                        failures = self.pull_failures,
+                        backoff_ms = backoff.as_millis() as u64,
+                        "pull failed"
+                    );
+                    self.inner.shutdown.sleep(backoff).await;
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    /// Commits everything done: dead letters and nacks first, then one commit of all acks
+    /// and emitted events; on failure, source by source per the enqueue failure mode.
+    async fn flush(&mut self) -> Result<(), RunError> {
+        if self.done.is_empty() {
+            return Ok(());
+        }
+        let done = std::mem::take(&mut self.done);
+        let mut commits: Vec<(Delivery<B::Token>, Vec<Envelope>)> = Vec::with_capacity(done.len());
+        for Done { delivery, outcome } in done {
+            match outcome {
+                Outcome::Ack(emitted) => commits.push((delivery, emitted)),
+                Outcome::DeadLetter(letter, emitted) => {
+                    let event_type = letter.event.event_type().shared();
+                    match self.inner.dead_letters.store_boxed(*letter).await {
+                        Ok(()) => {
+                            Counters::add(&self.inner.counters.dead_lettered, 1);
+                            metrics::counter!("necro_dead_letters_total", "kind" => "handler_failed", "event_type" => event_type).increment(1);
+                            commits.push((delivery, emitted));
+                        }
+                        Err(err) => {
+                            self.backend_error("dead_letter", &err);
+                            self.nack(delivery, format!("dead-letter store failed: {err}"))
+                                .await;
+                        }
+                    }
+                }
+                Outcome::Nack(reason) => self.nack(delivery, reason).await,
+            }
+        }
+        if commits.is_empty() {
+            return Ok(());
+        }
+        let all_emitted: Vec<Envelope> = commits
+            .iter()
+            .flat_map(|(_, e)| e.iter().cloned())
+            .collect();
+        let acks: Vec<B::Token> = commits.iter().map(|(d, _)| d.token.clone()).collect();
+        let n_emitted = all_emitted.len();
+        match self.inner.backend.commit(all_emitted, acks).await {
+            Ok(()) => {
+                self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
+                Ok(())
+            }
+            Err(err) => {
+                tracing::warn!(
+                    target: TARGET,
+                    error = %necro_core::error_chain(&err),
+                    sources = commits.len(),
+                    "batch commit failed; committing source by source"
+                );
+                let mut rest = commits.into_iter();
+                while let Some((delivery, emitted)) = rest.next() {
+                    if let Err(e) = self.commit_one(delivery, emitted).await {
+                        for (d, _) in rest {
+                            self.nack(d, "run stopped by an enqueue failure".into())
+                                .await;
+                        }
+                        return Err(e);
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn count_emitted<'a>(&self, events: impl Iterator<Item = &'a Envelope>, n: usize) {
+        Counters::add(&self.inner.counters.emitted, n as u64);
+        for env in events {
+            metrics::counter!("necro_events_emitted_total", "event_type" => env.event.event_type().shared()).increment(1);
+        }
+    }
+
+    /// Commits one source's emitted events and its ack, applying the enqueue failure mode.
+    async fn commit_one(
+        &mut self,
+        delivery: Delivery<B::Token>,
+        emitted: Vec<Envelope>,
+    ) -> Result<(), RunError> {
+        let backend = Arc::clone(&self.inner.backend);
+        let first = backend
+            .commit(emitted.clone(), vec![delivery.token.clone()])
+            .await;
+        let Err(mut err) = first else {
+            self.count_emitted(emitted.iter(), emitted.len());
+            return Ok(());
+        };
+        if emitted.is_empty() {
+            // Nothing to enqueue: this was the ack itself.
+            Counters::add(&self.inner.counters.ack_errors, 1);
+            metrics::counter!("necro_backend_errors_total", "op" => "ack").increment(1);
+            tracing::error!(
+                target: TARGET,
+                event_id = %delivery.event.id(),
+                event_type = %delivery.event.event_type(),
+                error = %necro_core::error_chain(&err),
+                "ack failed; the backend will redeliver the event"
+            );
+            return Ok(());
+        }
+        let mode = self.inner.settings.enqueue_mode;
+        if mode == EnqueueFailureMode::Retry {
+            let policy = self.inner.settings.retry;
+            for retry in 0..policy.max_retries() {
+                tokio::time::sleep(policy.delay(retry)).await;
+                Counters::add(&self.inner.counters.enqueue_retries, 1);
+                metrics::counter!("necro_enqueue_retries_total").increment(1);
+                match backend
+                    .commit(emitted.clone(), vec![delivery.token.clone()])
+                    .await
+                {
+                    Ok(()) => {
+                        self.count_emitted(emitted.iter(), emitted.len());
+                        return Ok(());
+                    }
+                    Err(e) => err = e,
+                }
+            }
+        }
+        for env in &emitted {
+            self.inner
+                .counters
+                .enqueue_failure(env.event.event_type().as_str(), 1);
+            metrics::counter!("necro_enqueue_failures_total", "event_type" => env.event.event_type().shared()).increment(1);
+        }
+        tracing::error!(
+            target: TARGET,
+            event_id = %delivery.event.id(),
+            event_type = %delivery.event.event_type(),
+            error = %necro_core::error_chain(&err),
+            count = emitted.len(),
+            mode = ?mode,
+            "could not enqueue emitted events"
+        );
+        match mode {
+            EnqueueFailureMode::Store => {
+                let reason = format!("enqueue failed: {}", necro_core::error_chain(&err));
+                for env in &emitted {
+                    let letter = DeadLetter::with_reason(
+                        env.event.clone(),
+                        env.meta,
+                        DeadLetterKind::EnqueueFailed,
+                        reason.clone(),
+                        0,
+                    );
+                    if let Err(e) = self.inner.dead_letters.store_boxed(letter).await {
+                        self.backend_error("dead_letter", &e);
+                        self.nack(delivery, format!("dead-letter store failed: {e}"))
+                            .await;
+                        return Ok(());
+                    }
+                    Counters::add(&self.inner.counters.dead_lettered, 1);
+                    metrics::counter!("necro_dead_letters_total", "kind" => "enqueue_failed", "event_type" => env.event.event_type().shared()).increment(1);
+                }
+                if let Err(e) = backend.ack(vec![delivery.token.clone()]).await {
+                    Counters::add(&self.inner.counters.ack_errors, 1);
+                    metrics::counter!("necro_backend_errors_total", "op" => "ack").increment(1);
+                    tracing::error!(target: TARGET, error = %necro_core::error_chain(&e), "ack failed");
+                }
+                Ok(())
+            }
+            _ => {
+                let count = emitted.len();
+                self.nack(delivery, format!("enqueue failed: {err}")).await;
+                Err(RunError::Enqueue { count, source: err })
+            }
+        }
+    }
+
+    fn backend_error(&self, op: &'static str, err: &necro_core::BackendError) {
+        Counters::add(&self.inner.counters.backend_errors, 1);
+        metrics::counter!("necro_backend_errors_total", "op" => op).increment(1);
+        tracing::error!(target: TARGET, op, error = %necro_core::error_chain(err), "backend call failed");
+    }
+
+    async fn nack(&self, delivery: Delivery<B::Token>, reason: String) {
+        let event_type = delivery.event.event_type().shared();
+        match self.inner.backend.nack(delivery, reason).await {
+            Ok(NackOutcome::DeadLettered) => {
+                Counters::add(&self.inner.counters.nack_dead_lettered, 1);
+                metrics::counter!("necro_dead_letters_total", "kind" => "max_deliveries", "event_type" => event_type).increment(1);
+            }
+            Ok(_) => Counters::add(&self.inner.counters.nacked, 1),
+            Err(err) => self.backend_error("nack", &err),
+        }
+    }
+}
+
+/// Routes one delivery to its organs and decides its outcome.
+async fn dispatch<B: Backend>(inner: &Inner<B>, delivery: &Delivery<B::Token>) -> Outcome {
+    let event = &delivery.event;
+    Counters::add(&inner.counters.processed, 1);
+    metrics::counter!("necro_events_processed_total", "event_type" => event.event_type().shared())
+        .increment(1);
+    let Some(route) = inner.routes.get(event.event_type().as_str()) else {
+        Counters::add(&inner.counters.unrouted, 1);
+        metrics::counter!("necro_events_unrouted_total", "event_type" => event.event_type().shared())
+            .increment(1);
+        tracing::debug!(
+            target: TARGET,
+            event_id = %event.id(),
+            event_type = %event.event_type(),
+            "no organ listens to this event type; acked"
+        );
+        return Outcome::Ack(Vec::new());
+    };
+    let span = tracing::info_span!(
+        target: TARGET,
+        "necro.event",
+        event_id = %event.id(),
+        event_type = %event.event_type(),
+        correlation_id = %delivery.meta.correlation_or(event),
+        causation_id = tracing::field::Empty,
+        attempt = delivery.attempt,
+    );
+    if let Some(c) = delivery.meta.causation_id {
+        span.record("causation_id", tracing::field::display(c));
+    }
+    async move {
+        let child_meta = Metadata::child_of(event, &delivery.meta);
+        let mut emitted = Vec::new();
+        let mut failures: Vec<Failure> = Vec::new();
+        let mode = inner.settings.handler_mode;
+        for &idx in route.iter() {
+            let slot = &inner.organs[idx];
+            let name = slot.organ.name();
+            let organ_span = tracing::info_span!(target: TARGET, "necro.organ", organ = name);
+            match call_organ(inner, slot, event, delivery.attempt)
+                .instrument(organ_span)
+                .await
+            {
+                Ok(emit) => {
+                    emitted.extend(emit.into_iter().map(|e| Envelope::with_meta(e, child_meta)));
+                }
+                Err(f) => {
+                    inner.counters.handler_error(name);
+                    metrics::counter!("necro_handler_errors_total", "organ" => slot.organ.name_arc().clone(), "kind" => f.kind).increment(1);
+                    tracing::error!(
+                        target: TARGET,
+                        organ = name,
+                        error = %f.error,
+                        kind = f.kind,
+                        failure_mode = mode.as_str(),
+                        attempt = delivery.attempt,
+                        "organ failed"
+                    );
+                    failures.push(Failure {
+                        organ: Some(name.to_owned()),
+                        error: format!("{} ({})", f.error, f.kind),
+                    });
+                }
+            }
+        }
+        if failures.is_empty() {
+            return Outcome::Ack(emitted);
+        }
+        match mode {
+            HandlerFailureMode::Log => Outcome::Ack(emitted),
+            HandlerFailureMode::Store => Outcome::DeadLetter(
+                Box::new(DeadLetter::new(
+                    event.clone(),
+                    delivery.meta,
+                    DeadLetterKind::HandlerFailed,
+                    failures,
+                    delivery.attempt,
+                )),
+                emitted,
+            ),
+            HandlerFailureMode::Nack => Outcome::Nack(
+                failures
+                    .iter()
+                    .map(|f| format!("{}: {}", f.organ.as_deref().unwrap_or("?"), f.error))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Calls one organ with its circuit breaker, timeout, panic guard and retries.
+async fn call_organ<B: Backend>(
+    inner: &Inner<B>,
+    slot: &OrganSlot,
+    event: &Event,
+    _attempt: u32,
+) -> Result<Emit, CallFailure> {
+    let mut retry = 0u32;
+    loop {
+        if let Some(breaker) = &slot.breaker
+            && breaker.admit() == Admit::No
+        {
+            Counters::add(&inner.counters.circuit_rejections, 1);
+            return Err(CallFailure {
+                kind: "circuit_open",
+                error: "circuit breaker is open: failing fast".into(),
+            });
+        }
+        let started = Instant::now();
+        let result = run_handler(slot, event).await;
+        let elapsed = started.elapsed();
+        metrics::histogram!("necro_handler_duration_seconds", "organ" => slot.organ.name_arc().clone())
+            .record(elapsed.as_secs_f64());
+        if let Some(breaker) = &slot.breaker
+            && let Some(state) = breaker.record(result.is_ok())
+        {
+            metrics::gauge!("necro_circuit_state", "organ" => slot.organ.name_arc().clone())
+                .set(state.as_gauge());
+            tracing::warn!(target: TARGET, state = state.as_str(), "circuit breaker changed state");
+        }
+        let failure = match result {
+            Ok(emit) => {
+                tracing::info!(
+                    target: TARGET,
+                    emitted = ?emit.iter().map(|e| e.event_type().as_str()).collect::<Vec<_>>(),
+                    duration_ms = elapsed.as_secs_f64() * 1000.0,
+                    "event handled"
+                );
+                return Ok(emit);
+            }
+            Err(f) => f,
+        };
+        let retryable = match &failure {
+            HandlerFailure::Error(e) => e.is_transient(),
+            HandlerFailure::Timeout => {
+                Counters::add(&inner.counters.timeouts, 1);
+                true
+            }
+            HandlerFailure::Panic(_) => {
+                Counters::add(&inner.counters.panics, 1);
+                false
+            }
+        };
+        if retryable && retry < slot.retry.max_retries() {
+            let delay = slot.retry.delay(retry);
+            retry += 1;
+            Counters::add(&inner.counters.retries, 1);
+            metrics::counter!("necro_handler_retries_total", "organ" => slot.organ.name_arc().clone()).increment(1);
+            tracing::warn!(
+                target: TARGET,
+                error = %failure.describe(slot.timeout),
+                retry,
+                delay_ms = delay.as_millis() as u64,
+                "organ failed; retrying"
+            );
+            tokio::time::sleep(delay).await;
+            continue;
+        }
+        return Err(CallFailure {
+            kind: failure.kind(),
+            error: failure.describe(slot.timeout),
+        });
+    }
+}
+
+enum HandlerFailure {
+    Error(OrganError),
+    Timeout,
+    Panic(String),
+}
+
+impl HandlerFailure {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Error(_) => "error",
+            Self::Timeout => "timeout",
+            Self::Panic(_) => "panic",
+        }
+    }
+
+    fn describe(&self, timeout: Duration) -> String {
+        match self {
+            Self::Error(e) => e.chain_string(),
+            Self::Timeout => format!("handler timed out after {timeout:?}"),
+            Self::Panic(msg) => format!("handler panicked: {msg}"),
+        }
+    }
+}
+
+async fn run_handler(slot: &OrganSlot, event: &Event) -> Result<Emit, HandlerFailure> {
+    match slot.organ.handler() {
+        Handler::Async(organ) => {
+            let fut = AssertUnwindSafe(organ.handle_boxed(event)).catch_unwind();
+            match tokio::time::timeout(slot.timeout, fut).await {
+                Err(_) => Err(HandlerFailure::Timeout),
+                Ok(Err(panic)) => Err(HandlerFailure::Panic(panic_message(&*panic))),
+                Ok(Ok(res)) => res.map_err(HandlerFailure::Error),
+            }
+        }
+        Handler::Blocking(organ) => {
+            let organ = Arc::clone(organ);
+            let event = event.clone();
+            let task = tokio::task::spawn_blocking(move || organ.handle_sync(&event));
+            match tokio::time::timeout(slot.timeout, task).await {
+                Err(_) => Err(HandlerFailure::Timeout),
+                Ok(Err(join)) => Err(HandlerFailure::Panic(match join.try_into_panic() {
+                    Ok(panic) => panic_message(&*panic),
+                    Err(e) => e.to_string(),
+                })),
+                Ok(Ok(res)) => res.map_err(HandlerFailure::Error),
+            }
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}

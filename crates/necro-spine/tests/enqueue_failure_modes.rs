@@ -1,0 +1,138 @@
+//! Enqueue failure modes FAIL, RETRY, STORE, on a real bounded in-memory queue.
+mod support;
+
+use std::time::Duration;
+
+use necro_backend_memory::MemoryBackend;
+use necro_core::{Backend, DeadLetterKind, Emit, Event, organ_fn};
+use necro_spine::{EnqueueFailureMode, RetryPolicy, RunError, Spine};
+use support::ev;
+
+/// An organ that emits two events for every A.
+fn splitter() -> necro_core::BoxedOrgan {
+    organ_fn("Splitter", ["A"], |_ev: Event| async {
+        Ok(Emit::many(vec![support::ev("B"), support::ev("B")]))
+    })
+}
+
+fn full_backend() -> MemoryBackend {
+    MemoryBackend::builder()
+        .capacity(1)
+        .max_deliveries(10)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn fail_mode_stops_and_gives_the_source_back() {
+    let backend = full_backend();
+    let spine = Spine::builder(backend.clone())
+        .organ(splitter())
+        .enqueue_failure_mode(EnqueueFailureMode::Fail)
+        .build()
+        .unwrap();
+    let source = ev("A");
+    let err = spine.run_event(source.clone()).await.unwrap_err();
+    assert!(matches!(err, RunError::Enqueue { count: 2, .. }), "{err}");
+    // Nothing half-enqueued, source not acked: it is queued again for redelivery.
+    assert_eq!(backend.len(), 1);
+    assert_eq!(backend.in_flight(), 0);
+    let again = backend.pull(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again[0].event.id(), source.id());
+    assert_eq!(again[0].attempt, 2);
+    assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&2));
+    assert_eq!(spine.stats().emitted, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_mode_retries_then_fails() {
+    let backend = full_backend();
+    let spine = Spine::builder(backend.clone())
+        .organ(splitter())
+        .enqueue_failure_mode(EnqueueFailureMode::Retry)
+        .retry_policy(RetryPolicy::exponential(2, Duration::from_millis(100)).with_jitter(false))
+        .build()
+        .unwrap();
+    let start = tokio::time::Instant::now();
+    let err = spine.run_event(ev("A")).await.unwrap_err();
+    assert!(matches!(err, RunError::Enqueue { .. }), "{err}");
+    assert_eq!(start.elapsed(), Duration::from_millis(300));
+    assert_eq!(spine.stats().enqueue_retries, 2);
+    assert_eq!(backend.len(), 1, "the source is back in the queue");
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_mode_success_counts_as_emitted_not_failed() {
+    // Capacity 2: A and X fill it. While the spine retries A's output, another consumer
+    // takes X, making room.
+    let backend = MemoryBackend::builder().capacity(2).build().unwrap();
+    let spine = Spine::builder(backend.clone())
+        .organ(splitter())
+        .batch_size(1)
+        .enqueue_failure_mode(EnqueueFailureMode::Retry)
+        .retry_policy(RetryPolicy::exponential(3, Duration::from_millis(100)).with_jitter(false))
+        .build()
+        .unwrap();
+    spine.send(ev("A")).await.unwrap();
+    spine.send(ev("X")).await.unwrap();
+    let other = backend.clone();
+    let consumer = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let got = other.pull(1, Duration::ZERO).await.unwrap();
+        other
+            .ack(got.into_iter().map(|d| d.token).collect())
+            .await
+            .unwrap();
+    });
+    let stats = spine.run_until_drained().await.unwrap();
+    consumer.await.unwrap();
+    assert_eq!(stats.enqueue_retries, 1);
+    assert!(
+        stats.enqueue_failures.is_empty(),
+        "{:?}",
+        stats.enqueue_failures
+    );
+    assert_eq!(stats.emitted, 2);
+    assert_eq!(stats.processed, 3, "A and its two Bs");
+}
+
+#[tokio::test]
+async fn store_mode_dead_letters_the_emitted_events_and_goes_on() {
+    let backend = full_backend();
+    let spine = Spine::builder(backend.clone())
+        .organ(splitter())
+        .build()
+        .unwrap();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(stats.dead_lettered, 2);
+    assert_eq!(stats.enqueue_failures.get("B"), Some(&2));
+    let letters = backend.dead_letters().list();
+    assert_eq!(letters.len(), 2);
+    assert!(
+        letters
+            .iter()
+            .all(|l| l.kind == DeadLetterKind::EnqueueFailed)
+    );
+    assert!(letters.iter().all(|l| l.event.event_type() == "B"));
+    assert!(letters[0].reason.contains("full"), "{}", letters[0].reason);
+    assert!(backend.is_idle(), "the source is acked");
+}
+
+#[tokio::test]
+async fn a_full_bounded_queue_refuses_at_once() {
+    let backend = MemoryBackend::bounded(2).unwrap();
+    let spine = Spine::builder(backend.clone()).build().unwrap();
+    spine.send(ev("A")).await.unwrap();
+    spine.send(ev("A")).await.unwrap();
+    let err = spine.send(ev("A")).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RunError::Send(necro_core::BackendError::Full { capacity: 2 })
+        ),
+        "{err}"
+    );
+    // Draining frees room.
+    spine.run_until_drained().await.unwrap();
+    spine.send(ev("A")).await.unwrap();
+}
