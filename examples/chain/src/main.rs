@@ -1,0 +1,118 @@
+//! Slide 6's event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
+//! → Step3 (complete). Every step is its own organ; none knows the others.
+//!
+//! Run with `cargo run -p example-chain` (add `-- --value 21`, or `-- --backend redis`).
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use example_support::{App, BackendArgs, run_app};
+use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
+use necro_spine::{Spine, Stats};
+use serde::{Deserialize, Serialize};
+
+/// The value that flows down the chain.
+#[derive(Serialize, Deserialize)]
+struct Start {
+    value: i64,
+}
+impl Payload for Start {
+    const EVENT_TYPE: &'static str = "START";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Step2 {
+    processed: i64,
+}
+impl Payload for Step2 {
+    const EVENT_TYPE: &'static str = "STEP2";
+}
+
+#[derive(Serialize, Deserialize)]
+struct Step3 {
+    transformed: i64,
+}
+impl Payload for Step3 {
+    const EVENT_TYPE: &'static str = "STEP3";
+}
+
+/// Step 1: process (double the value).
+struct Process;
+impl TypedOrgan for Process {
+    type Input = Start;
+    async fn handle(&self, start: Start, _event: &Event) -> Result<Emit, OrganError> {
+        println!("Step1: processing {}", start.value);
+        let processed = start
+            .value
+            .checked_mul(2)
+            .ok_or_else(|| OrganError::permanent_msg("value overflows"))?;
+        Ok(Event::from_payload(&Step2 { processed })?.into())
+    }
+}
+
+/// Step 2: transform (add one).
+struct Transform;
+impl TypedOrgan for Transform {
+    type Input = Step2;
+    async fn handle(&self, step: Step2, _event: &Event) -> Result<Emit, OrganError> {
+        println!("Step2: transforming {}", step.processed);
+        let transformed = step
+            .processed
+            .checked_add(1)
+            .ok_or_else(|| OrganError::permanent_msg("value overflows"))?;
+        Ok(Event::from_payload(&Step3 { transformed })?.into())
+    }
+}
+
+/// Step 3: complete.
+struct Complete;
+impl TypedOrgan for Complete {
+    type Input = Step3;
+    async fn handle(&self, step: Step3, _event: &Event) -> Result<Emit, OrganError> {
+        println!("Step3: complete, result = {}", step.transformed);
+        Ok(Emit::none())
+    }
+}
+
+/// Slide 6's event chain on NecroStack.
+#[derive(Parser)]
+struct Cli {
+    /// The value to send down the chain.
+    #[arg(long, default_value_t = 5)]
+    value: i64,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+struct Chain {
+    value: i64,
+}
+
+impl App for Chain {
+    type Output = Stats;
+    async fn run<B: Backend + DeadLetterStore>(
+        self,
+        backend: B,
+    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+        let spine = Spine::builder(backend)
+            .organ(Process)
+            .organ(Transform)
+            .organ(Complete)
+            .build()?;
+        Ok(spine
+            .run_event(Event::from_payload(&Start { value: self.value })?)
+            .await?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let cli = Cli::parse();
+    let stats = run_app(&cli.backend, "chain", Chain { value: cli.value }).await?;
+    eprintln!(
+        "processed {} events, emitted {}, handler errors {}",
+        stats.processed,
+        stats.emitted,
+        stats.total_handler_errors()
+    );
+    Ok(())
+}

@@ -1,0 +1,96 @@
+//! Slide 5's Hello World: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
+//! and a `Printer` organ that prints the greeting.
+//!
+//! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`).
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use example_support::{App, BackendArgs, run_app};
+use necro_core::{Backend, DeadLetterStore, Emit, Event, Organ, OrganError, Payload, TypedOrgan};
+use necro_spine::{Spine, Stats};
+use serde::{Deserialize, Serialize};
+
+/// `HELLO`: someone to greet.
+#[derive(Serialize, Deserialize)]
+struct Hello {
+    name: String,
+}
+impl Payload for Hello {
+    const EVENT_TYPE: &'static str = "HELLO";
+}
+
+/// `GREETED`: the greeting.
+#[derive(Serialize, Deserialize)]
+struct Greeted {
+    msg: String,
+}
+impl Payload for Greeted {
+    const EVENT_TYPE: &'static str = "GREETED";
+}
+
+/// 1. Define handlers.
+struct Greeter;
+impl TypedOrgan for Greeter {
+    type Input = Hello;
+    async fn handle(&self, hello: Hello, _event: &Event) -> Result<Emit, OrganError> {
+        let greeted = Greeted {
+            msg: format!("Hello, {}!", hello.name),
+        };
+        Ok(Event::from_payload(&greeted)?.into())
+    }
+}
+
+struct Printer;
+impl Organ for Printer {
+    fn listens_to(&self) -> &[&str] {
+        &["GREETED"]
+    }
+    async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
+        println!("{}", event.decode::<Greeted>()?.msg);
+        Ok(Emit::none())
+    }
+}
+
+/// Slide 5's Hello World on NecroStack.
+#[derive(Parser)]
+struct Cli {
+    /// Who to greet.
+    #[arg(long, default_value = "World")]
+    name: String,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+struct Hello5 {
+    name: String,
+}
+
+impl App for Hello5 {
+    type Output = Stats;
+    async fn run<B: Backend + DeadLetterStore>(
+        self,
+        backend: B,
+    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+        // 2. Wire it up.
+        let spine = Spine::builder(backend)
+            .organ(Greeter)
+            .organ(Printer)
+            .build()?;
+        // 3. Run it: until the flow is drained.
+        let start = Event::from_payload(&Hello { name: self.name })?;
+        Ok(spine.run_event(start).await?)
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let cli = Cli::parse();
+    let stats = run_app(&cli.backend, "hello", Hello5 { name: cli.name }).await?;
+    eprintln!(
+        "processed {} events, emitted {}, handler errors {}",
+        stats.processed,
+        stats.emitted,
+        stats.total_handler_errors()
+    );
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! Shared plumbing for the NecroStack examples: the `--backend memory|redis` choice, so every
+//! example's organs run unchanged on either backend.
+//!
+//! Not a library for applications — an application picks its backend in one line. This crate
+//! only saves each example from repeating its command-line parsing.
+//!
+//! ```
+//! use clap::Parser;
+//! use example_support::{BackendArgs, BackendKind};
+//!
+//! #[derive(Parser)]
+//! struct Cli {
+//!     #[command(flatten)]
+//!     backend: BackendArgs,
+//! }
+//! let cli = Cli::parse_from(["demo"]);
+//! assert_eq!(cli.backend.backend, BackendKind::Memory);
+//! ```
+#![forbid(unsafe_code)]
+
+use necro_backend_memory::MemoryBackend;
+use necro_backend_redis::RedisBackend;
+use necro_core::{Backend, DeadLetterStore};
+
+/// Which backend carries the events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// In-process queue: zero setup.
+    Memory,
+    /// Redis Streams: durable, multi-worker.
+    Redis,
+}
+
+/// `--backend` and `--redis-url`, flattened into each example's command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BackendArgs {
+    /// Which backend carries the events.
+    #[arg(long, value_enum, default_value_t = BackendKind::Memory)]
+    pub backend: BackendKind,
+    /// Redis URL, for `--backend redis`.
+    #[arg(
+        long,
+        env = "NECRO_REDIS_URL",
+        default_value = "redis://127.0.0.1:6379"
+    )]
+    pub redis_url: String,
+    /// Redis stream key, for `--backend redis` (default: a fresh stream per run, so runs
+    /// never see each other's events).
+    #[arg(long)]
+    pub stream: Option<String>,
+}
+
+/// An example's body, generic over the backend so its organs run unchanged on either.
+pub trait App {
+    /// What the example returns.
+    type Output;
+    /// Runs the example on `backend`.
+    fn run<B: Backend + DeadLetterStore>(
+        self,
+        backend: B,
+    ) -> impl Future<Output = Result<Self::Output, Box<dyn std::error::Error + Send + Sync>>> + Send;
+}
+
+/// Connects the chosen backend and runs `app` on it.
+///
+/// # Errors
+/// The backend's connection error, or the app's own.
+pub async fn run_app<A: App>(
+    args: &BackendArgs,
+    example: &str,
+    app: A,
+) -> Result<A::Output, Box<dyn std::error::Error + Send + Sync>> {
+    match args.backend {
+        BackendKind::Memory => app.run(MemoryBackend::new()).await,
+        BackendKind::Redis => {
+            let stream = args.stream.clone().unwrap_or_else(|| {
+                format!(
+                    "necrostack:example:{example}:{}",
+                    uuid::Uuid::new_v4().simple()
+                )
+            });
+            let backend = RedisBackend::builder(args.redis_url.clone())
+                .stream_key(stream)
+                .connect()
+                .await?;
+            app.run(backend).await
+        }
+    }
+}
