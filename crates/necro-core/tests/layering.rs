@@ -1,0 +1,75 @@
+//! The crate layering promised in docs/architecture.md: backends and the spine depend on
+//! necro-core and not on each other; necro-core pulls no async runtime and no Redis client.
+use std::process::Command;
+
+fn normal_deps(package: &str) -> Vec<String> {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "tree", "-q", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo tree runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn necro_core_has_no_runtime_and_no_redis_client() {
+    let deps = normal_deps("necro-core");
+    for banned in [
+        "tokio",
+        "fred",
+        "tracing-subscriber",
+        "necro-spine",
+        "metrics-exporter-prometheus",
+    ] {
+        assert!(
+            !deps.iter().any(|d| d == banned),
+            "necro-core depends on {banned}: {deps:?}"
+        );
+    }
+}
+
+#[test]
+fn the_spine_and_the_backends_do_not_depend_on_each_other() {
+    let spine = normal_deps("necro-spine");
+    assert!(spine.iter().any(|d| d == "necro-core"), "{spine:?}");
+    for banned in [
+        "necro-backend-memory",
+        "necro-backend-redis",
+        "necro-observe",
+        "fred",
+    ] {
+        assert!(
+            !spine.iter().any(|d| d == banned),
+            "necro-spine depends on {banned}"
+        );
+    }
+    let memory = normal_deps("necro-backend-memory");
+    for banned in [
+        "necro-spine",
+        "necro-backend-redis",
+        "fred",
+        "necro-observe",
+    ] {
+        assert!(
+            !memory.iter().any(|d| d == banned),
+            "necro-backend-memory depends on {banned}"
+        );
+    }
+    let redis = normal_deps("necro-backend-redis");
+    for banned in ["necro-spine", "necro-backend-memory", "necro-observe"] {
+        assert!(
+            !redis.iter().any(|d| d == banned),
+            "necro-backend-redis depends on {banned}"
+        );
+    }
+}
