@@ -57,3 +57,7 @@ pub use error::{BuildError, RunError};
 pub use shutdown::ShutdownHandle;
 pub use spine::Spine;
 pub use stats::Stats;
+
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
