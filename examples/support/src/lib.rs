@@ -87,3 +87,53 @@ pub async fn run_app<A: App>(
         }
     }
 }
+
+/// Helpers for the examples' end-to-end tests.
+pub mod testing {
+    use std::process::{Command, Output};
+
+    /// The Redis URL for tests (`NECRO_REDIS_URL` or the local default), or `None` after
+    /// printing a SKIPPED line when nothing answers there.
+    ///
+    /// # Panics
+    /// When no Redis answers and `CI=true`: under CI a Redis test never skips silently.
+    #[must_use]
+    pub fn redis_url_or_skip(test: &str) -> Option<String> {
+        let url = std::env::var("NECRO_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
+        let addr = url
+            .trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .and_then(|s| s.rsplit('@').next())
+            .unwrap_or("127.0.0.1:6379")
+            .to_owned();
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            return Some(url);
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{test}: no Redis at {url}, and CI=true forbids skipping"
+        );
+        eprintln!("SKIPPED {test}: no Redis at {url}");
+        None
+    }
+
+    /// Runs an example binary with `args` and returns its output, asserting it succeeded.
+    ///
+    /// # Panics
+    /// When the binary cannot start or exits unsuccessfully.
+    #[must_use]
+    pub fn run_ok(bin: &str, args: &[&str]) -> Output {
+        let out = Command::new(bin)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+        assert!(
+            out.status.success(),
+            "{bin} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
