@@ -380,6 +380,27 @@ impl RedisBackend {
         }
     }
 
+    /// Queues one `XADD` per envelope into a MULTI/EXEC transaction (sent at `exec`).
+    async fn queue_xadds(
+        &self,
+        tx: &fred::clients::Transaction,
+        batch: &[Envelope],
+    ) -> Result<(), BackendError> {
+        for e in batch {
+            let _: Value = tx
+                .xadd(
+                    self.inner.stream.clone(),
+                    false,
+                    self.max_len_cap(),
+                    "*",
+                    event_fields(&e.event, &e.meta),
+                )
+                .await
+                .map_err(backend_error)?;
+        }
+        Ok(())
+    }
+
     fn max_len_cap(&self) -> XCap {
         self.inner.cap.clone()
     }
@@ -738,18 +759,7 @@ impl Backend for RedisBackend {
             }
             _ => {
                 let tx = inner.pool.next().multi();
-                for e in &batch {
-                    let _: Value = tx
-                        .xadd(
-                            inner.stream.clone(),
-                            false,
-                            self.max_len_cap(),
-                            "*",
-                            event_fields(&e.event, &e.meta),
-                        )
-                        .await
-                        .map_err(backend_error)?;
-                }
+                self.queue_xadds(&tx, &batch).await?;
                 let _: Value = tx.exec(true).await.map_err(backend_error)?;
             }
         }
@@ -863,18 +873,7 @@ impl Backend for RedisBackend {
         }
         let inner = &self.inner;
         let tx = inner.pool.next().multi();
-        for e in &emitted {
-            let _: Value = tx
-                .xadd(
-                    inner.stream.clone(),
-                    false,
-                    self.max_len_cap(),
-                    "*",
-                    event_fields(&e.event, &e.meta),
-                )
-                .await
-                .map_err(backend_error)?;
-        }
+        self.queue_xadds(&tx, &emitted).await?;
         let ids: Vec<&str> = acks.iter().map(EntryId::as_str).collect();
         let _: Value = tx
             .xack(inner.stream.clone(), inner.group.as_str(), ids)
