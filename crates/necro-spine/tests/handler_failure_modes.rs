@@ -261,3 +261,21 @@ async fn a_blocking_sync_organ_times_out_without_stalling_the_runtime() {
     assert_eq!(stats.timeouts, 1);
     assert!(ticks.load(Ordering::SeqCst) > 0);
 }
+
+#[tokio::test]
+async fn the_dead_letter_store_the_caller_passes_is_the_one_used() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let backend = MemoryBackend::new();
+    let store = necro_backend_memory::MemoryDeadLetters::new(5).unwrap();
+    assert!(necro_backend_memory::MemoryDeadLetters::new(0).is_err());
+    let spine = Spine::builder(backend.clone())
+        .organ(failing("Bad", &["A"], &calls))
+        .handler_failure_mode(HandlerFailureMode::Store)
+        .retry_policy(no_retry())
+        .dead_letters(store.clone())
+        .build()
+        .unwrap();
+    spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(store.len(), 1);
+    assert!(backend.dead_letters().is_empty());
+}
