@@ -1,0 +1,45 @@
+//! The one error type of this crate.
+
+use std::net::SocketAddr;
+
+/// Why installing logs or metrics failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ObserveError {
+    /// A global `tracing` subscriber is already installed (only one per process).
+    #[error("a global tracing subscriber is already installed")]
+    SubscriberAlreadyInstalled(#[source] tracing_subscriber::util::TryInitError),
+    /// The log filter (`RUST_LOG` or the default) does not parse.
+    #[error("invalid log filter {filter:?}")]
+    InvalidFilter {
+        /// The filter text.
+        filter: String,
+        /// Why it does not parse.
+        #[source]
+        source: tracing_subscriber::filter::ParseError,
+    },
+    /// A global `metrics` recorder is already installed (only one per process).
+    #[error("a global metrics recorder is already installed")]
+    RecorderAlreadyInstalled,
+    /// The metrics address is already in use by another socket.
+    #[error("metrics address {addr} is already in use")]
+    AddrInUse {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The metrics listener could not be bound for another reason.
+    #[error("cannot listen on {addr}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The operating system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Serving metrics needs a Tokio runtime, and none is running on this thread.
+    #[error("serving metrics needs a running Tokio runtime")]
+    NoRuntime(#[source] tokio::runtime::TryCurrentError),
+}

@@ -1,0 +1,492 @@
+//! The live view: the recorder's Prometheus text, parsed and rendered as one HTML page.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+/// One sample line of the Prometheus text format.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Sample {
+    pub(crate) name: String,
+    pub(crate) labels: Vec<(String, String)>,
+    pub(crate) value: f64,
+}
+
+impl Sample {
+    fn label(&self, key: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Every sample of one render.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    samples: Vec<Sample>,
+}
+
+fn parse_line(line: &str) -> Option<Sample> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (name, rest) = match line.find(['{', ' ']) {
+        Some(i) => (&line[..i], &line[i..]),
+        None => return None,
+    };
+    let mut labels = Vec::new();
+    let rest = if let Some(body) = rest.strip_prefix('{') {
+        let mut chars = body.char_indices();
+        let mut end = None;
+        loop {
+            // key
+            let mut key = String::new();
+            let mut closed = false;
+            for (i, c) in chars.by_ref() {
+                match c {
+                    '=' => break,
+                    '}' => {
+                        end = Some(i + 1);
+                        closed = true;
+                        break;
+                    }
+                    ',' | ' ' => {}
+                    c => key.push(c),
+                }
+            }
+            if closed {
+                break;
+            }
+            if !matches!(chars.next(), Some((_, '"'))) {
+                return None;
+            }
+            let mut value = String::new();
+            let mut escaped = false;
+            for (_, c) in chars.by_ref() {
+                match (escaped, c) {
+                    (true, 'n') => {
+                        value.push('\n');
+                        escaped = false;
+                    }
+                    (true, c) => {
+                        value.push(c);
+                        escaped = false;
+                    }
+                    (false, '\\') => escaped = true,
+                    (false, '"') => break,
+                    (false, c) => value.push(c),
+                }
+            }
+            labels.push((key, value));
+        }
+        &body[end?..]
+    } else {
+        rest
+    };
+    let value = rest.split_whitespace().next()?;
+    let value = match value {
+        "+Inf" => f64::INFINITY,
+        "-Inf" => f64::NEG_INFINITY,
+        v => v.parse().ok()?,
+    };
+    Some(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+impl Snapshot {
+    /// Parses the Prometheus text format (lines it does not understand are skipped).
+    pub(crate) fn parse(text: &str) -> Self {
+        Self {
+            samples: text.lines().filter_map(parse_line).collect(),
+        }
+    }
+
+    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
+        self.samples.iter().filter(move |s| s.name == name)
+    }
+
+    fn sum(&self, name: &str) -> f64 {
+        self.named(name).map(|s| s.value).sum()
+    }
+
+    /// Sum of `name` grouped by the value of `label`.
+    fn by(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
+        for s in self.named(name) {
+            *out.entry(s.label(label).unwrap_or("").to_owned())
+                .or_insert(0.0) += s.value;
+        }
+        out
+    }
+
+    /// Total events processed, over all event types.
+    pub(crate) fn processed_total(&self) -> f64 {
+        self.sum("necro_events_processed_total")
+    }
+}
+
+/// Per-organ row of the live view.
+#[derive(Debug, Default)]
+struct OrganRow {
+    calls: f64,
+    sum_seconds: f64,
+    p50: Option<f64>,
+    p99: Option<f64>,
+    errors: BTreeMap<String, f64>,
+    retries: f64,
+    circuit: Option<f64>,
+}
+
+/// What the page shows, computed from one snapshot and the throughput samples.
+#[derive(Debug)]
+pub(crate) struct View {
+    snapshot: Snapshot,
+    rate: f64,
+    history: Vec<f64>,
+}
+
+impl View {
+    pub(crate) fn new(snapshot: Snapshot, totals: &[f64]) -> Self {
+        // events/s per second from consecutive totals (the sampler ticks every second).
+        let history: Vec<f64> = totals.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+        let recent = &history[history.len().saturating_sub(10)..];
+        let rate = if recent.is_empty() {
+            0.0
+        } else {
+            recent.iter().sum::<f64>() / recent.len() as f64
+        };
+        Self {
+            snapshot,
+            rate,
+            history,
+        }
+    }
+
+    fn organs(&self) -> BTreeMap<String, OrganRow> {
+        let s = &self.snapshot;
+        let mut rows: BTreeMap<String, OrganRow> = BTreeMap::new();
+        for smp in &s.samples {
+            let Some(organ) = smp.label("organ") else {
+                continue;
+            };
+            let r = rows.entry(organ.to_owned()).or_default();
+            match smp.name.as_str() {
+                "necro_handler_duration_seconds_count" => r.calls += smp.value,
+                "necro_handler_duration_seconds_sum" => r.sum_seconds += smp.value,
+                "necro_handler_duration_seconds" => match smp.label("quantile") {
+                    Some("0.5") => r.p50 = Some(smp.value),
+                    Some("0.99") => r.p99 = Some(smp.value),
+                    _ => {}
+                },
+                "necro_handler_errors_total" => {
+                    *r.errors
+                        .entry(smp.label("kind").unwrap_or("error").to_owned())
+                        .or_insert(0.0) += smp.value;
+                }
+                "necro_handler_retries_total" => r.retries += smp.value,
+                "necro_circuit_state" => r.circuit = Some(smp.value),
+                _ => {}
+            }
+        }
+        rows
+    }
+}
+
+fn esc(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn ms(v: Option<f64>) -> String {
+    v.map_or_else(|| "–".to_owned(), |s| format!("{:.3}", s * 1000.0))
+}
+
+fn circuit(state: Option<f64>) -> (&'static str, &'static str) {
+    match state {
+        None => ("no breaker", "muted"),
+        Some(s) if s < 0.5 => ("closed", "ok"),
+        Some(s) if s < 1.5 => ("open", "bad"),
+        Some(_) => ("half-open", "warn"),
+    }
+}
+
+fn sparkline(history: &[f64]) -> String {
+    let (w, h) = (600.0, 60.0);
+    if history.len() < 2 {
+        return format!(
+            r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="throughput history"></svg>"#
+        );
+    }
+    let max = history.iter().copied().fold(1.0_f64, f64::max);
+    let step = w / (history.len() - 1) as f64;
+    let mut points = String::new();
+    for (i, v) in history.iter().enumerate() {
+        let _ = write!(
+            points,
+            "{:.1},{:.1} ",
+            i as f64 * step,
+            h - v / max * (h - 4.0) - 2.0
+        );
+    }
+    format!(
+        r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="throughput history"><polyline fill="none" stroke="currentColor" stroke-width="2" points="{points}"/></svg>"#
+    )
+}
+
+/// The refreshing part of the page.
+pub(crate) fn fragment(view: &View) -> String {
+    let s = &view.snapshot;
+    let mut o = String::with_capacity(4096);
+    let processed = s.processed_total();
+    let emitted = s.sum("necro_events_emitted_total");
+    let handler_errors = s.sum("necro_handler_errors_total");
+    let dead = s.sum("necro_dead_letters_total");
+    let in_flight = s.sum("necro_events_in_flight");
+    let depth = s.sum("necro_queue_depth");
+    let (backend_state, backend_class) = circuit(
+        s.named("necro_backend_circuit_state")
+            .next()
+            .map(|x| x.value),
+    );
+    let _ = write!(
+        o,
+        r#"<section class="cards">
+<div class="card"><h2>Throughput</h2><p class="big" id="throughput">{rate}</p><p>events/s (last 10 s)</p></div>
+<div class="card"><h2>Processed</h2><p class="big" id="processed">{processed}</p><p>events</p></div>
+<div class="card"><h2>Emitted</h2><p class="big" id="emitted">{emitted}</p><p>events</p></div>
+<div class="card"><h2>Handler errors</h2><p class="big {err_class}" id="handler-errors">{handler_errors}</p><p>after retries</p></div>
+<div class="card"><h2>Dead letters</h2><p class="big {dead_class}" id="dead-letters">{dead}</p><p>stored</p></div>
+<div class="card"><h2>In flight / queued</h2><p class="big">{in_flight} / {depth}</p><p>backend circuit: <span class="{backend_class}">{backend_state}</span></p></div>
+</section>
+<section><h2>Throughput, last {secs} s</h2>{spark}</section>
+"#,
+        rate = format!("{:.1}", view.rate),
+        processed = num(processed),
+        emitted = num(emitted),
+        handler_errors = num(handler_errors),
+        err_class = if handler_errors > 0.0 { "bad" } else { "" },
+        dead = num(dead),
+        dead_class = if dead > 0.0 { "warn" } else { "" },
+        in_flight = num(in_flight),
+        depth = num(depth),
+        secs = view.history.len(),
+        spark = sparkline(&view.history),
+    );
+    o.push_str(r#"<section><h2>Organs</h2><table id="organs"><thead><tr><th>organ</th><th>calls</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>retries</th><th>circuit</th></tr></thead><tbody>"#);
+    let organs = view.organs();
+    if organs.is_empty() {
+        o.push_str(r#"<tr><td colspan="8" class="muted">no organ has run yet</td></tr>"#);
+    }
+    for (name, r) in &organs {
+        let total_errors: f64 = r.errors.values().sum();
+        let kinds = r
+            .errors
+            .iter()
+            .filter(|(_, v)| **v > 0.0)
+            .map(|(k, v)| format!("{} {}", esc(k), num(*v)))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let mean = (r.calls > 0.0).then(|| r.sum_seconds / r.calls);
+        let (state, class) = circuit(r.circuit);
+        let _ = write!(
+            o,
+            r#"<tr data-organ="{n}"><td class="name">{n}</td><td>{calls}</td><td>{mean}</td><td>{p50}</td><td>{p99}</td><td class="{ec}">{errs}{kinds}</td><td>{retries}</td><td class="{class}">{state}</td></tr>"#,
+            n = esc(name),
+            calls = num(r.calls),
+            mean = ms(mean),
+            p50 = ms(r.p50),
+            p99 = ms(r.p99),
+            ec = if total_errors > 0.0 { "bad" } else { "" },
+            errs = num(total_errors),
+            kinds = if kinds.is_empty() {
+                String::new()
+            } else {
+                format!(" <small>({kinds})</small>")
+            },
+            retries = num(r.retries),
+        );
+    }
+    o.push_str("</tbody></table></section>");
+    o.push_str(r#"<section><h2>Event types</h2><table id="event-types"><thead><tr><th>event type</th><th>processed</th><th>emitted</th><th>unrouted</th><th>enqueue failures</th><th>dead-lettered</th></tr></thead><tbody>"#);
+    let processed_by = s.by("necro_events_processed_total", "event_type");
+    let emitted_by = s.by("necro_events_emitted_total", "event_type");
+    let unrouted_by = s.by("necro_events_unrouted_total", "event_type");
+    let failures_by = s.by("necro_enqueue_failures_total", "event_type");
+    let dead_by = s.by("necro_dead_letters_total", "event_type");
+    let mut types: Vec<&String> = processed_by
+        .keys()
+        .chain(emitted_by.keys())
+        .chain(dead_by.keys())
+        .chain(failures_by.keys())
+        .collect();
+    types.sort();
+    types.dedup();
+    for t in types {
+        let get = |m: &BTreeMap<String, f64>| num(m.get(t).copied().unwrap_or(0.0));
+        let _ = write!(
+            o,
+            "<tr><td class=\"name\">{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            if t.is_empty() {
+                "(none)".to_owned()
+            } else {
+                esc(t)
+            },
+            get(&processed_by),
+            get(&emitted_by),
+            get(&unrouted_by),
+            get(&failures_by),
+            get(&dead_by),
+        );
+    }
+    o.push_str("</tbody></table></section>");
+    o.push_str(r#"<section class="two"><div><h2>Dead letters by reason</h2><table id="dead-letter-kinds"><tbody>"#);
+    let dead_kinds = s.by("necro_dead_letters_total", "kind");
+    if dead_kinds.is_empty() {
+        o.push_str(r#"<tr><td class="muted">none</td></tr>"#);
+    }
+    for (k, v) in &dead_kinds {
+        let _ = write!(
+            o,
+            "<tr><td class=\"name\">{}</td><td>{}</td></tr>",
+            esc(k),
+            num(*v)
+        );
+    }
+    let _ = write!(
+        o,
+        r#"</tbody></table><p>held by the in-memory store: {}</p></div><div><h2>Backend errors</h2><table id="backend-errors"><tbody>"#,
+        num(s.sum("necro_memory_dead_letters"))
+    );
+    let ops = s.by("necro_backend_errors_total", "op");
+    if ops.is_empty() {
+        o.push_str(r#"<tr><td class="muted">none</td></tr>"#);
+    }
+    for (k, v) in &ops {
+        let _ = write!(
+            o,
+            "<tr><td class=\"name\">{}</td><td>{}</td></tr>",
+            esc(k),
+            num(*v)
+        );
+    }
+    o.push_str("</tbody></table></div></section>");
+    let streams = s.by("necro_redis_pulled_total", "stream");
+    if !streams.is_empty() {
+        o.push_str(r#"<section><h2>Redis streams</h2><table id="redis"><thead><tr><th>stream</th><th>enqueued</th><th>pulled</th><th>acked</th><th>dead-lettered</th><th>recovered</th><th>reconnections</th><th>pending</th><th>length</th></tr></thead><tbody>"#);
+        let cols = [
+            "necro_redis_enqueued_total",
+            "necro_redis_pulled_total",
+            "necro_redis_acked_total",
+            "necro_redis_dead_lettered_total",
+            "necro_redis_recovered_total",
+            "necro_redis_reconnections_total",
+            "necro_redis_pending",
+            "necro_redis_stream_length",
+        ];
+        for stream in streams.keys() {
+            let _ = write!(o, "<tr><td class=\"name\">{}</td>", esc(stream));
+            for c in cols {
+                let v = s.by(c, "stream").get(stream).copied().unwrap_or(0.0);
+                let _ = write!(o, "<td>{}</td>", num(v));
+            }
+            o.push_str("</tr>");
+        }
+        o.push_str("</tbody></table></section>");
+    }
+    o
+}
+
+const STYLE: &str = r"
+:root{color-scheme:light dark;--bg:#101418;--fg:#e6e6e6;--card:#1b2128;--muted:#8a949e;--ok:#3fb950;--bad:#f85149;--warn:#d29922;--accent:#8b5cf6}
+@media (prefers-color-scheme: light){:root{--bg:#f6f8fa;--fg:#1f2328;--card:#fff;--muted:#656d76;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}}
+*{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
+header{display:flex;justify-content:space-between;align-items:baseline;padding:12px 20px;border-bottom:1px solid var(--card)}
+header h1{margin:0;font-size:20px}header h1 span{color:var(--accent)}main{padding:12px 20px}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}
+.card{background:var(--card);border-radius:8px;padding:10px 14px}.card h2{margin:0;font-size:12px;text-transform:uppercase;color:var(--muted)}
+.card p{margin:2px 0;color:var(--muted)}.card .big{font-size:28px;font-weight:600;color:var(--fg)}
+h2{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;width:100%;background:var(--card);border-radius:8px;overflow:hidden}
+th,td{text-align:right;padding:5px 10px;border-bottom:1px solid var(--bg)}th{color:var(--muted);font-weight:500}
+td.name,th:first-child{text-align:left;font-family:ui-monospace,monospace}
+.ok{color:var(--ok)}.bad{color:var(--bad)!important}.warn{color:var(--warn)!important}.muted{color:var(--muted)}
+.two{display:grid;grid-template-columns:1fr 1fr;gap:12px}.spark{width:100%;height:60px;color:var(--accent);background:var(--card);border-radius:8px}
+";
+
+const SCRIPT: &str = r"
+(function(){
+  var main=document.getElementById('live'),stamp=document.getElementById('updated');
+  function tick(){
+    fetch('/view',{cache:'no-store'}).then(function(r){if(!r.ok)throw r;return r.text();})
+      .then(function(t){main.innerHTML=t;stamp.textContent='updated '+new Date().toLocaleTimeString();stamp.className='ok';})
+      .catch(function(){stamp.textContent='endpoint unreachable';stamp.className='bad';});
+  }
+  setInterval(tick,2000);
+})();
+";
+
+/// The whole page: the fragment, rendered now, plus the script that refreshes it.
+pub(crate) fn page(view: &View) -> String {
+    format!(
+        r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>NecroStack live view</title><noscript><meta http-equiv="refresh" content="5"></noscript><style>{STYLE}</style></head>
+<body><header><h1><span>NecroStack</span> live view</h1><small id="updated" class="muted">refreshes every 2 s · Prometheus text at <a href="/metrics">/metrics</a></small></header>
+<main id="live">{}</main><script>{SCRIPT}</script></body></html>
+"#,
+        fragment(view)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_labels_with_escapes_and_plain_lines() {
+        let s = Snapshot::parse(
+            "# TYPE x counter\nx_total{organ=\"a\\\"b\",kind=\"error\"} 3\nplain 2.5\nq{quantile=\"0.5\"} +Inf\n",
+        );
+        assert_eq!(s.samples.len(), 3);
+        assert_eq!(s.samples[0].label("organ"), Some("a\"b"));
+        assert_eq!(s.samples[0].label("kind"), Some("error"));
+        assert!((s.samples[0].value - 3.0).abs() < f64::EPSILON);
+        assert_eq!(s.samples[1].name, "plain");
+        assert!(s.samples[2].value.is_infinite());
+    }
+
+    #[test]
+    fn escapes_organ_names() {
+        let s = Snapshot::parse("necro_handler_retries_total{organ=\"<b>\"} 1\n");
+        let html = fragment(&View::new(s, &[]));
+        assert!(html.contains("&lt;b&gt;"));
+        assert!(!html.contains("<b>"));
+    }
+
+    #[test]
+    fn throughput_is_the_mean_of_the_last_ten_seconds() {
+        let v = View::new(Snapshot::default(), &[0.0, 10.0, 30.0]);
+        assert!((v.rate - 15.0).abs() < 1e-9);
+    }
+}
