@@ -20,7 +20,7 @@
 
 use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
-use necro_core::{Backend, DeadLetterStore};
+use necro_core::{Backend, BackendError, DeadLetterStore, Event};
 
 /// Which backend carries the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -50,12 +50,64 @@ pub struct BackendArgs {
     pub stream: Option<String>,
 }
 
+/// One dead letter as the examples print it, whichever backend kept it.
+#[derive(Debug, Clone)]
+pub struct DeadLetterInfo {
+    /// The event, when it could be read back.
+    pub event: Option<Event>,
+    /// The organ that failed first, if an organ failed.
+    pub organ: Option<String>,
+    /// Why it was dead-lettered.
+    pub reason: String,
+}
+
+/// Reads a backend's dead letters back, so an example can print them at the end of a run.
+pub trait InspectDeadLetters {
+    /// Up to `limit` dead letters, oldest first.
+    fn dead_letter_infos(
+        &self,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<DeadLetterInfo>, BackendError>> + Send;
+}
+
+impl InspectDeadLetters for MemoryBackend {
+    async fn dead_letter_infos(&self, limit: usize) -> Result<Vec<DeadLetterInfo>, BackendError> {
+        Ok(self
+            .dead_letters()
+            .list()
+            .into_iter()
+            .take(limit)
+            .map(|d| DeadLetterInfo {
+                event: Some(d.event),
+                organ: d.organ,
+                reason: d.reason,
+            })
+            .collect())
+    }
+}
+
+impl InspectDeadLetters for RedisBackend {
+    async fn dead_letter_infos(&self, limit: usize) -> Result<Vec<DeadLetterInfo>, BackendError> {
+        Ok(self
+            .dlq()
+            .list(limit)
+            .await?
+            .into_iter()
+            .map(|d| DeadLetterInfo {
+                event: d.event,
+                organ: d.organ,
+                reason: d.reason,
+            })
+            .collect())
+    }
+}
+
 /// An example's body, generic over the backend so its organs run unchanged on either.
 pub trait App {
     /// What the example returns.
     type Output;
     /// Runs the example on `backend`.
-    fn run<B: Backend + DeadLetterStore>(
+    fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
         self,
         backend: B,
     ) -> impl Future<Output = Result<Self::Output, Box<dyn std::error::Error + Send + Sync>>> + Send;
