@@ -189,3 +189,37 @@ pub mod testing {
         out
     }
 }
+
+/// Prints the end-of-run part every example shares: the spine's stats and the dead-letter
+/// queue's contents with their reasons.
+pub fn print_spine_summary(stats: &necro_spine::Stats, dead_letters: &[DeadLetterInfo]) {
+    println!("--- spine stats ---");
+    println!(
+        "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
+        stats.processed,
+        stats.emitted,
+        stats.unrouted,
+        stats.retries,
+        stats.timeouts,
+        stats.panics,
+        stats.dead_lettered,
+        stats.nacked,
+        stats.backend_errors,
+        stats.ack_errors,
+    );
+    for (organ, n) in &stats.handler_errors {
+        println!("handler errors in {organ}: {n}");
+    }
+    for (event_type, n) in &stats.enqueue_failures {
+        println!("enqueue failures of {event_type}: {n}");
+    }
+    println!("--- dead-letter queue: {} ---", dead_letters.len());
+    for d in dead_letters {
+        let event_type = d
+            .event
+            .as_ref()
+            .map_or("<unreadable>", |e| e.event_type().as_str());
+        let payload = d.event.as_ref().map_or("", |e| e.payload_json());
+        println!("DLQ {event_type} {payload}: {}", d.reason);
+    }
+}

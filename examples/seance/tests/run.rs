@@ -1,0 +1,58 @@
+//! Runs the séance end to end: the question reaches the last organ; an empty one is
+//! dead-lettered with its reason; a seed reproduces a reading.
+use example_support::testing::{redis_url_or_skip, run_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-seance");
+
+fn stdout(args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_ok(BIN, args).stdout).into_owned()
+}
+
+#[test]
+fn the_question_travels_to_the_omen() {
+    let out = stdout(&["--question", "Is the bridge safe?"]);
+    assert!(
+        out.contains("📜 Reading — question: \"Is the bridge safe?\""),
+        "{out}"
+    );
+    assert!(
+        out.contains("readings completed: 1, rituals failed: 0"),
+        "{out}"
+    );
+    assert!(out.contains("processed 4, emitted 3"), "{out}");
+    assert!(out.contains("dead-letter queue: 0"), "{out}");
+}
+
+#[test]
+fn a_seed_reproduces_the_reading() {
+    let a = stdout(&["--seed", "42", "--question", "Again?"]);
+    let b = stdout(&["--seed", "42", "--question", "Again?"]);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn an_empty_question_is_dead_lettered() {
+    let out = stdout(&["--question", "   "]);
+    assert!(
+        out.contains("readings completed: 0, rituals failed: 1"),
+        "{out}"
+    );
+    assert!(out.contains("DLQ SUMMON_RITUAL"), "{out}");
+    assert!(out.contains("no spirit answers silence"), "{out}");
+}
+
+#[test]
+fn runs_on_redis() {
+    let Some(url) = redis_url_or_skip("seance on redis") else {
+        return;
+    };
+    let out = stdout(&[
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+        "--question",
+        "Redis?",
+    ]);
+    assert!(out.contains("question: \"Redis?\""), "{out}");
+}
