@@ -212,6 +212,8 @@ fn esc(text: &str) -> String {
 }
 
 fn num(v: f64) -> String {
+    // An empty f64 sum is -0.0; show it as 0.
+    let v = if v == 0.0 { 0.0 } else { v };
     if v.fract() == 0.0 && v.abs() < 1e15 {
         format!("{v:.0}")
     } else {
@@ -223,9 +225,11 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |s| format!("{:.3}", s * 1000.0))
 }
 
+/// A circuit gauge is only set when a breaker changes state: no gauge means closed, or no
+/// breaker at all.
 fn circuit(state: Option<f64>) -> (&'static str, &'static str) {
     match state {
-        None => ("no breaker", "muted"),
+        None => ("closed", "muted"),
         Some(s) if s < 0.5 => ("closed", "ok"),
         Some(s) if s < 1.5 => ("open", "bad"),
         Some(_) => ("half-open", "warn"),
@@ -280,7 +284,7 @@ pub(crate) fn fragment(view: &View) -> String {
 <div class="card"><h2>Dead letters</h2><p class="big {dead_class}" id="dead-letters">{dead}</p><p>stored</p></div>
 <div class="card"><h2>In flight / queued</h2><p class="big">{in_flight} / {depth}</p><p>backend circuit: <span class="{backend_class}">{backend_state}</span></p></div>
 </section>
-<section><h2>Throughput, last {secs} s</h2>{spark}</section>
+<section><h2>Throughput, {secs}</h2>{spark}</section>
 "#,
         rate = format!("{:.1}", view.rate),
         processed = num(processed),
@@ -291,7 +295,11 @@ pub(crate) fn fragment(view: &View) -> String {
         dead_class = if dead > 0.0 { "warn" } else { "" },
         in_flight = num(in_flight),
         depth = num(depth),
-        secs = view.history.len(),
+        secs = if view.history.is_empty() {
+            "collecting samples…".to_owned()
+        } else {
+            format!("last {} s", view.history.len())
+        },
         spark = sparkline(&view.history),
     );
     o.push_str(r#"<section><h2>Organs</h2><table id="organs"><thead><tr><th>organ</th><th>calls</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>retries</th><th>circuit</th></tr></thead><tbody>"#);
