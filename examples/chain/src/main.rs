@@ -1,11 +1,12 @@
 //! Slide 6's event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
 //! → Step3 (complete). Every step is its own organ; none knows the others.
 //!
-//! Run with `cargo run -p example-chain` (add `-- --value 21`, or `-- --backend redis`).
+//! Run with `cargo run -p example-chain` (add `-- --value 21`, or `-- --backend redis`;
+//! `-- --json-logs --metrics-addr 127.0.0.1:9464` for JSON logs on stderr and metrics).
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -81,6 +82,8 @@ struct Cli {
     value: i64,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 struct Chain {
@@ -107,12 +110,9 @@ impl App for Chain {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     let stats = run_app(&cli.backend, "chain", Chain { value: cli.value }).await?;
-    eprintln!(
-        "processed {} events, emitted {}, handler errors {}",
-        stats.processed,
-        stats.emitted,
-        stats.total_handler_errors()
-    );
+    observe.summary(&stats);
+    observe.serve_until_ctrl_c().await;
     Ok(())
 }

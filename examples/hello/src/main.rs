@@ -1,11 +1,12 @@
 //! Slide 5's Hello World: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
 //! and a `Printer` organ that prints the greeting.
 //!
-//! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`).
+//! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`;
+//! `-- --json-logs --metrics-addr 127.0.0.1:9464` for JSON logs on stderr and metrics).
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, Organ, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -59,6 +60,8 @@ struct Cli {
     name: String,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 struct Hello5 {
@@ -85,12 +88,9 @@ impl App for Hello5 {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     let stats = run_app(&cli.backend, "hello", Hello5 { name: cli.name }).await?;
-    eprintln!(
-        "processed {} events, emitted {}, handler errors {}",
-        stats.processed,
-        stats.emitted,
-        stats.total_handler_errors()
-    );
+    observe.summary(&stats);
+    observe.serve_until_ctrl_c().await;
     Ok(())
 }

@@ -18,6 +18,10 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod observe;
+
+pub use observe::{ObserveArgs, ObserveGuard};
+
 use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
 use necro_core::{Backend, BackendError, DeadLetterStore, Event};
@@ -143,6 +147,8 @@ pub async fn run_app<A: App>(
 /// Helpers for the examples' end-to-end tests.
 pub mod testing {
     use std::process::{Command, Output};
+
+    pub use crate::observe::testing::{ServingExample, json_lines};
 
     /// The Redis URL for tests (`NECRO_REDIS_URL` or the local default), or `None` after
     /// printing a SKIPPED line when nothing answers there.

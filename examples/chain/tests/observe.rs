@@ -1,0 +1,48 @@
+//! `--json-logs` and `--metrics-addr` on the chain example.
+use std::collections::HashMap;
+
+use example_support::testing::{ServingExample, json_lines, run_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-chain");
+
+#[test]
+fn json_logs_trace_the_whole_chain() {
+    let out = run_ok(BIN, &["--json-logs"]);
+    assert!(String::from_utf8_lossy(&out.stdout).ends_with("result = 11\n"));
+    let lines = json_lines(&out.stderr);
+    let handled: HashMap<&str, &serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "event handled")
+        .map(|l| (l["event_type"].as_str().unwrap(), l))
+        .collect();
+    let (start, step2, step3) = (handled["START"], handled["STEP2"], handled["STEP3"]);
+    for line in [start, step2, step3] {
+        assert_eq!(line["correlation_id"], start["event_id"], "{line}");
+        assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
+    }
+    assert!(start.get("causation_id").is_none());
+    assert_eq!(step2["causation_id"], start["event_id"]);
+    assert_eq!(step3["causation_id"], step2["event_id"]);
+    assert_eq!(start["organ"], "Process");
+    assert_eq!(step3["emitted"], serde_json::json!([]));
+}
+
+#[test]
+fn metrics_addr_serves_after_the_run_until_ctrl_c() {
+    let example = ServingExample::start(BIN, &[]);
+    let (status, text) = example.get("/metrics");
+    assert_eq!(status, 200);
+    for t in ["START", "STEP2", "STEP3"] {
+        assert!(
+            text.contains(&format!(
+                "necro_events_processed_total{{event_type=\"{t}\"}} 1"
+            )),
+            "{t}: {text}"
+        );
+    }
+    let (_, html) = example.get("/");
+    for organ in ["Process", "Transform", "Complete"] {
+        assert!(html.contains(&format!("data-organ=\"{organ}\"")), "{organ}");
+    }
+    assert!(example.interrupt().success());
+}

@@ -1,0 +1,47 @@
+//! `--json-logs` and `--metrics-addr` on the hello example.
+use example_support::testing::{ServingExample, json_lines, run_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-hello");
+
+#[test]
+fn json_logs_go_to_stderr_and_the_greeting_stays_on_stdout() {
+    let out = run_ok(BIN, &["--json-logs"]);
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World!\n");
+    let lines = json_lines(&out.stderr);
+    let handled: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "event handled")
+        .collect();
+    assert_eq!(handled.len(), 2, "{lines:#?}");
+    let greeter = handled.iter().find(|l| l["event_type"] == "HELLO").unwrap();
+    assert_eq!(greeter["emitted"], serde_json::json!(["GREETED"]));
+    assert_eq!(greeter["level"], "INFO");
+    let printer = handled
+        .iter()
+        .find(|l| l["event_type"] == "GREETED")
+        .unwrap();
+    assert_eq!(printer["organ"], "Printer");
+    assert_eq!(printer["correlation_id"], greeter["event_id"]);
+    assert_eq!(printer["causation_id"], greeter["event_id"]);
+    assert!(printer["duration_ms"].is_f64());
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "processed 2 events, emitted 1, handler errors 0")
+    );
+}
+
+#[test]
+fn metrics_addr_serves_after_the_run_until_ctrl_c() {
+    let example = ServingExample::start(BIN, &["--name", "Ada"]);
+    let (status, text) = example.get("/metrics");
+    assert_eq!(status, 200);
+    assert!(
+        text.contains("necro_events_processed_total{event_type=\"HELLO\"} 1"),
+        "{text}"
+    );
+    let (status, html) = example.get("/");
+    assert_eq!(status, 200);
+    assert!(html.contains("data-organ=\"Printer\""), "{html}");
+    assert!(example.interrupt().success());
+}

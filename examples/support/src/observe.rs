@@ -1,0 +1,257 @@
+//! `--json-logs` and `--metrics-addr`: the examples' observability flags, backed by
+//! `necro-observe`.
+
+use std::net::SocketAddr;
+
+use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError};
+
+/// `--json-logs` and `--metrics-addr ADDR`, flattened into each example's command line.
+///
+/// ```
+/// use clap::Parser;
+/// use example_support::ObserveArgs;
+///
+/// #[derive(Parser)]
+/// struct Cli {
+///     #[command(flatten)]
+///     observe: ObserveArgs,
+/// }
+/// let cli = Cli::parse_from(["demo", "--json-logs", "--metrics-addr", "127.0.0.1:9464"]);
+/// assert!(cli.observe.json_logs);
+/// assert_eq!(cli.observe.metrics_addr.unwrap().port(), 9464);
+/// ```
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ObserveArgs {
+    /// Log JSON lines on stderr (level from RUST_LOG, `info` otherwise); stdout keeps the
+    /// example's own output.
+    #[arg(long)]
+    pub json_logs: bool,
+    /// Serve Prometheus text at http://ADDR/metrics and the live view at http://ADDR/
+    /// (e.g. 127.0.0.1:9464; port 0 picks a free one); after the run, keep serving until
+    /// Ctrl-C.
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_addr: Option<SocketAddr>,
+}
+
+impl ObserveArgs {
+    /// Installs what the flags ask for. Call it first thing in `main`, inside the Tokio
+    /// runtime, and keep the guard until the end.
+    ///
+    /// # Errors
+    /// A log subscriber or metrics recorder already installed, an invalid `RUST_LOG`, or a
+    /// metrics address that cannot be bound (for instance one already in use).
+    pub fn install(&self) -> Result<ObserveGuard, ObserveError> {
+        let logs = if self.json_logs {
+            Some(JsonLogs::new().install()?)
+        } else {
+            None
+        };
+        let metrics = match self.metrics_addr {
+            Some(addr) => Some(Metrics::new().listen(addr).install()?),
+            None => None,
+        };
+        Ok(ObserveGuard {
+            _logs: logs,
+            metrics,
+            json: self.json_logs,
+        })
+    }
+}
+
+/// What [`ObserveArgs::install`] set up; hold it until the example ends.
+#[derive(Debug)]
+#[must_use = "dropping the guard stops the metrics endpoint"]
+pub struct ObserveGuard {
+    _logs: Option<LogGuard>,
+    metrics: Option<MetricsServer>,
+    json: bool,
+}
+
+impl ObserveGuard {
+    /// Whether log lines are JSON (then stderr carries nothing else).
+    #[must_use]
+    pub fn json_logs(&self) -> bool {
+        self.json
+    }
+
+    /// The live view's URL, when `--metrics-addr` was given.
+    #[must_use]
+    pub fn metrics_url(&self) -> Option<String> {
+        self.metrics.as_ref().map(MetricsServer::url)
+    }
+
+    /// Prints the run's one-line summary on stderr: a JSON log line under `--json-logs`, plain
+    /// text otherwise.
+    pub fn summary(&self, stats: &necro_spine::Stats) {
+        let line = format!(
+            "processed {} events, emitted {}, handler errors {}",
+            stats.processed,
+            stats.emitted,
+            stats.total_handler_errors()
+        );
+        self.say(&line);
+    }
+
+    /// One line for the user on stderr: a JSON log line under `--json-logs`, plain text
+    /// otherwise.
+    pub fn say(&self, line: &str) {
+        if self.json {
+            tracing::info!(target: "example", "{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// With `--metrics-addr`: says where the endpoint is, then keeps serving until Ctrl-C.
+    /// Without it: returns at once.
+    pub async fn serve_until_ctrl_c(self) {
+        let Some(server) = &self.metrics else {
+            return;
+        };
+        let url = server.url();
+        if self.json {
+            tracing::info!(
+                target: "example",
+                metrics_url = %format!("{url}metrics"),
+                live_view_url = %url,
+                "serving metrics until Ctrl-C"
+            );
+        } else {
+            eprintln!("serving {url}metrics and the live view at {url} until Ctrl-C");
+        }
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            self.say(&format!("cannot wait for Ctrl-C ({err}); stopping"));
+        }
+    }
+}
+
+/// Test helpers for `--json-logs` and `--metrics-addr`.
+pub(crate) mod testing {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::{SocketAddr, TcpStream};
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    use serde_json::Value;
+
+    /// Parses every non-empty line of `output` as one JSON object.
+    ///
+    /// # Panics
+    /// On a line that is not a JSON object.
+    #[must_use]
+    pub fn json_lines(output: &[u8]) -> Vec<Value> {
+        String::from_utf8_lossy(output)
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| {
+                let v: Value = serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"));
+                assert!(v.is_object(), "not a JSON object: {l}");
+                v
+            })
+            .collect()
+    }
+
+    /// An example started with `--json-logs --metrics-addr 127.0.0.1:0`, serving after its run.
+    #[derive(Debug)]
+    pub struct ServingExample {
+        child: Child,
+        /// Where it serves `/metrics` and the live view.
+        pub addr: SocketAddr,
+        /// The JSON log lines it wrote up to the "serving" line, inclusive.
+        pub lines: Vec<Value>,
+    }
+
+    impl ServingExample {
+        /// Starts `bin` with `args` plus `--json-logs --metrics-addr 127.0.0.1:0` and waits (up
+        /// to 60 s) until it logs where it serves.
+        ///
+        /// # Panics
+        /// When the binary does not start, exits, or never says where it serves.
+        #[must_use]
+        pub fn start(bin: &str, args: &[&str]) -> Self {
+            let mut child = Command::new(bin)
+                .args(args)
+                .args(["--json-logs", "--metrics-addr", "127.0.0.1:0"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+            let stderr = child.stderr.take().expect("piped stderr");
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut lines = Vec::new();
+            loop {
+                let line = rx
+                    .recv_timeout(Duration::from_secs(60))
+                    .unwrap_or_else(|_| panic!("{bin} never said where it serves: {lines:?}"));
+                let v: Value = serde_json::from_str(&line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+                let url = v["live_view_url"].as_str().map(str::to_owned);
+                lines.push(v);
+                if let Some(url) = url {
+                    let addr = url
+                        .trim_start_matches("http://")
+                        .trim_end_matches('/')
+                        .parse()
+                        .unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+                    return Self { child, addr, lines };
+                }
+            }
+        }
+
+        /// `GET path` over a real TCP connection: (status code, body).
+        ///
+        /// # Panics
+        /// When the request fails.
+        #[must_use]
+        pub fn get(&self, path: &str) -> (u16, String) {
+            let mut stream = TcpStream::connect(self.addr).expect("connect");
+            write!(
+                stream,
+                "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+                self.addr
+            )
+            .expect("send request");
+            let mut text = String::new();
+            stream.read_to_string(&mut text).expect("read response");
+            let (head, body) = text.split_once("\r\n\r\n").expect("HTTP response");
+            let status = head
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .expect("status code");
+            (status, body.to_owned())
+        }
+
+        /// Sends SIGINT (Ctrl-C) and waits for the example to exit.
+        ///
+        /// # Panics
+        /// When the signal cannot be sent or the wait fails.
+        #[must_use]
+        pub fn interrupt(mut self) -> ExitStatus {
+            let ok = Command::new("kill")
+                .args(["-INT", &self.child.id().to_string()])
+                .status()
+                .expect("kill -INT");
+            assert!(ok.success());
+            self.child.wait().expect("wait")
+        }
+    }
+
+    impl Drop for ServingExample {
+        fn drop(&mut self) {
+            // Never leave a serving example behind when a test fails; the exit status does
+            // not matter here.
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
