@@ -277,7 +277,7 @@ pub(crate) fn fragment(view: &View) -> String {
     let _ = write!(
         o,
         r#"<section class="cards">
-<div class="card"><h2>Throughput</h2><p class="big" id="throughput">{rate}</p><p>events/s (last 10 s)</p></div>
+<div class="card"><h2>Throughput</h2><p class="big" id="throughput">{rate:.1}</p><p>events/s (last 10 s)</p></div>
 <div class="card"><h2>Processed</h2><p class="big" id="processed">{processed}</p><p>events</p></div>
 <div class="card"><h2>Emitted</h2><p class="big" id="emitted">{emitted}</p><p>events</p></div>
 <div class="card"><h2>Handler errors</h2><p class="big {err_class}" id="handler-errors">{handler_errors}</p><p>after retries</p></div>
@@ -286,7 +286,7 @@ pub(crate) fn fragment(view: &View) -> String {
 </section>
 <section><h2>Throughput, {secs}</h2>{spark}</section>
 "#,
-        rate = format!("{:.1}", view.rate),
+        rate = view.rate,
         processed = num(processed),
         emitted = num(emitted),
         handler_errors = num(handler_errors),

@@ -187,22 +187,29 @@ pub(crate) mod testing {
                     }
                 }
             });
-            let mut lines = Vec::new();
+            // Owned by `this` from here on, so a panic below still kills and reaps it.
+            let mut this = Self {
+                child,
+                addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+                lines: Vec::new(),
+            };
             loop {
                 let line = rx
                     .recv_timeout(Duration::from_secs(60))
-                    .unwrap_or_else(|_| panic!("{bin} never said where it serves: {lines:?}"));
+                    .unwrap_or_else(|_| {
+                        panic!("{bin} never said where it serves: {:?}", this.lines)
+                    });
                 let v: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
                 let url = v["live_view_url"].as_str().map(str::to_owned);
-                lines.push(v);
+                this.lines.push(v);
                 if let Some(url) = url {
-                    let addr = url
+                    this.addr = url
                         .trim_start_matches("http://")
                         .trim_end_matches('/')
                         .parse()
                         .unwrap_or_else(|e| panic!("bad url {url}: {e}"));
-                    return Self { child, addr, lines };
+                    return this;
                 }
             }
         }
