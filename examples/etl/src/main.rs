@@ -363,7 +363,7 @@ impl App for Etl {
         for x in &rejected {
             println!("rejected line {}: {}", x.line, x.reason);
         }
-        print_spine_summary(&stats, &dead);
+        print_spine_summary(&stats, &dead, 100);
         Ok(())
     }
 }

@@ -204,7 +204,7 @@ impl App for Seance {
             u64::from(dead.is_empty()),
             dead.len()
         );
-        print_spine_summary(&stats, &dead);
+        print_spine_summary(&stats, &dead, 100);
         Ok(())
     }
 }

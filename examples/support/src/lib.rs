@@ -197,8 +197,12 @@ pub mod testing {
 }
 
 /// Prints the end-of-run part every example shares: the spine's stats and the dead-letter
-/// queue's contents with their reasons.
-pub fn print_spine_summary(stats: &necro_spine::Stats, dead_letters: &[DeadLetterInfo]) {
+/// queue's contents with their reasons (the first `max_listed` of them).
+pub fn print_spine_summary(
+    stats: &necro_spine::Stats,
+    dead_letters: &[DeadLetterInfo],
+    max_listed: usize,
+) {
     println!("--- spine stats ---");
     println!(
         "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
@@ -220,12 +224,15 @@ pub fn print_spine_summary(stats: &necro_spine::Stats, dead_letters: &[DeadLette
         println!("enqueue failures of {event_type}: {n}");
     }
     println!("--- dead-letter queue: {} ---", dead_letters.len());
-    for d in dead_letters {
+    for d in dead_letters.iter().take(max_listed) {
         let event_type = d
             .event
             .as_ref()
             .map_or("<unreadable>", |e| e.event_type().as_str());
         let payload = d.event.as_ref().map_or("", |e| e.payload_json());
         println!("DLQ {event_type} {payload}: {}", d.reason);
+    }
+    if dead_letters.len() > max_listed {
+        println!("... and {} more", dead_letters.len() - max_listed);
     }
 }

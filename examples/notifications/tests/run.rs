@@ -1,0 +1,153 @@
+//! Runs the notification pipeline end to end: every requested channel is accounted for
+//! (delivered + failed + dead-lettered = requested), the blocked number sits in the
+//! dead-letter queue with its reason, email's transient failures are retried, the prompt
+//! survives bad lines, and the same organs run on Redis.
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use example_support::testing::{redis_url_or_skip, run_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-notifications");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+
+fn stdout(args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_ok(BIN, args).stdout).into_owned()
+}
+
+/// The number after `key` in the summary part of `out`.
+fn num(out: &str, key: &str) -> u64 {
+    let out = &out[out.find("--- summary ---").expect("a summary")..];
+    let at = out
+        .find(key)
+        .unwrap_or_else(|| panic!("no {key:?} in {out}"))
+        + key.len();
+    out[at..]
+        .trim_start()
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {key:?} in {out}"))
+}
+
+/// delivered + failed + dead-lettered = requested channels.
+fn assert_accounted(out: &str) -> (u64, u64, u64) {
+    let requested = num(out, "requested channels:");
+    let (d, f, x) = (
+        num(out, "delivered:"),
+        num(out, "failed:"),
+        num(out, "dead-lettered:"),
+    );
+    assert_eq!(d + f + x, requested, "{out}");
+    (d, f, x)
+}
+
+#[test]
+fn demo_accounts_for_every_channel_and_dead_letters_the_blocked_number() {
+    let out = stdout(&["--fast"]);
+    // 5 seed requests (9 channels) + fax (1) + user_004 email,push (2).
+    assert!(out.contains("requests: 7, requested channels: 12"), "{out}");
+    let (delivered, failed, dead) = assert_accounted(&out);
+    assert_eq!((delivered, failed, dead), (9, 2, 1), "{out}");
+    assert!(out.contains("DLQ SEND_SMS"), "{out}");
+    assert!(
+        out.contains("carrier refused +1-555-0666: number is blocked"),
+        "{out}"
+    );
+    assert!(out.contains("unknown channel \"fax\""), "{out}");
+    assert!(
+        out.contains("no push address on file for user_004"),
+        "{out}"
+    );
+    // Email failed transiently (seeded 30 %) and the spine's retries absorbed it.
+    assert!(num(&out, "retries") > 0, "{out}");
+    assert!(out.contains("audit trail: 9 deliveries"), "{out}");
+}
+
+#[test]
+fn a_seed_reproduces_the_outcome() {
+    let summary = |out: String| out[out.find("--- summary ---").unwrap()..].to_owned();
+    let args = ["--fast", "--seed", "99", "--email-failure-rate", "0.6"];
+    assert_eq!(summary(stdout(&args)), summary(stdout(&args)));
+}
+
+#[test]
+fn reads_csv_and_json_files() {
+    for file in ["sample_notifications.csv", "sample_notifications.json"] {
+        let out = stdout(&["--fast", "--file", &format!("{DATA}/{file}")]);
+        assert!(out.contains("requests: 5, requested channels: 9"), "{out}");
+        assert_eq!(assert_accounted(&out), (8, 0, 1), "{file}: {out}");
+    }
+}
+
+#[test]
+fn certain_email_failure_ends_in_the_dead_letter_queue_after_retries() {
+    let out = stdout(&["--fast", "--email-failure-rate", "1"]);
+    let (_, _, dead) = assert_accounted(&out);
+    assert_eq!(dead, 1 + 4, "blocked SMS + 4 emails: {out}");
+    assert!(out.contains("DLQ SEND_EMAIL"), "{out}");
+    assert!(out.contains("SMTP relay answered 451"), "{out}");
+    assert!(
+        out.contains("on attempt 6"),
+        "5 retries after the first try: {out}"
+    );
+}
+
+#[test]
+fn stress_reports_throughput_and_accounts_for_everything() {
+    let out = stdout(&["--fast", "--stress", "300"]);
+    assert!(out.contains("stress: 300 requests"), "{out}");
+    assert!(out.contains("requests/s"), "{out}");
+    assert_accounted(&out);
+}
+
+#[test]
+fn interactive_prompt_survives_bad_lines() {
+    let mut child = Command::new(BIN)
+        .args(["--fast", "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"send\n\
+              user_001 email,sms 'Your order shipped!' high\n\
+              this is not a request at all\n\
+              user_002 email 'unterminated\n\
+              user_003 sms,push \"Security alert\" critical\n\
+              user_002 fax 'Hello'\n\
+              stats\n\
+              send\n\
+              user_001 push 'never sent'\n\
+              quit\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("nothing to send"), "{out}");
+    assert!(out.contains("error: expected 3 or 4 words, got 7"), "{out}");
+    assert!(out.contains("error: unterminated ' quote"), "{out}");
+    assert!(out.contains("sent 3 request(s)"), "{out}");
+    assert!(out.contains("unknown channel \"fax\""), "{out}");
+    assert!(out.contains("discarding 1 unsent request(s)"), "{out}");
+    assert!(out.contains("requests: 3, requested channels: 5"), "{out}");
+    assert_eq!(assert_accounted(&out), (3, 1, 1), "{out}");
+    assert!(out.contains("number is blocked"), "{out}");
+}
+
+#[test]
+fn runs_on_redis_with_the_blocked_number_in_its_dead_letter_stream() {
+    let Some(url) = redis_url_or_skip("notifications on redis") else {
+        return;
+    };
+    let out = stdout(&["--fast", "--backend", "redis", "--redis-url", &url]);
+    assert_eq!(assert_accounted(&out), (9, 2, 1), "{out}");
+    assert!(out.contains("DLQ SEND_SMS"), "{out}");
+    assert!(out.contains("number is blocked"), "{out}");
+}
