@@ -52,6 +52,7 @@
 //! ```
 #![forbid(unsafe_code)]
 
+mod cap;
 mod error;
 mod logs;
 mod metrics;
@@ -59,5 +60,5 @@ mod view;
 
 pub use error::ObserveError;
 pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, init_json_logs};
-pub use metrics::{DEFAULT_ADDR, Metrics, MetricsServer};
+pub use metrics::{DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsServer};
 pub use metrics_exporter_prometheus::PrometheusHandle;

@@ -15,11 +15,15 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::task::JoinHandle;
 
 use crate::ObserveError;
+use crate::cap::{Capped, describe_all};
 use crate::view::{self, Snapshot};
 
 /// The default metrics address: loopback only, port 9464.
 pub const DEFAULT_ADDR: SocketAddr =
     SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 9464);
+
+/// The default cap on distinct `event_type` label values.
+pub const DEFAULT_MAX_EVENT_TYPES: usize = 1000;
 
 /// How many one-second throughput samples the live view keeps.
 const SAMPLES: usize = 120;
@@ -30,6 +34,7 @@ const SAMPLES: usize = 120;
 pub struct Metrics {
     addr: SocketAddr,
     upkeep: Duration,
+    max_event_types: usize,
 }
 
 impl Default for Metrics {
@@ -39,12 +44,22 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    /// Serves on [`DEFAULT_ADDR`] (`127.0.0.1:9464`) with histogram upkeep every 5 seconds.
+    /// Serves on [`DEFAULT_ADDR`] (`127.0.0.1:9464`) with histogram upkeep every 5 seconds
+    /// and at most [`DEFAULT_MAX_EVENT_TYPES`] distinct `event_type` label values.
     pub fn new() -> Self {
         Self {
             addr: DEFAULT_ADDR,
             upkeep: Duration::from_secs(5),
+            max_event_types: DEFAULT_MAX_EVENT_TYPES,
         }
+    }
+
+    /// At most `max` distinct `event_type` label values; later event types are recorded as
+    /// `event_type="_other"`. Event types come from the wire (a Redis producer can invent
+    /// them), so this bounds the number of series. Applies to [`Metrics::install`].
+    pub fn max_event_types(mut self, max: usize) -> Self {
+        self.max_event_types = max;
+        self
     }
 
     /// The address to listen on. Port 0 picks a free port ([`MetricsServer::local_addr`]
@@ -74,8 +89,9 @@ impl Metrics {
         let listener = bind(self.addr)?;
         let recorder = PrometheusBuilder::new().build_recorder();
         let handle = recorder.handle();
-        metrics::set_global_recorder(recorder)
+        metrics::set_global_recorder(Capped::new(recorder, self.max_event_types))
             .map_err(|_| ObserveError::RecorderAlreadyInstalled)?;
+        describe_all();
         serve_on(&runtime, listener, handle, self.upkeep)
     }
 
