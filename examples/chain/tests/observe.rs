@@ -1,13 +1,28 @@
 //! `--json-logs` and `--metrics-addr` on the chain example.
 use std::collections::HashMap;
 
-use example_support::testing::{ServingExample, json_lines, run_ok};
+use example_support::testing::{ServingExample, json_lines, redis_url_or_skip, run_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-chain");
 
 #[test]
 fn json_logs_trace_the_whole_chain() {
-    let out = run_ok(BIN, &["--json-logs"]);
+    assert_chain_traced(&run_ok(BIN, &["--json-logs"]));
+}
+
+/// On Redis the metadata travels as extra stream-entry fields: the chain is still traced.
+#[test]
+fn json_logs_trace_the_whole_chain_on_redis() {
+    let Some(url) = redis_url_or_skip("chain json logs on redis") else {
+        return;
+    };
+    assert_chain_traced(&run_ok(
+        BIN,
+        &["--json-logs", "--backend", "redis", "--redis-url", &url],
+    ));
+}
+
+fn assert_chain_traced(out: &std::process::Output) {
     assert!(String::from_utf8_lossy(&out.stdout).ends_with("result = 11\n"));
     let lines = json_lines(&out.stderr);
     let handled: HashMap<&str, &serde_json::Value> = lines
