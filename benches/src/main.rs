@@ -1,2 +1,93 @@
-//! Benchmarks and the performance report (see docs/benchmarks.md). Not yet written.
-fn main() {}
+//! The NecroStack performance report.
+//!
+//! Run with `cargo run --release -p necro-bench -- report` (add `--json` for one JSON object,
+//! `--quick` for a seconds-long smoke run whose figures mean nothing). Redis figures need a
+//! server at `NECRO_BENCH_REDIS_URL` (default `redis://127.0.0.1:6379`); without one they are
+//! skipped with a line saying so.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use necro_bench::report::{self, Sizes};
+use necro_core::serde_json::{Value, json};
+
+#[derive(Parser)]
+#[command(about = "NecroStack benchmarks: the slide-13 table, measured against raw baselines")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs every scenario with its raw baseline and prints the table.
+    Report {
+        /// Print one JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Tiny event counts: a smoke run of a few seconds.
+        #[arg(long)]
+        quick: bool,
+    },
+    /// (Internal) Queue events in memory and print the peak RSS in bytes.
+    #[command(hide = true)]
+    Rss {
+        /// How many events.
+        #[arg(long)]
+        events: u64,
+        /// Hold the events' JSON as plain strings instead (the baseline).
+        #[arg(long)]
+        raw: bool,
+    },
+}
+
+fn main() {
+    match Cli::parse().command {
+        Command::Report { json, quick } => {
+            let sizes = if quick { Sizes::quick() } else { Sizes::full() };
+            let report = report::run(&sizes, &rss_in_child, trading());
+            if json {
+                println!("{report}");
+            } else {
+                print!("{}", report::table(&report));
+            }
+        }
+        Command::Rss { events, raw } => {
+            let peak = if raw {
+                necro_bench::rss::queue_strings(events)
+            } else {
+                necro_bench::rss::queue_events(events)
+            };
+            match peak {
+                Some(bytes) => println!("{bytes}"),
+                None => {
+                    eprintln!("VmHWM is not available on this system");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}
+
+/// Runs `necro-bench rss` in a child process so the figure is that process's own peak.
+fn rss_in_child(events: u64, raw: bool) -> Option<u64> {
+    let exe = std::env::current_exe().ok()?;
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["rss", "--events", &events.to_string()]);
+    if raw {
+        cmd.arg("--raw");
+    }
+    let out = cmd.output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}
+
+/// The trading example's figures. `examples/trading` is not in the workspace yet.
+fn trading() -> Value {
+    json!({
+        "status": "not yet: examples/trading (package example-trading) is not in the workspace yet",
+        "claim": "1,000+ orders/s",
+        "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
+    })
+}

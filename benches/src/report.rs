@@ -1,0 +1,438 @@
+//! The report: runs every scenario with its raw baseline and prints the slide-13 table, or
+//! one JSON object with `--json`.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use necro_core::serde_json::{self, Value, json};
+
+use crate::events::round_trip;
+use crate::stats::{Latency, Run, best, run_on, runtime};
+use crate::{memory, redis};
+
+/// How much work each scenario does.
+#[derive(Debug, Clone)]
+pub struct Sizes {
+    /// Root events per in-memory chain run (each makes three processed events).
+    pub memory_roots: u64,
+    /// Concurrency of the concurrent in-memory chain.
+    pub concurrency: usize,
+    /// Timed repetitions of each throughput scenario (the best one counts).
+    pub reps: usize,
+    /// Latency samples per latency scenario.
+    pub latency_samples: usize,
+    /// Root events per Redis chain run, for each batch size.
+    pub redis_chain: Vec<(usize, u64)>,
+    /// The batch size whose Redis chain figure is the headline.
+    pub redis_headline_batch: usize,
+    /// Latency samples on Redis.
+    pub redis_latency_samples: usize,
+    /// Events queued for the peak-memory figure.
+    pub rss_events: u64,
+    /// Event round trips timed.
+    pub round_trips: u64,
+}
+
+impl Sizes {
+    /// The full report: a couple of minutes on a 2-core machine.
+    #[must_use]
+    pub fn full() -> Self {
+        Self {
+            memory_roots: 100_000,
+            concurrency: 16,
+            reps: 3,
+            latency_samples: 20_000,
+            redis_chain: vec![(1, 2_000), (16, 10_000), (64, 20_000), (256, 20_000)],
+            redis_headline_batch: 64,
+            redis_latency_samples: 2_000,
+            rss_events: 1_000_000,
+            round_trips: 200_000,
+        }
+    }
+
+    /// A smoke run: seconds, figures meaningless.
+    #[must_use]
+    pub fn quick() -> Self {
+        Self {
+            memory_roots: 2_000,
+            concurrency: 4,
+            reps: 1,
+            latency_samples: 200,
+            redis_chain: vec![(64, 300)],
+            redis_headline_batch: 64,
+            redis_latency_samples: 50,
+            rss_events: 10_000,
+            round_trips: 2_000,
+        }
+    }
+}
+
+/// Runs every scenario and returns the report as one JSON object.
+///
+/// `rss` measures peak memory for `n` events and the raw baseline (`raw = true`) in a child
+/// process; it returns bytes, or `None` when it could not.
+pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>, trading: Value) -> Value {
+    let rt = runtime();
+    let mut out = serde_json::Map::new();
+    out.insert("machine".into(), machine());
+    out.insert("quick".into(), json!(sizes.memory_roots < 10_000));
+
+    // Event build + validate + JSON round trip, against serde_json on the same payload.
+    let per_op = |f: &dyn Fn(u64)| {
+        let start = std::time::Instant::now();
+        for i in 0..sizes.round_trips {
+            f(i);
+        }
+        sizes.round_trips as f64 / start.elapsed().as_secs_f64()
+    };
+    let raw_rt = per_op(&|i| {
+        let text = serde_json::to_string(&crate::events::payload(i)).expect("serialize");
+        std::hint::black_box(serde_json::from_str::<Value>(&text).expect("parse"));
+    });
+    let necro_rt = per_op(&|i| {
+        std::hint::black_box(round_trip(i));
+    });
+    out.insert(
+        "event_round_trip".into(),
+        throughput("round trips/s", "(none)", necro_rt, raw_rt, None),
+    );
+
+    // In-memory chain, concurrency 1 and N; runs interleaved with the raw chain.
+    let mut raw = Vec::new();
+    let mut c1 = Vec::new();
+    let mut cn = Vec::new();
+    for _ in 0..sizes.reps {
+        let n = sizes.memory_roots;
+        raw.push(run_on(&rt, async move {
+            memory::raw_chain(memory::roots(n)).await
+        }));
+        c1.push(run_on(&rt, async move {
+            memory::necro_chain(memory::roots(n), 1).await
+        }));
+        let c = sizes.concurrency;
+        cn.push(run_on(&rt, async move {
+            memory::necro_chain(memory::roots(n), c).await
+        }));
+    }
+    let raw_best = best(&raw);
+    out.insert(
+        "memory_chain".into(),
+        throughput("events/s", "10k+ events/s", best(&c1), raw_best, Some(0.5)),
+    );
+    let mut concurrent = throughput("events/s", "10k+ events/s", best(&cn), raw_best, Some(0.5));
+    concurrent["concurrency"] = json!(sizes.concurrency);
+    out.insert("memory_chain_concurrent".into(), concurrent);
+
+    // In-memory single-event latency.
+    let s = sizes.latency_samples;
+    let warm = (s / 10).max(10);
+    let raw_lat = run_on(&rt, async move { memory::raw_latency(s, warm).await });
+    let necro_lat = run_on(&rt, async move { memory::necro_latency(s, warm).await });
+    out.insert(
+        "memory_latency".into(),
+        latency(
+            "p50 < 1 ms, p99 < 5 ms",
+            &necro_lat,
+            &raw_lat,
+            Duration::from_micros(20),
+            Duration::from_micros(200),
+        ),
+    );
+
+    // Redis.
+    let url = redis::url();
+    match run_on(&rt, {
+        let url = url.clone();
+        async move { redis::available(&url).await }
+    }) {
+        Ok(()) => {
+            let mut by_batch = Vec::new();
+            let mut headline = None;
+            for &(batch, roots) in &sizes.redis_chain {
+                let mut raw = Vec::new();
+                let mut necro = Vec::new();
+                for _ in 0..sizes.reps.min(2) {
+                    let u = url.clone();
+                    raw.push(run_on(&rt, async move {
+                        redis::raw_chain(&u, &memory::roots(roots), batch).await
+                    }));
+                    let u = url.clone();
+                    necro.push(run_on(&rt, async move {
+                        redis::necro_chain(&u, memory::roots(roots), batch).await
+                    }));
+                }
+                let mut row = throughput(
+                    "events/s",
+                    "5k+ events/s",
+                    best(&necro),
+                    best(&raw),
+                    Some(0.6),
+                );
+                row["batch_size"] = json!(batch);
+                if batch == sizes.redis_headline_batch {
+                    headline = Some(row.clone());
+                }
+                by_batch.push(row);
+            }
+            let mut chain =
+                headline.unwrap_or_else(|| by_batch.last().cloned().unwrap_or_default());
+            chain["by_batch_size"] = Value::Array(by_batch);
+            out.insert("redis_chain".into(), chain);
+            let s = sizes.redis_latency_samples;
+            let warm = (s / 10).max(10);
+            let u = url.clone();
+            let raw_lat = run_on(&rt, async move { redis::raw_latency(&u, s, warm).await });
+            let u = url.clone();
+            let necro_lat = run_on(&rt, async move { redis::necro_latency(&u, s, warm).await });
+            out.insert(
+                "redis_latency".into(),
+                latency(
+                    "p50 ~2 ms, p99 ~10 ms",
+                    &necro_lat,
+                    &raw_lat,
+                    Duration::from_millis(1),
+                    Duration::from_millis(3),
+                ),
+            );
+        }
+        Err(why) => {
+            let skipped = json!({
+                "skipped": format!("no Redis answers at {} ({why}); set NECRO_BENCH_REDIS_URL", necro_backend_redis::mask_url(&url)),
+                "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
+            });
+            out.insert("redis_chain".into(), skipped.clone());
+            out.insert("redis_latency".into(), skipped);
+        }
+    }
+
+    out.insert("trading".into(), trading);
+
+    // Peak memory of one million queued events, each in a child process.
+    let necro = rss(sizes.rss_events, false);
+    let raw = rss(sizes.rss_events, true);
+    out.insert(
+        "memory_peak_rss".into(),
+        json!({
+            "unit": "MB",
+            "events": sizes.rss_events,
+            "claim": "(none)",
+            "measured": necro.map(mb),
+            "baseline": raw.map(mb),
+            "baseline_is": "the same events' JSON text as plain Strings in a VecDeque",
+            "ratio": match (necro, raw) { (Some(n), Some(r)) if r > 0 => json!(round(n as f64 / r as f64)), _ => Value::Null },
+            "ratio_kind": "multiple of baseline (lower is better)",
+            "target": "< 400 MB for 1,000,000 events",
+            "met": necro.map(|n| sizes.rss_events < 1_000_000 || n < 400 * 1024 * 1024),
+        }),
+    );
+    drop(rt);
+    Value::Object(out)
+}
+
+fn mb(bytes: u64) -> f64 {
+    round(bytes as f64 / (1024.0 * 1024.0))
+}
+
+fn round(x: f64) -> f64 {
+    if x.abs() >= 100.0 {
+        x.round()
+    } else {
+        (x * 1000.0).round() / 1000.0
+    }
+}
+
+fn throughput(unit: &str, claim: &str, measured: f64, baseline: f64, target: Option<f64>) -> Value {
+    let ratio = measured / baseline.max(1e-9);
+    json!({
+        "unit": unit,
+        "claim": claim,
+        "measured": round(measured),
+        "baseline": round(baseline),
+        "ratio": round(ratio),
+        "ratio_kind": "share of baseline throughput (higher is better)",
+        "target": target.map(|t| format!("ratio >= {t}")),
+        "met": target.map(|t| ratio >= t),
+    })
+}
+
+fn latency(claim: &str, necro: &Latency, raw: &Latency, p50: Duration, p99: Duration) -> Value {
+    let us = |d: Duration| round(d.as_secs_f64() * 1e6);
+    let ratio = necro.ack.p50.as_secs_f64() / raw.ack.p50.as_secs_f64().max(1e-9);
+    json!({
+        "unit": "µs (enqueue to ack, p50)",
+        "claim": claim,
+        "measured": us(necro.ack.p50),
+        "baseline": us(raw.ack.p50),
+        "ratio": round(ratio),
+        "ratio_kind": "multiple of baseline latency (lower is better)",
+        "samples": necro.ack.samples,
+        "necrostack": {
+            "ack": {"p50": us(necro.ack.p50), "p99": us(necro.ack.p99), "p999": us(necro.ack.p999)},
+            "entry": {"p50": us(necro.entry.p50), "p99": us(necro.entry.p99), "p999": us(necro.entry.p999)},
+        },
+        "raw": {
+            "ack": {"p50": us(raw.ack.p50), "p99": us(raw.ack.p99), "p999": us(raw.ack.p999)},
+            "entry": {"p50": us(raw.entry.p50), "p99": us(raw.entry.p99), "p999": us(raw.entry.p999)},
+        },
+        "target": format!("p50 < {} µs, p99 < {} µs", p50.as_micros(), p99.as_micros()),
+        "met": necro.ack.p50 < p50 && necro.ack.p99 < p99,
+    })
+}
+
+/// The machine the report ran on.
+#[must_use]
+pub fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(str::trim)
+        .unwrap_or("unknown");
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let mem_kb: Option<u64> = meminfo
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok());
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu_model": cpu,
+        "memory_gb": mem_kb.map(|kb| round(kb as f64 / 1024.0 / 1024.0)),
+    })
+}
+
+/// The slide-13 table, as text.
+#[must_use]
+pub fn table(report: &Value) -> String {
+    let mut s = String::new();
+    let m = &report["machine"];
+    let _ = writeln!(
+        s,
+        "NecroStack performance report — {} CPUs ({}), {} GB RAM{}",
+        m["cpus"],
+        m["cpu_model"].as_str().unwrap_or("?"),
+        m["memory_gb"],
+        if report["quick"].as_bool() == Some(true) {
+            " — QUICK RUN: figures are not meaningful"
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(
+        s,
+        "{:<30} {:<24} {:>16} {:>16} {:>14}  {:<28} holds",
+        "scenario", "slide's claim", "NecroStack", "raw baseline", "ratio", "target"
+    );
+    let _ = writeln!(s, "{}", "-".repeat(144));
+    let mut skipped = Vec::new();
+    let mut row = |name: &str, label: String| {
+        let r = &report[name];
+        if let Some(why) = r["skipped"].as_str().or(r["status"].as_str()) {
+            skipped.push(format!("{name}: {why}"));
+            return;
+        }
+        let unit = r["unit"].as_str().unwrap_or("");
+        let fmt = |v: &Value| match v.as_f64() {
+            Some(x) if unit.starts_with("µs") => format!("{x:.1} µs"),
+            Some(x) if unit == "MB" => format!("{x:.0} MB"),
+            Some(x) => format!("{}/s", si(x)),
+            None => "—".into(),
+        };
+        let ratio = match (r["ratio"].as_f64(), r["ratio_kind"].as_str()) {
+            (Some(x), Some(k)) if k.starts_with("share") => format!("{:.0}% of raw", x * 100.0),
+            (Some(x), _) => format!("{x:.2}× raw"),
+            _ => "—".into(),
+        };
+        let met = match r["met"].as_bool() {
+            Some(true) => "yes",
+            Some(false) => "NO",
+            None => "",
+        };
+        let _ = writeln!(
+            s,
+            "{:<30} {:<24} {:>16} {:>16} {:>14}  {:<28} {}",
+            label,
+            r["claim"].as_str().unwrap_or(""),
+            fmt(&r["measured"]),
+            fmt(&r["baseline"]),
+            ratio,
+            r["target"].as_str().unwrap_or(""),
+            met
+        );
+        if let Some(ne) = r.get("necrostack") {
+            let _ = writeln!(
+                s,
+                "{:<30} NecroStack ack p50/p99/p999 {}/{}/{} µs, entry {}/{}/{} µs; raw ack {}/{}/{} µs",
+                "",
+                ne["ack"]["p50"],
+                ne["ack"]["p99"],
+                ne["ack"]["p999"],
+                ne["entry"]["p50"],
+                ne["entry"]["p99"],
+                ne["entry"]["p999"],
+                r["raw"]["ack"]["p50"],
+                r["raw"]["ack"]["p99"],
+                r["raw"]["ack"]["p999"],
+            );
+        }
+        if let Some(rows) = r["by_batch_size"].as_array() {
+            for b in rows {
+                let _ = writeln!(
+                    s,
+                    "{:<30} batch {:>4}: NecroStack {}/s, raw {}/s, {:.0}% of raw",
+                    "",
+                    b["batch_size"],
+                    si(b["measured"].as_f64().unwrap_or(0.0)),
+                    si(b["baseline"].as_f64().unwrap_or(0.0)),
+                    b["ratio"].as_f64().unwrap_or(0.0) * 100.0
+                );
+            }
+        }
+    };
+    row("event_round_trip", "event build+validate+JSON".into());
+    row("memory_chain", "memory chain A→B→C (c=1)".into());
+    row(
+        "memory_chain_concurrent",
+        format!(
+            "memory chain A→B→C (c={})",
+            report["memory_chain_concurrent"]["concurrency"]
+        ),
+    );
+    row("memory_latency", "memory latency".into());
+    row("redis_chain", "Redis chain A→B→C".into());
+    row("redis_latency", "Redis latency".into());
+    row("trading", "trading orders".into());
+    row(
+        "memory_peak_rss",
+        format!(
+            "peak RSS, {} queued events",
+            report["memory_peak_rss"]["events"]
+        ),
+    );
+    for line in skipped {
+        let _ = writeln!(s, "SKIPPED {line}");
+    }
+    s
+}
+
+fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// A `Run` that can be compared by throughput (for the criterion benches).
+#[must_use]
+pub fn describe(run: &Run) -> String {
+    format!(
+        "{} events in {:?} ({}/s)",
+        run.events,
+        run.elapsed,
+        si(run.per_sec())
+    )
+}

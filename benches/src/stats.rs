@@ -1,0 +1,119 @@
+//! Small measurement helpers: throughput runs and latency percentiles.
+
+use std::time::Duration;
+
+/// One timed run that processed `events` events.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Run {
+    /// Events processed (each chain step counts one).
+    pub events: u64,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Events per second.
+    #[must_use]
+    pub fn per_sec(&self) -> f64 {
+        self.events as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// The best of several runs (the one least disturbed by other load on the machine).
+#[must_use]
+pub fn best(runs: &[Run]) -> f64 {
+    runs.iter().map(Run::per_sec).fold(0.0, f64::max)
+}
+
+/// Latency percentiles of one series of samples.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    /// Median.
+    pub p50: Duration,
+    /// 99th percentile.
+    pub p99: Duration,
+    /// 99.9th percentile.
+    pub p999: Duration,
+    /// How many samples.
+    pub samples: usize,
+}
+
+impl Percentiles {
+    /// Computes the percentiles (nearest rank) of `samples`.
+    #[must_use]
+    pub fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            if samples.is_empty() {
+                return Duration::ZERO;
+            }
+            let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[rank - 1]
+        };
+        Self {
+            p50: at(0.50),
+            p99: at(0.99),
+            p999: at(0.999),
+            samples: samples.len(),
+        }
+    }
+}
+
+/// Latency of one event: enqueue to organ entry, and enqueue to ack.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Enqueue to the organ's first line.
+    pub entry: Percentiles,
+    /// Enqueue to the ack (for NecroStack: the backend's commit returned).
+    pub ack: Percentiles,
+}
+
+impl Latency {
+    /// From raw `(entry, ack)` samples.
+    #[must_use]
+    pub fn of(samples: &[(Duration, Duration)]) -> Self {
+        Self {
+            entry: Percentiles::of(samples.iter().map(|s| s.0).collect()),
+            ack: Percentiles::of(samples.iter().map(|s| s.1).collect()),
+        }
+    }
+}
+
+/// A Tokio runtime like an application's: multi-threaded, two workers (this machine's cores).
+///
+/// # Panics
+/// When the runtime cannot start.
+#[must_use]
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Runs `fut` as a task on `rt`'s workers (not on the calling thread) and waits for it.
+///
+/// # Panics
+/// When the task panics.
+pub fn run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> F::Output
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    rt.block_on(async move { tokio::spawn(fut).await.expect("benchmark task") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let p = Percentiles::of((1..=1000).map(Duration::from_micros).collect());
+        assert_eq!(p.p50, Duration::from_micros(500));
+        assert_eq!(p.p99, Duration::from_micros(990));
+        assert_eq!(p.p999, Duration::from_micros(999));
+        assert_eq!(Percentiles::of(Vec::new()).p50, Duration::ZERO);
+    }
+}
