@@ -22,7 +22,10 @@ async fn metrics_match_stats_and_the_live_view_names_the_organs() {
 
     let (status, text) = support::http_get(addr, "/metrics").await;
     assert_eq!(status, 200);
-    assert!(text.contains("# HELP necro_events_processed_total"), "{text}");
+    assert!(
+        text.contains("# HELP necro_events_processed_total"),
+        "{text}"
+    );
     let processed = metric(&text, "necro_events_processed_total", &[]);
     assert_eq!(processed, stats.processed as f64, "{text}");
     assert_eq!(
