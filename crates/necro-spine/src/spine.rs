@@ -416,6 +416,8 @@ impl<B: Backend> Runner<B> {
                 self.pull_failures = 0;
                 let n = batch.len();
                 self.queue.extend(batch);
+                let held = self.queue.len() + self.tasks.len() + self.done.len();
+                metrics::gauge!("necro_events_in_flight").set(held as f64);
                 Ok(Some(n))
             }
             Err(err) => {
@@ -464,6 +466,8 @@ impl<B: Backend> Runner<B> {
             return Ok(());
         }
         let done = std::mem::take(&mut self.done);
+        let held = self.queue.len() + self.tasks.len();
+        metrics::gauge!("necro_events_in_flight").set(held as f64);
         let mut commits: Vec<(Delivery<B::Token>, Vec<Envelope>)> = Vec::with_capacity(done.len());
         for Done { delivery, outcome } in done {
             match outcome {
