@@ -1,0 +1,654 @@
+//! Slide 8's trading order book: validation, a price-time-priority matching engine per
+//! symbol, settlement with the clearing house, a risk manager and an audit trail (the
+//! pipeline itself lives in the `example_trading` library).
+//!
+//! Run with `cargo run -p example-trading` (add `-- --file <json|csv>`, `--interactive`,
+//! `--stress 5000`, `--seed 7`, `--fast`, or `--backend redis`).
+#![forbid(unsafe_code)]
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use example_support::{App, BackendArgs, InspectDeadLetters, print_spine_summary, run_app};
+use example_trading::book::{Price, Side};
+use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
+use example_trading::{Handles, TradingConfig, build_spine};
+use necro_core::{Backend, DeadLetterStore, Event};
+use necro_spine::Spine;
+use serde::Deserialize;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The seed sample, built in so the demo needs no file.
+const BUILT_IN: &str = include_str!("../data/sample_orders.json");
+
+/// Slide 8's trading order book on NecroStack.
+#[derive(Parser)]
+struct Cli {
+    /// Read orders from a JSON (`{"orders": [...]}`) or CSV
+    /// (`trader_id,symbol,side,order_type,quantity,price`) file.
+    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
+    file: Option<PathBuf>,
+    /// Read commands from standard input: `BUY 100 AAPL @ 150.50`, `SELL 50 TSLA MKT`,
+    /// `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`.
+    #[arg(long, conflicts_with = "stress")]
+    interactive: bool,
+    /// Submit N generated orders at once and report throughput.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    stress: Option<u64>,
+    /// Seed for settlement failures (and the stress order mix), so a run can be reproduced.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Simulated clearing-house latency in ms.
+    #[arg(long, default_value_t = 5)]
+    settlement_latency_ms: u64,
+    /// No simulated latency (for tests and quick runs).
+    #[arg(long)]
+    fast: bool,
+    /// Fraction of settlement attempts that fail transiently (0 to 1).
+    #[arg(long, default_value_t = 0.2, value_parser = parse_rate)]
+    settlement_failure_rate: f64,
+    /// Events the spine handles at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    concurrency: u64,
+    #[command(flatten)]
+    backend: BackendArgs,
+}
+
+fn parse_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!("{r} is not between 0 and 1"))
+    }
+}
+
+/// One order as the sample files write it.
+#[derive(Debug, Clone, Deserialize)]
+struct OrderSpec {
+    trader_id: String,
+    symbol: String,
+    side: String,
+    order_type: String,
+    quantity: i64,
+    price: f64,
+}
+
+#[derive(Deserialize)]
+struct JsonFile {
+    orders: Vec<OrderSpec>,
+}
+
+/// What the producer sends.
+#[derive(Debug, Clone)]
+enum Command {
+    Order(OrderSpec),
+    Cancel { order_id: u64, trader_id: String },
+}
+
+fn parse_json(text: &str) -> Result<Vec<OrderSpec>, BoxError> {
+    Ok(serde_json::from_str::<JsonFile>(text)?.orders)
+}
+
+fn parse_csv(text: &str) -> Result<Vec<OrderSpec>, BoxError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut out = Vec::new();
+    for row in reader.deserialize::<OrderSpec>() {
+        out.push(row?);
+    }
+    Ok(out)
+}
+
+fn read_file(path: &PathBuf) -> Result<Vec<Command>, BoxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let parsed = if is_csv {
+        parse_csv(&text)
+    } else {
+        parse_json(&text)
+    };
+    Ok(parsed
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .into_iter()
+        .map(Command::Order)
+        .collect())
+}
+
+/// The built-in demo: the seed sample, then a cancel, a rejected order and a trade with a
+/// frozen account (dead-lettered at settlement).
+fn demo_commands() -> Result<Vec<Command>, BoxError> {
+    let mut cmds: Vec<Command> = parse_json(BUILT_IN)?
+        .into_iter()
+        .map(Command::Order)
+        .collect();
+    let order = |trader: &str, symbol: &str, side: &str, kind: &str, qty: i64, price: f64| {
+        Command::Order(OrderSpec {
+            trader_id: trader.into(),
+            symbol: symbol.into(),
+            side: side.into(),
+            order_type: kind.into(),
+            quantity: qty,
+            price,
+        })
+    };
+    cmds.push(Command::Cancel {
+        order_id: 2,
+        trader_id: "alice".into(),
+    });
+    cmds.push(order("zed", "NFLX", "BUY", "LIMIT", 10, 400.0));
+    cmds.push(order("zed", "AAPL", "BUY", "LIMIT", 0, 150.0));
+    cmds.push(order("mallory", "AAPL", "BUY", "MARKET", 20, 0.0));
+    Ok(cmds)
+}
+
+/// Generates `n` orders around 100.00: mostly limits, some markets, a few invalid.
+fn stress_orders(n: u64, seed: u64) -> Vec<OrderSpec> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..n)
+        .map(|_| {
+            let market = rng.u8(..100) < 15;
+            let cents = 9_800 + 5 * rng.u64(..=80);
+            #[allow(clippy::cast_precision_loss)]
+            let price = cents as f64 / 100.0;
+            OrderSpec {
+                trader_id: format!("trader_{:02}", rng.u8(..20)),
+                symbol: SYMBOLS[rng.usize(..SYMBOLS.len())].to_owned(),
+                side: if rng.bool() { "BUY" } else { "SELL" }.to_owned(),
+                order_type: if market { "MARKET" } else { "LIMIT" }.to_owned(),
+                quantity: if rng.u8(..100) == 0 {
+                    0
+                } else {
+                    rng.i64(1..=500)
+                },
+                price: if market { 0.0 } else { price },
+            }
+        })
+        .collect()
+}
+
+const USAGE: &str = "commands: BUY|SELL <qty> <SYMBOL> [@ <price> | MKT]   e.g. BUY 100 AAPL @ 150.50, SELL 50 TSLA MKT\n          cancel <order id> | trader <name> | book <SYMBOL> | positions | stats | help | quit";
+
+/// One parsed prompt line.
+enum Line {
+    Order {
+        side: String,
+        quantity: i64,
+        symbol: String,
+        price: Option<f64>,
+    },
+    Cancel(u64),
+    Trader(String),
+    Book(String),
+    Positions,
+    Stats,
+    Help,
+    Quit,
+    Empty,
+}
+
+fn parse_line(line: &str) -> Result<Line, String> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let Some(first) = words.first() else {
+        return Ok(Line::Empty);
+    };
+    let rest = &words[1..];
+    match (first.to_uppercase().as_str(), rest) {
+        ("QUIT" | "EXIT", []) => Ok(Line::Quit),
+        ("HELP", []) => Ok(Line::Help),
+        ("STATS", []) => Ok(Line::Stats),
+        ("POSITIONS", []) => Ok(Line::Positions),
+        ("BOOK", [symbol]) => Ok(Line::Book(symbol.to_uppercase())),
+        ("TRADER", [name]) => Ok(Line::Trader((*name).to_owned())),
+        ("CANCEL", [id]) => id
+            .trim_start_matches('#')
+            .parse()
+            .map(Line::Cancel)
+            .map_err(|_| format!("{id:?} is not an order id")),
+        (side @ ("BUY" | "SELL"), [qty, symbol, tail @ ..]) => {
+            let quantity: i64 = qty
+                .parse()
+                .map_err(|_| format!("quantity {qty:?} is not a whole number"))?;
+            let price_text = match tail {
+                [] => None,
+                [m] if m.eq_ignore_ascii_case("MKT") || m.eq_ignore_ascii_case("MARKET") => None,
+                ["@", p] => Some(*p),
+                [p] if p.starts_with('@') => Some(&p[1..]),
+                _ => return Err(format!("expected `@ <price>` or `MKT` after {symbol}")),
+            };
+            let price = price_text
+                .map(|p| Price::parse(p).map(Price::as_f64))
+                .transpose()?;
+            Ok(Line::Order {
+                side: side.to_owned(),
+                quantity,
+                symbol: symbol.to_uppercase(),
+                price,
+            })
+        }
+        ("BUY" | "SELL", _) => Err("an order needs a quantity and a symbol".into()),
+        _ => Err(format!("unknown command {first:?}")),
+    }
+}
+
+enum Mode {
+    Sequential(Vec<Command>),
+    Interactive,
+    Stress(u64),
+}
+
+struct Trading {
+    mode: Mode,
+    config: TradingConfig,
+}
+
+struct Session<B: Backend> {
+    spine: Spine<B>,
+    handles: Handles,
+    next_id: u64,
+    symbols_by_order: HashMap<u64, String>,
+}
+
+impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
+    async fn send(&mut self, cmd: Command) -> Result<(), BoxError> {
+        let event = match cmd {
+            Command::Order(spec) => {
+                self.next_id += 1;
+                self.symbols_by_order
+                    .insert(self.next_id, spec.symbol.to_uppercase());
+                Event::from_payload(&OrderSubmitted {
+                    order_id: self.next_id,
+                    trader_id: spec.trader_id,
+                    symbol: spec.symbol,
+                    side: spec.side,
+                    order_type: spec.order_type,
+                    quantity: spec.quantity,
+                    price: spec.price,
+                })?
+            }
+            Command::Cancel {
+                order_id,
+                trader_id,
+            } => Event::from_payload(&CancelRequested {
+                order_id,
+                symbol: self
+                    .symbols_by_order
+                    .get(&order_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                trader_id,
+            })?,
+        };
+        self.spine.send(event).await?;
+        Ok(())
+    }
+
+    fn count(&self, event_type: &str) -> u64 {
+        self.handles
+            .audit
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .counts
+            .get(event_type)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn print_book(&self, symbol: &str) {
+        let engine = self
+            .handles
+            .engine
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let Some(book) = engine.engine.book(symbol) else {
+            println!("{symbol}: empty book");
+            return;
+        };
+        let fmt = |levels: Vec<(Price, u64, usize)>| {
+            if levels.is_empty() {
+                return "-".to_owned();
+            }
+            levels
+                .iter()
+                .take(5)
+                .map(|(p, q, n)| format!("{q} @ {p} ({n})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "{symbol:<6} bids: {}  |  asks: {}",
+            fmt(book.levels(Side::Buy)),
+            fmt(book.levels(Side::Sell))
+        );
+    }
+
+    fn print_positions(&self) {
+        let risk = self
+            .handles
+            .risk
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if risk.positions.is_empty() {
+            println!("no settled positions");
+        }
+        for ((trader, symbol), p) in risk.positions.iter().take(50) {
+            let cash = p.cash.unsigned_abs();
+            let sign = if p.cash < 0 { "-" } else { "+" };
+            println!(
+                "{trader:<10} {symbol:<6} {:>+7} shares  cash {sign}{}.{:02}",
+                p.quantity,
+                cash / 100,
+                cash % 100
+            );
+        }
+        if risk.positions.len() > 50 {
+            println!("... and {} more positions", risk.positions.len() - 50);
+        }
+    }
+
+    fn print_stats_line(&self) {
+        let s = self.spine.stats();
+        println!(
+            "orders {}, rejected {}, filled {}, partial {}, queued {}, cancelled {}, trades {}, settled {}, risk alerts {}; spine processed {}, dead-lettered {}",
+            self.next_id,
+            self.count("ORDER_REJECTED"),
+            self.count("ORDER_FILLED"),
+            self.count("ORDER_PARTIAL_FILL"),
+            self.count("ORDER_QUEUED"),
+            self.count("ORDER_CANCELLED"),
+            self.count("TRADE_EXECUTED"),
+            self.count("TRADE_SETTLED"),
+            self.count("RISK_ALERT"),
+            s.processed,
+            s.dead_lettered
+        );
+    }
+
+    async fn print_summary(&self) -> Result<(), BoxError> {
+        let dead = self.spine.backend().dead_letter_infos(1_000_000).await?;
+        let settle_dead = dead
+            .iter()
+            .filter(|d| {
+                d.event
+                    .as_ref()
+                    .is_some_and(|e| e.event_type() == "TRADE_EXECUTED")
+            })
+            .count();
+        println!("--- summary ---");
+        println!(
+            "orders submitted: {}, rejected: {}, filled: {}, partially filled: {}, queued: {}, cancelled: {}",
+            self.count("ORDER_SUBMITTED"),
+            self.count("ORDER_REJECTED"),
+            self.count("ORDER_FILLED"),
+            self.count("ORDER_PARTIAL_FILL"),
+            self.count("ORDER_QUEUED"),
+            self.count("ORDER_CANCELLED"),
+        );
+        println!(
+            "trades executed: {}, settled: {}, settlement dead-lettered: {}, risk alerts: {}",
+            self.count("TRADE_EXECUTED"),
+            self.count("TRADE_SETTLED"),
+            settle_dead,
+            self.count("RISK_ALERT"),
+        );
+        {
+            let e = self
+                .handles
+                .engine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let resting = e.resting_quantity();
+            println!(
+                "quantity: accepted {} = filled {} + resting {} + cancelled {}: {}",
+                e.accepted_quantity,
+                e.filled_quantity,
+                resting,
+                e.cancelled_quantity,
+                if e.conserved() {
+                    "conserved"
+                } else {
+                    "NOT CONSERVED"
+                }
+            );
+            let crossed: Vec<&str> = e
+                .engine
+                .books()
+                .filter(|(_, b)| b.is_crossed())
+                .map(|(s, _)| s)
+                .collect();
+            println!(
+                "crossed books: {}",
+                if crossed.is_empty() {
+                    "none".to_owned()
+                } else {
+                    crossed.join(", ")
+                }
+            );
+        }
+        println!("--- final books ---");
+        let symbols: Vec<String> = {
+            let e = self
+                .handles
+                .engine
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            e.engine.books().map(|(s, _)| s.to_owned()).collect()
+        };
+        for s in &symbols {
+            self.print_book(s);
+        }
+        println!("--- positions (settled) ---");
+        self.print_positions();
+        println!("--- risk alerts ---");
+        {
+            let risk = self
+                .handles
+                .risk
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for (trader, kind, symbol) in risk.alerted.iter().take(20) {
+                println!("RISK {trader} {kind} {symbol}");
+            }
+        }
+        print_spine_summary(&self.spine.stats(), &dead, 20);
+        Ok(())
+    }
+}
+
+impl App for Trading {
+    type Output = ();
+    async fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
+        self,
+        backend: B,
+    ) -> Result<(), BoxError> {
+        let (spine, handles) = build_spine(backend, &self.config)?;
+        let mut session = Session {
+            spine,
+            handles,
+            next_id: 0,
+            symbols_by_order: HashMap::new(),
+        };
+        match self.mode {
+            Mode::Sequential(cmds) => {
+                // One command at a time, drained before the next: arrival order is time
+                // priority, as at an exchange's gateway.
+                for cmd in cmds {
+                    session.send(cmd).await?;
+                    session.spine.run_until_drained().await?;
+                }
+            }
+            Mode::Stress(n) => stress(&mut session, n, self.config.seed).await?,
+            Mode::Interactive => interactive(&mut session).await?,
+        }
+        session.print_summary().await
+    }
+}
+
+async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
+    session: &mut Session<B>,
+    n: u64,
+    seed: u64,
+) -> Result<(), BoxError> {
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} orders ({per_sec})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let started = Instant::now();
+    for spec in stress_orders(n, seed) {
+        session.send(Command::Order(spec)).await?;
+    }
+    let poll = {
+        let bar = bar.clone();
+        let audit = std::sync::Arc::clone(&session.handles.audit);
+        tokio::spawn(async move {
+            loop {
+                let done: u64 = {
+                    let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
+                    [
+                        "ORDER_REJECTED",
+                        "ORDER_FILLED",
+                        "ORDER_PARTIAL_FILL",
+                        "ORDER_QUEUED",
+                        "ORDER_CANCELLED",
+                    ]
+                    .iter()
+                    .filter_map(|t| a.counts.get(*t))
+                    .sum()
+                };
+                bar.set_position(done);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    let result = session.spine.run_until_drained().await;
+    poll.abort();
+    let stats = result?;
+    bar.finish_and_clear();
+    let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
+    #[allow(clippy::cast_precision_loss)]
+    let (orders, events) = (n as f64 / secs, stats.processed as f64 / secs);
+    println!(
+        "stress: {n} orders ({} events) in {secs:.2} s: {orders:.0} orders/s, {events:.0} events/s",
+        stats.processed
+    );
+    Ok(())
+}
+
+async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
+    session: &mut Session<B>,
+) -> Result<(), BoxError> {
+    println!("trading prompt — you are trader \"you\"\n{USAGE}");
+    let mut trader = "you".to_owned();
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        match parse_line(&line) {
+            Ok(Line::Empty) => {}
+            Ok(Line::Quit) => break,
+            Ok(Line::Help) => println!("{USAGE}"),
+            Ok(Line::Stats) => session.print_stats_line(),
+            Ok(Line::Positions) => session.print_positions(),
+            Ok(Line::Book(symbol)) => session.print_book(&symbol),
+            Ok(Line::Trader(name)) => {
+                println!("you are now trader {name:?}");
+                trader = name;
+            }
+            Ok(Line::Cancel(order_id)) => {
+                session
+                    .send(Command::Cancel {
+                        order_id,
+                        trader_id: trader.clone(),
+                    })
+                    .await?;
+                session.spine.run_until_drained().await?;
+            }
+            Ok(Line::Order {
+                side,
+                quantity,
+                symbol,
+                price,
+            }) => {
+                session
+                    .send(Command::Order(OrderSpec {
+                        trader_id: trader.clone(),
+                        symbol,
+                        side,
+                        order_type: if price.is_some() { "LIMIT" } else { "MARKET" }.into(),
+                        quantity,
+                        price: price.unwrap_or(0.0),
+                    }))
+                    .await?;
+                session.spine.run_until_drained().await?;
+            }
+            Err(e) => println!("error: {e}\n{USAGE}"),
+        }
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    let cli = Cli::parse();
+    let mode = if cli.interactive {
+        Mode::Interactive
+    } else if let Some(n) = cli.stress {
+        Mode::Stress(n)
+    } else if let Some(path) = &cli.file {
+        Mode::Sequential(read_file(path)?)
+    } else {
+        Mode::Sequential(demo_commands()?)
+    };
+    let config = TradingConfig {
+        seed: cli.seed,
+        settlement_latency: (!cli.fast).then(|| Duration::from_millis(cli.settlement_latency_ms)),
+        settlement_failure_rate: cli.settlement_failure_rate,
+        concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+        verbose: !matches!(mode, Mode::Stress(_)),
+        ..TradingConfig::default()
+    };
+    run_app(&cli.backend, "trading", Trading { mode, config }).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_prompt_lines() {
+        assert!(matches!(
+            parse_line("BUY 100 AAPL @ 150.50"),
+            Ok(Line::Order { quantity: 100, price: Some(p), .. }) if (p - 150.5).abs() < 1e-9
+        ));
+        assert!(matches!(
+            parse_line("sell 50 tsla mkt"),
+            Ok(Line::Order { price: None, .. })
+        ));
+        assert!(matches!(
+            parse_line("BUY 10 AAPL @150"),
+            Ok(Line::Order { .. })
+        ));
+        assert!(parse_line("BUY ten AAPL").is_err());
+        assert!(parse_line("BUY 10 AAPL @ 1.234").is_err());
+        assert!(parse_line("HODL").is_err());
+        assert!(matches!(parse_line("cancel #3"), Ok(Line::Cancel(3))));
+    }
+
+    #[test]
+    fn both_file_formats_parse_alike() {
+        let json = parse_json(include_str!("../data/sample_orders.json")).unwrap();
+        let csv = parse_csv(include_str!("../data/sample_orders.csv")).unwrap();
+        assert_eq!(json.len(), 10);
+        assert_eq!(format!("{json:?}"), format!("{csv:?}"));
+    }
+}

@@ -1,0 +1,182 @@
+//! Runs the trading example end to end: the demo's fills, final books, positions and
+//! dead-lettered settlement; both file formats; stress invariants; the prompt driven through
+//! standard input with bad lines; and the same organs on Redis.
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use example_support::testing::{redis_url_or_skip, run_ok};
+
+const BIN: &str = env!("CARGO_BIN_EXE_example-trading");
+const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
+
+fn stdout(args: &[&str]) -> String {
+    String::from_utf8_lossy(&run_ok(BIN, args).stdout).into_owned()
+}
+
+fn summary(out: &str) -> &str {
+    &out[out.find("--- summary ---").expect("a summary")..]
+}
+
+fn assert_demo(out: &str) {
+    let s = summary(out);
+    assert!(
+        s.contains("orders submitted: 13, rejected: 2, filled: 5, partially filled: 0, queued: 6, cancelled: 1"),
+        "{out}"
+    );
+    assert!(
+        s.contains("trades executed: 5, settled: 4, settlement dead-lettered: 1, risk alerts: 2"),
+        "{out}"
+    );
+    assert!(
+        s.contains("accepted 1805 = filled 1350 + resting 255 + cancelled 200: conserved"),
+        "{out}"
+    );
+    assert!(s.contains("crossed books: none"), "{out}");
+    assert!(
+        s.contains("AAPL   bids: 25 @ 149.50 (1)  |  asks: 30 @ 150.50 (1), 200 @ 151.00 (1)"),
+        "{out}"
+    );
+    assert!(
+        s.contains("grace      TSLA      +500 shares  cash -124000.00"),
+        "{out}"
+    );
+    assert!(
+        s.contains("alice      AAPL       +75 shares  cash -11212.50"),
+        "{out}"
+    );
+    assert!(s.contains("RISK grace POSITION_LIMIT TSLA"), "{out}");
+    assert!(s.contains("DLQ TRADE_EXECUTED"), "{out}");
+    assert!(s.contains("account mallory is frozen"), "{out}");
+    assert!(
+        s.contains("unknown symbol \"NFLX\"") || out.contains("unknown symbol \"NFLX\""),
+        "{out}"
+    );
+}
+
+#[test]
+fn demo_matches_settles_and_reports() {
+    let out = stdout(&["--fast"]);
+    assert_demo(&out);
+    assert!(
+        out.contains("TRADE_EXECUTED       trade 1 50 AAPL @ 150.50 buyer charlie seller bob"),
+        "{out}"
+    );
+}
+
+#[test]
+fn transient_settlement_failures_are_retried_and_a_seed_reproduces_the_run() {
+    let args = ["--fast", "--seed", "3", "--settlement-failure-rate", "0.5"];
+    let a = stdout(&args);
+    let b = stdout(&args);
+    assert_demo(&a);
+    assert_eq!(summary(&a), summary(&b));
+    assert!(!summary(&a).contains("retries 0,"), "{a}");
+}
+
+#[test]
+fn reads_csv_and_json_files() {
+    for file in ["sample_orders.csv", "sample_orders.json"] {
+        let out = stdout(&["--fast", "--file", &format!("{DATA}/{file}")]);
+        let s = summary(&out);
+        assert!(
+            s.contains(
+                "orders submitted: 10, rejected: 0, filled: 4, partially filled: 0, queued: 6"
+            ),
+            "{file}: {out}"
+        );
+        assert!(
+            s.contains("trades executed: 4, settled: 4"),
+            "{file}: {out}"
+        );
+        assert!(s.contains("conserved"), "{file}: {out}");
+    }
+}
+
+#[test]
+fn stress_keeps_the_books_sound_under_concurrency() {
+    let out = stdout(&["--fast", "--stress", "2000", "--concurrency", "16"]);
+    assert!(out.contains("stress: 2000 orders"), "{out}");
+    assert!(out.contains("orders/s"), "{out}");
+    let s = summary(&out);
+    assert!(s.contains(": conserved"), "{out}");
+    assert!(s.contains("crossed books: none"), "{out}");
+    assert!(s.contains("orders submitted: 2000"), "{out}");
+}
+
+#[test]
+fn interactive_prompt_survives_bad_lines() {
+    let mut child = Command::new(BIN)
+        .args(["--fast", "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"SELL 100 AAPL @ 150.50\n\
+              HODL 5 AAPL\n\
+              BUY ten AAPL\n\
+              BUY 10 AAPL @ 1.234\n\
+              trader bob\n\
+              BUY 40 AAPL MKT\n\
+              BUY 10 NFLX @ 5\n\
+              cancel 1\n\
+              trader you\n\
+              cancel 99\n\
+              book AAPL\n\
+              positions\n\
+              stats\n\
+              cancel 1\n\
+              quit\n\
+              BUY 1 AAPL @ 1\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains("error: unknown command \"HODL\""), "{out}");
+    assert!(
+        out.contains("error: quantity \"ten\" is not a whole number"),
+        "{out}"
+    );
+    assert!(
+        out.contains("error: \"1.234\" is not a price like 150.50"),
+        "{out}"
+    );
+    assert!(
+        out.contains("ORDER_FILLED         #2 bob BUY AAPL: filled 40"),
+        "{out}"
+    );
+    assert!(out.contains("unknown symbol \"NFLX\""), "{out}");
+    assert!(
+        out.contains("cancel refused: order 1 belongs to another trader"),
+        "{out}"
+    );
+    assert!(out.contains("cancel refused: order 99 is unknown"), "{out}");
+    assert!(
+        out.contains("AAPL   bids: -  |  asks: 60 @ 150.50 (1)"),
+        "{out}"
+    );
+    assert!(out.contains("bob        AAPL       +40 shares"), "{out}");
+    assert!(
+        out.contains("ORDER_CANCELLED      #1 you 60 shares: cancelled by trader"),
+        "{out}"
+    );
+    let s = summary(&out);
+    // The line after quit is never read.
+    assert!(s.contains("orders submitted: 3, rejected: 3"), "{out}");
+    assert!(s.contains("conserved"), "{out}");
+}
+
+#[test]
+fn runs_on_redis() {
+    let Some(url) = redis_url_or_skip("trading on redis") else {
+        return;
+    };
+    let out = stdout(&["--fast", "--backend", "redis", "--redis-url", &url]);
+    assert_demo(&out);
+}
