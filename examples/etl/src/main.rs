@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use example_support::{App, BackendArgs, InspectDeadLetters, print_spine_summary, run_app};
+use example_support::{
+    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
@@ -319,6 +321,8 @@ struct Cli {
     chunk_size: usize,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 struct Etl {
@@ -371,6 +375,7 @@ impl App for Etl {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     let start = match cli.file {
         Some(path) => EtlStart {
             source: path,
@@ -383,5 +388,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             chunk_size: cli.chunk_size,
         },
     };
-    run_app(&cli.backend, "etl", Etl { start }).await
+    run_app(&cli.backend, "etl", Etl { start }).await?;
+    observe.serve_until_ctrl_c().await;
+    Ok(())
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use example_support::{
-    App, BackendArgs, DeadLetterInfo, InspectDeadLetters, print_spine_summary, run_app,
+    App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
 };
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
@@ -65,6 +65,8 @@ struct Cli {
     concurrency: u64,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -553,6 +555,7 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     let mode = if cli.interactive {
         Mode::Interactive
     } else if let Some(n) = cli.stress {
@@ -569,7 +572,9 @@ async fn main() -> Result<(), BoxError> {
         email_failure_rate: cli.email_failure_rate,
         concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
     };
-    run_app(&cli.backend, "notifications", app).await
+    run_app(&cli.backend, "notifications", app).await?;
+    observe.serve_until_ctrl_c().await;
+    Ok(())
 }
 
 #[cfg(test)]

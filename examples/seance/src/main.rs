@@ -9,7 +9,9 @@
 use std::sync::Mutex;
 
 use clap::Parser;
-use example_support::{App, BackendArgs, InspectDeadLetters, print_spine_summary, run_app};
+use example_support::{
+    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
@@ -168,6 +170,8 @@ struct Cli {
     seed: u64,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 struct Seance {
@@ -212,6 +216,7 @@ impl App for Seance {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     run_app(
         &cli.backend,
         "seance",
@@ -220,5 +225,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             seed: cli.seed,
         },
     )
-    .await
+    .await?;
+    observe.serve_until_ctrl_c().await;
+    Ok(())
 }

@@ -45,7 +45,7 @@ impl Price {
     /// # Errors
     /// A message when it is not finite, negative, or too large.
     pub fn from_f64(value: f64) -> Result<Self, String> {
-        if !value.is_finite() || value < 0.0 || value > 1e12 {
+        if !value.is_finite() || !(0.0..=1e12).contains(&value) {
             return Err(format!("{value} is not a valid price"));
         }
         // Checked above: finite, non-negative and small enough to fit.

@@ -12,7 +12,9 @@ use std::sync::PoisonError;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use example_support::{App, BackendArgs, InspectDeadLetters, print_spine_summary, run_app};
+use example_support::{
+    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
@@ -57,6 +59,8 @@ struct Cli {
     concurrency: u64,
     #[command(flatten)]
     backend: BackendArgs,
+    #[command(flatten)]
+    observe: ObserveArgs,
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -600,6 +604,7 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     let cli = Cli::parse();
+    let observe = cli.observe.install()?;
     let mode = if cli.interactive {
         Mode::Interactive
     } else if let Some(n) = cli.stress {
@@ -617,7 +622,9 @@ async fn main() -> Result<(), BoxError> {
         verbose: !matches!(mode, Mode::Stress(_)),
         ..TradingConfig::default()
     };
-    run_app(&cli.backend, "trading", Trading { mode, config }).await
+    run_app(&cli.backend, "trading", Trading { mode, config }).await?;
+    observe.serve_until_ctrl_c().await;
+    Ok(())
 }
 
 #[cfg(test)]
