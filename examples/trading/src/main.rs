@@ -462,6 +462,9 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
             for (trader, kind, symbol) in risk.alerted.iter().take(20) {
                 println!("RISK {trader} {kind} {symbol}");
             }
+            if risk.alerted.len() > 20 {
+                println!("... and {} more alerts", risk.alerted.len() - 20);
+            }
         }
         print_spine_summary(&self.spine.stats(), &dead, 20);
         Ok(())
