@@ -151,3 +151,21 @@ fn runs_on_redis_with_the_blocked_number_in_its_dead_letter_stream() {
     assert!(out.contains("DLQ SEND_SMS"), "{out}");
     assert!(out.contains("number is blocked"), "{out}");
 }
+
+#[test]
+fn stress_on_redis_accounts_for_everything() {
+    let Some(url) = redis_url_or_skip("notifications stress on redis") else {
+        return;
+    };
+    let out = stdout(&[
+        "--fast",
+        "--stress",
+        "200",
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+    ]);
+    assert!(out.contains("stress: 200 requests"), "{out}");
+    assert_accounted(&out);
+}

@@ -673,14 +673,17 @@ pub fn describe(event: &Event) -> String {
     };
     match t {
         "ORDER_SUBMITTED" => format!(
-            "#{} {} {} {} {} {} @ {}",
+            "#{} {} {} {} {} {}",
             s("order_id"),
             s("trader_id"),
             s("side"),
             s("quantity"),
             s("symbol"),
-            s("order_type"),
-            s("price")
+            if s("order_type").eq_ignore_ascii_case("MARKET") {
+                "MKT".to_owned()
+            } else {
+                format!("{} @ {}", s("order_type"), s("price"))
+            }
         ),
         "ORDER_VALIDATED" => match event.decode::<OrderValidated>() {
             Ok(v) => format!(

@@ -180,3 +180,23 @@ fn runs_on_redis() {
     let out = stdout(&["--fast", "--backend", "redis", "--redis-url", &url]);
     assert_demo(&out);
 }
+
+#[test]
+fn stress_on_redis_keeps_the_books_sound() {
+    let Some(url) = redis_url_or_skip("trading stress on redis") else {
+        return;
+    };
+    let out = stdout(&[
+        "--fast",
+        "--stress",
+        "300",
+        "--backend",
+        "redis",
+        "--redis-url",
+        &url,
+    ]);
+    let s = summary(&out);
+    assert!(s.contains("orders submitted: 300"), "{out}");
+    assert!(s.contains(": conserved"), "{out}");
+    assert!(s.contains("crossed books: none"), "{out}");
+}
