@@ -553,7 +553,17 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
 }
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() -> std::process::ExitCode {
+    match try_main().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
     let mode = if cli.interactive {

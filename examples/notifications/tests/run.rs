@@ -169,3 +169,20 @@ fn stress_on_redis_accounts_for_everything() {
     assert!(out.contains("stress: 200 requests"), "{out}");
     assert_accounted(&out);
 }
+
+#[test]
+fn a_bad_file_is_a_clear_error_not_a_panic() {
+    for file in [
+        "/nonexistent/input.json",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--fast", "--file", file])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

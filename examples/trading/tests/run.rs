@@ -200,3 +200,20 @@ fn stress_on_redis_keeps_the_books_sound() {
     assert!(s.contains(": conserved"), "{out}");
     assert!(s.contains("crossed books: none"), "{out}");
 }
+
+#[test]
+fn a_bad_file_is_a_clear_error_not_a_panic() {
+    for file in [
+        "/nonexistent/input.json",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+    ] {
+        let out = Command::new(BIN)
+            .args(["--fast", "--file", file])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{file}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.starts_with("error: "), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
