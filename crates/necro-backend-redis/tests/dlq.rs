@@ -119,14 +119,9 @@ async fn the_spines_dead_letters_keep_every_failure_and_the_metadata() {
     let ev = Event::new("PAY", json!({"amount": 10})).unwrap();
     let meta = Metadata::child_of(&root, &Metadata::default());
     let failures = vec![
-        Failure {
-            organ: Some("Charge".into()),
-            error: "card declined".into(),
-        },
-        Failure {
-            organ: Some("Notify".into()),
-            error: "smtp down: connection refused".into(),
-        },
+        Failure::new(Some("Charge".into()), "card declined")
+            .with_kind(necro_core::FailureKind::Permanent),
+        Failure::new(Some("Notify".into()), "smtp down: connection refused").with_retries(3),
     ];
     let letter = DeadLetter::new(
         ev.clone(),

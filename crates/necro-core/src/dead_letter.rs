@@ -6,6 +6,44 @@ use time::OffsetDateTime;
 use crate::backend::Metadata;
 use crate::event::Event;
 
+/// How an organ (or an enqueue) failed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum FailureKind {
+    /// The organ returned a transient error and its retries ran out.
+    #[default]
+    Error,
+    /// The organ returned a permanent error (never retried).
+    Permanent,
+    /// The organ exceeded its timeout (on every try).
+    Timeout,
+    /// The organ panicked.
+    Panic,
+    /// The organ's circuit breaker was open: the call failed fast.
+    CircuitOpen,
+    /// Emitted events could not be enqueued.
+    Enqueue,
+    /// Anything else (a malformed entry, the backend's own reason).
+    Other,
+}
+
+impl FailureKind {
+    /// The kind's name, as in logs and metrics.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Error => "error",
+            Self::Permanent => "permanent",
+            Self::Timeout => "timeout",
+            Self::Panic => "panic",
+            Self::CircuitOpen => "circuit_open",
+            Self::Enqueue => "enqueue",
+            Self::Other => "other",
+        }
+    }
+}
+
 /// One organ's failure on an event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Failure {
@@ -13,6 +51,40 @@ pub struct Failure {
     pub organ: Option<String>,
     /// The error with its cause chain.
     pub error: String,
+    /// How it failed.
+    #[serde(default)]
+    pub kind: FailureKind,
+    /// How many times the call was retried before giving up (handler retries, within one
+    /// delivery).
+    #[serde(default)]
+    pub retries: u32,
+}
+
+impl Failure {
+    /// A failure of kind [`FailureKind::Error`] with no retries.
+    #[must_use]
+    pub fn new(organ: Option<String>, error: impl Into<String>) -> Self {
+        Self {
+            organ,
+            error: error.into(),
+            kind: FailureKind::Error,
+            retries: 0,
+        }
+    }
+
+    /// Sets the kind.
+    #[must_use]
+    pub fn with_kind(mut self, kind: FailureKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
+    /// Sets the number of retries.
+    #[must_use]
+    pub fn with_retries(mut self, retries: u32) -> Self {
+        self.retries = retries;
+        self
+    }
 }
 
 /// Why a dead letter was made.
@@ -98,10 +170,10 @@ impl DeadLetter {
             event,
             meta,
             kind,
-            vec![Failure {
-                organ: None,
-                error: reason.into(),
-            }],
+            vec![Failure::new(None, reason).with_kind(match kind {
+                DeadLetterKind::EnqueueFailed => FailureKind::Enqueue,
+                _ => FailureKind::Other,
+            })],
             attempts,
         )
     }

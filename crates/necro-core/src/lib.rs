@@ -45,7 +45,7 @@ pub use backend::{
     Backend, DeadLetterStore, Delivery, DynDeadLetterStore, Envelope, Health, HealthReport,
     Metadata, NackOutcome,
 };
-pub use dead_letter::{DeadLetter, DeadLetterKind, Failure};
+pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use emit::Emit;
 pub use error::{BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain};
 pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, format_timestamp};

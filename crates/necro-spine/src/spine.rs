@@ -10,7 +10,8 @@ use std::time::Duration;
 use futures_util::FutureExt;
 use necro_core::{
     Backend, BoxedOrgan, DeadLetter, DeadLetterKind, DeadLetterStore, Delivery, DynDeadLetterStore,
-    Emit, Envelope, Event, EventType, Failure, Handler, Metadata, NackOutcome, OrganError,
+    Emit, Envelope, Event, EventType, Failure, FailureKind, Handler, Metadata, NackOutcome,
+    OrganError,
 };
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -266,8 +267,9 @@ struct Done<T> {
 
 /// Why one organ call failed.
 struct CallFailure {
-    kind: &'static str,
+    kind: FailureKind,
     error: String,
+    retries: u32,
 }
 
 struct Runner<B: Backend> {
@@ -696,20 +698,22 @@ async fn dispatch<B: Backend>(inner: &Inner<B>, delivery: &Delivery<B::Token>) -
                 }
                 Err(f) => {
                     inner.counters.handler_error(name);
-                    metrics::counter!("necro_handler_errors_total", "organ" => slot.organ.name_arc().clone(), "kind" => f.kind).increment(1);
+                    metrics::counter!("necro_handler_errors_total", "organ" => slot.organ.name_arc().clone(), "kind" => f.kind.as_str()).increment(1);
                     tracing::error!(
                         target: TARGET,
                         organ = name,
                         error = %f.error,
-                        kind = f.kind,
+                        kind = f.kind.as_str(),
+                        retries = f.retries,
                         failure_mode = mode.as_str(),
                         attempt = delivery.attempt,
                         "organ failed"
                     );
-                    failures.push(Failure {
-                        organ: Some(name.to_owned()),
-                        error: format!("{} ({})", f.error, f.kind),
-                    });
+                    failures.push(
+                        Failure::new(Some(name.to_owned()), f.error)
+                            .with_kind(f.kind)
+                            .with_retries(f.retries),
+                    );
                 }
             }
         }
@@ -755,8 +759,9 @@ async fn call_organ<B: Backend>(
         {
             Counters::add(&inner.counters.circuit_rejections, 1);
             return Err(CallFailure {
-                kind: "circuit_open",
+                kind: FailureKind::CircuitOpen,
                 error: "circuit breaker is open: failing fast".into(),
+                retries: retry,
             });
         }
         let started = Instant::now();
@@ -812,6 +817,7 @@ async fn call_organ<B: Backend>(
         return Err(CallFailure {
             kind: failure.kind(),
             error: failure.describe(slot.timeout),
+            retries: retry,
         });
     }
 }
@@ -823,11 +829,12 @@ enum HandlerFailure {
 }
 
 impl HandlerFailure {
-    fn kind(&self) -> &'static str {
+    fn kind(&self) -> FailureKind {
         match self {
-            Self::Error(_) => "error",
-            Self::Timeout => "timeout",
-            Self::Panic(_) => "panic",
+            Self::Error(e) if e.is_transient() => FailureKind::Error,
+            Self::Error(_) => FailureKind::Permanent,
+            Self::Timeout => FailureKind::Timeout,
+            Self::Panic(_) => FailureKind::Panic,
         }
     }
 
