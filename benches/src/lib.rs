@@ -18,3 +18,4 @@ pub mod redis;
 pub mod report;
 pub mod rss;
 pub mod stats;
+pub mod trading;

@@ -8,7 +8,6 @@
 
 use clap::{Parser, Subcommand};
 use necro_bench::report::{self, Sizes};
-use necro_core::serde_json::{Value, json};
 
 #[derive(Parser)]
 #[command(about = "NecroStack benchmarks: the slide-13 table, measured against raw baselines")]
@@ -28,6 +27,17 @@ enum Command {
         #[arg(long)]
         quick: bool,
     },
+    /// (For profilers) Runs one in-memory chain scenario alone: `raw`, or the spine at
+    /// `--concurrency N`.
+    #[command(hide = true)]
+    Profile {
+        /// Root events (each makes three processed events).
+        #[arg(long, default_value_t = 20_000)]
+        roots: u64,
+        /// Spine concurrency; 0 runs the raw channel chain.
+        #[arg(long, default_value_t = 1)]
+        concurrency: usize,
+    },
     /// (Internal) Queue events in memory and print the peak RSS in bytes.
     #[command(hide = true)]
     Rss {
@@ -44,12 +54,25 @@ fn main() {
     match Cli::parse().command {
         Command::Report { json, quick } => {
             let sizes = if quick { Sizes::quick() } else { Sizes::full() };
-            let report = report::run(&sizes, &rss_in_child, trading());
+            let report = report::run(&sizes, &rss_in_child);
             if json {
                 println!("{report}");
             } else {
                 print!("{}", report::table(&report));
             }
+        }
+        Command::Profile { roots, concurrency } => {
+            use necro_bench::{memory, report::describe, stats};
+            let rt = stats::runtime();
+            let run = stats::run_on(&rt, async move {
+                let roots = memory::roots(roots);
+                if concurrency == 0 {
+                    memory::raw_chain(roots).await
+                } else {
+                    memory::necro_chain(roots, concurrency).await
+                }
+            });
+            println!("{}", describe(&run));
         }
         Command::Rss { events, raw } => {
             let peak = if raw {
@@ -81,13 +104,4 @@ fn rss_in_child(events: u64, raw: bool) -> Option<u64> {
         return None;
     }
     String::from_utf8_lossy(&out.stdout).trim().parse().ok()
-}
-
-/// The trading example's figures. `examples/trading` is not in the workspace yet.
-fn trading() -> Value {
-    json!({
-        "status": "not yet: examples/trading (package example-trading) is not in the workspace yet",
-        "claim": "1,000+ orders/s",
-        "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
-    })
 }

@@ -31,6 +31,12 @@ pub struct Sizes {
     pub rss_events: u64,
     /// Event round trips timed.
     pub round_trips: u64,
+    /// Orders through the trading example with settlement latency off.
+    pub trading_orders: u64,
+    /// Orders with the slide's settlement latency on (100 ms, 50–150 ms on the slide).
+    pub trading_orders_settling: u64,
+    /// Events in flight with settlement latency on.
+    pub trading_concurrency: usize,
 }
 
 impl Sizes {
@@ -47,6 +53,9 @@ impl Sizes {
             redis_latency_samples: 2_000,
             rss_events: 1_000_000,
             round_trips: 200_000,
+            trading_orders: 50_000,
+            trading_orders_settling: 10_000,
+            trading_concurrency: 1_024,
         }
     }
 
@@ -63,6 +72,9 @@ impl Sizes {
             redis_latency_samples: 50,
             rss_events: 10_000,
             round_trips: 2_000,
+            trading_orders: 500,
+            trading_orders_settling: 100,
+            trading_concurrency: 64,
         }
     }
 }
@@ -71,7 +83,7 @@ impl Sizes {
 ///
 /// `rss` measures peak memory for `n` events and the raw baseline (`raw = true`) in a child
 /// process; it returns bytes, or `None` when it could not.
-pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>, trading: Value) -> Value {
+pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
     let rt = runtime();
     let mut out = serde_json::Map::new();
     out.insert("machine".into(), machine());
@@ -205,7 +217,7 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>, trading: Value
         }
     }
 
-    out.insert("trading".into(), trading);
+    out.insert("trading".into(), trading(sizes, &rt));
 
     // Peak memory of one million queued events, each in a child process.
     let necro = rss(sizes.rss_events, false);
@@ -227,6 +239,51 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>, trading: Value
     );
     drop(rt);
     Value::Object(out)
+}
+
+/// The trading example: orders/s with settlement latency off (against its matching engine
+/// alone) and on (bound by concurrency, not by the latency).
+fn trading(sizes: &Sizes, rt: &tokio::runtime::Runtime) -> Value {
+    use crate::trading::{necro_orders, orders, raw_orders};
+    let n = sizes.trading_orders;
+    let mut necro = Vec::new();
+    let mut raw = Vec::new();
+    for _ in 0..sizes.reps {
+        raw.push(raw_orders(n));
+        necro.push(run_on(
+            rt,
+            async move { necro_orders(orders(n), None, 1).await },
+        ));
+    }
+    let mut row = throughput(
+        "orders/s",
+        "1,000+ orders/s",
+        best(&necro),
+        best(&raw),
+        None,
+    );
+    row["baseline_is"] = json!("the example's matching engine alone (no events, no framework)");
+    row["target"] = json!("measured >= 200k orders/s");
+    row["met"] = json!(best(&necro) >= 200_000.0);
+    let m = sizes.trading_orders_settling;
+    let c = sizes.trading_concurrency;
+    let latency = Duration::from_millis(100);
+    let settling = run_on(rt, async move {
+        necro_orders(orders(m), Some(latency), c).await
+    });
+    // Every second order makes one trade that sleeps `latency` in settlement: the bound that
+    // concurrency sets is c settlements per latency, i.e. 2c orders per latency.
+    let bound = 2.0 * c as f64 / latency.as_secs_f64();
+    row["settlement_on"] = json!({
+        "settlement_latency_ms": 100,
+        "concurrency": c,
+        "orders": m,
+        "measured": round(settling.per_sec()),
+        "concurrency_bound": round(bound),
+        "target": "measured >= 1000 orders/s",
+        "met": settling.per_sec() >= 1000.0,
+    });
+    row
 }
 
 fn mb(bytes: u64) -> f64 {
@@ -374,6 +431,23 @@ pub fn table(report: &Value) -> String {
                 r["raw"]["ack"]["p50"],
                 r["raw"]["ack"]["p99"],
                 r["raw"]["ack"]["p999"],
+            );
+        }
+        if let Some(on) = r.get("settlement_on") {
+            let _ = writeln!(
+                s,
+                "{:<30} settlement {} ms on, concurrency {}: {}/s (concurrency bound {}/s), target {}: {}",
+                "",
+                on["settlement_latency_ms"],
+                on["concurrency"],
+                si(on["measured"].as_f64().unwrap_or(0.0)),
+                si(on["concurrency_bound"].as_f64().unwrap_or(0.0)),
+                on["target"].as_str().unwrap_or(""),
+                if on["met"].as_bool() == Some(true) {
+                    "yes"
+                } else {
+                    "NO"
+                }
             );
         }
         if let Some(rows) = r["by_batch_size"].as_array() {
