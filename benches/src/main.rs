@@ -37,6 +37,9 @@ enum Command {
         /// Spine concurrency; 0 runs the raw channel chain.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+        /// Run the trading example (settlement off) with `--roots` orders instead.
+        #[arg(long)]
+        trading: bool,
     },
     /// (Internal) Queue events in memory and print the peak RSS in bytes.
     #[command(hide = true)]
@@ -61,10 +64,18 @@ fn main() {
                 print!("{}", report::table(&report));
             }
         }
-        Command::Profile { roots, concurrency } => {
+        Command::Profile {
+            roots,
+            concurrency,
+            trading,
+        } => {
             use necro_bench::{memory, report::describe, stats};
             let rt = stats::runtime();
             let run = stats::run_on(&rt, async move {
+                if trading {
+                    let orders = necro_bench::trading::orders(roots);
+                    return necro_bench::trading::necro_orders(orders, None, concurrency).await;
+                }
                 let roots = memory::roots(roots);
                 if concurrency == 0 {
                     memory::raw_chain(roots).await
