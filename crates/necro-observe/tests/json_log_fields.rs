@@ -60,7 +60,10 @@ async fn every_line_is_json_with_event_organ_and_failure_fields() {
     assert_eq!(f["organ"], "reporter");
     assert_eq!(f["event_type"], "STEP2");
     assert_eq!(f["failure_mode"], "store");
-    assert_eq!(f["kind"], "permanent", "the reporter fails with a permanent error");
+    assert_eq!(
+        f["kind"], "permanent",
+        "the reporter fails with a permanent error"
+    );
     assert_eq!(f["correlation_id"], root.id().to_string());
     let error = f["error"].as_str().unwrap();
     assert!(
