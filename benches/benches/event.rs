@@ -13,6 +13,10 @@ use necro_core::serde_json::{self, Value};
 fn event(c: &mut Criterion) {
     let mut g = c.benchmark_group("event");
     g.bench_function("build+validate", |b| b.iter(|| root_event(black_box(42))));
+    g.bench_function("uuid v4 (part of build)", |b| b.iter(uuid::Uuid::new_v4));
+    g.bench_function("timestamp (part of build)", |b| {
+        b.iter(necro_core::time::OffsetDateTime::now_utc);
+    });
     let wire = root_event(42).to_json();
     g.bench_function("to_json", |b| {
         let ev = root_event(42);
