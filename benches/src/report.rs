@@ -397,6 +397,9 @@ pub fn table(report: &Value) -> String {
             None => "—".into(),
         };
         let ratio = match (r["ratio"].as_f64(), r["ratio_kind"].as_str()) {
+            (Some(x), Some(k)) if k.starts_with("share") && x < 0.1 => {
+                format!("{:.1}% of raw", x * 100.0)
+            }
             (Some(x), Some(k)) if k.starts_with("share") => format!("{:.0}% of raw", x * 100.0),
             (Some(x), _) => format!("{x:.2}× raw"),
             _ => "—".into(),
