@@ -215,13 +215,7 @@ impl App for Seance {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    match try_main().await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    example_support::exit_code(try_main().await)
 }
 
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {

@@ -236,3 +236,14 @@ pub fn print_spine_summary(
         println!("... and {} more", dead_letters.len() - max_listed);
     }
 }
+
+/// Turns an example's result into its exit code, printing `error: …` for a failure.
+pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
