@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use fred::clients::{Client, Pool};
 use fred::error::Error as FredError;
-use fred::interfaces::{ClientLike, EventInterface, StreamsInterface, TransactionInterface};
+use fred::interfaces::{
+    ClientLike, EventInterface, KeysInterface, StreamsInterface, TransactionInterface,
+};
 use fred::types::config::{Options, ReconnectPolicy};
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
 use fred::types::{Builder, Key, Value};
@@ -329,6 +331,25 @@ impl RedisBackend {
             Err(e) if is_busygroup(&e) => Ok(()),
             Err(e) => Err(backend_error(e)),
         }
+    }
+
+    /// Deletes this backend's stream and its dead-letter stream, with every entry, the
+    /// consumer group and its pending entries. Meant for throwaway streams (tests, demos):
+    /// other workers on the same stream lose their work too.
+    ///
+    /// # Errors
+    /// A [`BackendError`] if Redis could not be reached.
+    pub async fn delete_streams(&self) -> Result<(), BackendError> {
+        self.check_open()?;
+        let dlq = Key::from(self.inner.config.dlq_stream());
+        let _: Value = self
+            .inner
+            .pool
+            .next()
+            .del(vec![self.inner.stream.clone(), dlq])
+            .await
+            .map_err(backend_error)?;
+        Ok(())
     }
 
     /// Leaves the group cleanly and closes the connections: if this consumer owns no pending

@@ -326,3 +326,22 @@ async fn an_unreachable_server_is_a_connect_error_and_close_is_clean() {
     );
     assert!(backend.send(event(2)).await.is_err(), "closed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delete_streams_removes_the_stream_and_its_dlq() {
+    let Some(ctx) = Ctx::shared("delete_streams") else {
+        return;
+    };
+    let backend = ctx.backend().await;
+    backend.send(event(1)).await.unwrap();
+    support::raw_command(&ctx.url, &["XADD", &ctx.dlq(), "*", "reason", "x"]).unwrap();
+    assert_eq!(
+        support::raw_command(&ctx.url, &["EXISTS", &ctx.stream])
+            .unwrap()
+            .trim(),
+        ":1"
+    );
+    backend.delete_streams().await.unwrap();
+    let exists = support::raw_command(&ctx.url, &["EXISTS", &ctx.stream, &ctx.dlq()]).unwrap();
+    assert_eq!(exists.trim(), ":0", "{exists}");
+}

@@ -129,6 +129,7 @@ pub async fn run_app<A: App>(
     match args.backend {
         BackendKind::Memory => app.run(MemoryBackend::new()).await,
         BackendKind::Redis => {
+            let throwaway = args.stream.is_none();
             let stream = args.stream.clone().unwrap_or_else(|| {
                 format!(
                     "necrostack:example:{example}:{}",
@@ -139,7 +140,12 @@ pub async fn run_app<A: App>(
                 .stream_key(stream)
                 .connect()
                 .await?;
-            app.run(backend).await
+            let result = app.run(backend.clone()).await;
+            if throwaway {
+                // A fresh stream per run: remove it so runs do not pile up in Redis.
+                backend.delete_streams().await?;
+            }
+            result
         }
     }
 }
