@@ -37,6 +37,9 @@ pub enum ConfigError {
         url: String,
         /// What is wrong with it.
         reason: String,
+        /// The URL parser's error, when it was the parser that refused.
+        #[source]
+        source: Option<url::ParseError>,
     },
     /// The URL's scheme is neither `redis` nor `rediss`.
     #[error("unsupported Redis URL scheme {scheme:?} (expected redis:// or rediss://)")]
@@ -503,8 +506,13 @@ fn validate_url(raw: &str, masked: &str) -> Result<(), ConfigError> {
     let invalid = |reason: String| ConfigError::InvalidUrl {
         url: masked.to_owned(),
         reason,
+        source: None,
     };
-    let url = url::Url::parse(raw).map_err(|e| invalid(e.to_string()))?;
+    let url = url::Url::parse(raw).map_err(|e| ConfigError::InvalidUrl {
+        url: masked.to_owned(),
+        reason: e.to_string(),
+        source: Some(e),
+    })?;
     let tls = match url.scheme() {
         "redis" => false,
         "rediss" => true,
