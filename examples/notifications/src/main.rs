@@ -58,7 +58,7 @@ struct Cli {
     #[arg(long)]
     fast: bool,
     /// Fraction of email attempts that fail transiently (0 to 1).
-    #[arg(long, default_value_t = 0.3, value_parser = parse_rate)]
+    #[arg(long, default_value_t = 0.3, value_parser = example_support::parse_rate)]
     email_failure_rate: f64,
     /// How many events the spine handles at once: the channels run in parallel.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
@@ -67,15 +67,6 @@ struct Cli {
     backend: BackendArgs,
     #[command(flatten)]
     observe: ObserveArgs,
-}
-
-fn parse_rate(s: &str) -> Result<f64, String> {
-    let r: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
-    if (0.0..=1.0).contains(&r) {
-        Ok(r)
-    } else {
-        Err(format!("{r} is not between 0 and 1"))
-    }
 }
 
 /// One request as given (file, prompt or generator), before it gets its id.

@@ -2,8 +2,7 @@
 //! (delivered + failed + dead-lettered = requested), the blocked number sits in the
 //! dead-letter queue with its reason, email's transient failures are retried, the prompt
 //! survives bad lines, and the same organs run on Redis.
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use example_support::testing::{redis_url_or_skip, run_ok};
 
@@ -103,19 +102,10 @@ fn stress_reports_throughput_and_accounts_for_everything() {
 
 #[test]
 fn interactive_prompt_survives_bad_lines() {
-    let mut child = Command::new(BIN)
-        .args(["--fast", "--interactive"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"send\n\
+    let out = example_support::testing::run_with_stdin(
+        BIN,
+        &["--fast", "--interactive"],
+        b"send\n\
               user_001 email,sms 'Your order shipped!' high\n\
               this is not a request at all\n\
               user_002 email 'unterminated\n\
@@ -125,10 +115,7 @@ fn interactive_prompt_survives_bad_lines() {
               send\n\
               user_001 push 'never sent'\n\
               quit\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    );
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("nothing to send"), "{out}");
     assert!(out.contains("error: expected 3 or 4 words, got 7"), "{out}");

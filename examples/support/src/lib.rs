@@ -183,6 +183,38 @@ pub mod testing {
         None
     }
 
+    /// Runs an example binary with `args`, writes `input` to its standard input, and returns
+    /// its output, asserting it succeeded.
+    ///
+    /// # Panics
+    /// When the binary cannot start, its input cannot be written, or it exits unsuccessfully.
+    #[must_use]
+    pub fn run_with_stdin(bin: &str, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin
+                .write_all(input)
+                .unwrap_or_else(|e| panic!("could not write to {bin}: {e}"));
+        }
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{bin} did not finish: {e}"));
+        assert!(
+            out.status.success(),
+            "{bin} {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
     /// Runs an example binary with `args` and returns its output, asserting it succeeded.
     ///
     /// # Panics
@@ -240,6 +272,19 @@ pub fn print_spine_summary(
     }
     if dead_letters.len() > max_listed {
         println!("... and {} more", dead_letters.len() - max_listed);
+    }
+}
+
+/// Parses a rate between 0 and 1 (a `--…-failure-rate` flag's value parser).
+///
+/// # Errors
+/// A message for text that is not a number or lies outside 0..=1.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    let r: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if (0.0..=1.0).contains(&r) {
+        Ok(r)
+    } else {
+        Err(format!("{r} is not between 0 and 1"))
     }
 }
 

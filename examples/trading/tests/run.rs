@@ -1,8 +1,7 @@
 //! Runs the trading example end to end: the demo's fills, final books, positions and
 //! dead-lettered settlement; both file formats; stress invariants; the prompt driven through
 //! standard input with bad lines; and the same organs on Redis.
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use example_support::testing::{redis_url_or_skip, run_ok};
 
@@ -105,19 +104,10 @@ fn stress_keeps_the_books_sound_under_concurrency() {
 
 #[test]
 fn interactive_prompt_survives_bad_lines() {
-    let mut child = Command::new(BIN)
-        .args(["--fast", "--interactive"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(
-            b"SELL 100 AAPL @ 150.50\n\
+    let out = example_support::testing::run_with_stdin(
+        BIN,
+        &["--fast", "--interactive"],
+        b"SELL 100 AAPL @ 150.50\n\
               HODL 5 AAPL\n\
               BUY ten AAPL\n\
               BUY 10 AAPL @ 1.234\n\
@@ -133,10 +123,7 @@ fn interactive_prompt_survives_bad_lines() {
               cancel 1\n\
               quit\n\
               BUY 1 AAPL @ 1\n",
-        )
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    );
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains("error: unknown command \"HODL\""), "{out}");
     assert!(
