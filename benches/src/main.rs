@@ -7,7 +7,15 @@
 #![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
+use mimalloc::MiMalloc;
 use necro_bench::report::{self, Sizes};
+
+/// mimalloc, for the raw baselines and NecroStack alike. Under glibc's allocator, events
+/// allocated on one worker thread and freed on another serialize on the allocator's arena
+/// locks (a quarter of the samples in a perf profile of the chain spread over two threads),
+/// which caps every multi-threaded figure. See docs/benchmarks.md.
+#[global_allocator]
+static GLOBAL: MiMalloc = MiMalloc;
 
 #[derive(Parser)]
 #[command(about = "NecroStack benchmarks: the slide-13 table, measured against raw baselines")]

@@ -248,12 +248,12 @@ fn trading(sizes: &Sizes, rt: &tokio::runtime::Runtime) -> Value {
     let n = sizes.trading_orders;
     let mut necro = Vec::new();
     let mut raw = Vec::new();
+    let c_off = sizes.concurrency;
     for _ in 0..sizes.reps {
         raw.push(raw_orders(n));
-        necro.push(run_on(
-            rt,
-            async move { necro_orders(orders(n), None, 1).await },
-        ));
+        necro.push(run_on(rt, async move {
+            necro_orders(orders(n), None, c_off).await
+        }));
     }
     let mut row = throughput(
         "orders/s",
@@ -265,6 +265,7 @@ fn trading(sizes: &Sizes, rt: &tokio::runtime::Runtime) -> Value {
     row["baseline_is"] = json!("the example's matching engine alone (no events, no framework)");
     row["target"] = json!("measured >= 200k orders/s");
     row["met"] = json!(best(&necro) >= 200_000.0);
+    row["concurrency"] = json!(c_off);
     let m = sizes.trading_orders_settling;
     let c = sizes.trading_concurrency;
     let latency = Duration::from_millis(100);
@@ -479,7 +480,10 @@ pub fn table(report: &Value) -> String {
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());
-    row("trading", "trading orders".into());
+    row(
+        "trading",
+        format!("trading orders (c={})", report["trading"]["concurrency"]),
+    );
     row(
         "memory_peak_rss",
         format!(

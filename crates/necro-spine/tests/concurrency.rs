@@ -61,3 +61,132 @@ async fn many_in_flight_lose_nothing_and_duplicate_nothing() {
         assert_eq!(per_organ[organ].len() as u64, N, "organ {organ}");
     }
 }
+
+/// A stage that finishes on its first poll (no await): the runners dispatch it inline.
+fn instant_stage(
+    name: &'static str,
+    input: &'static str,
+    output: Option<&'static str>,
+    log: &CallLog,
+) -> necro_core::BoxedOrgan {
+    let log = log.clone();
+    organ_fn(name, [input], move |ev: Event| {
+        log.push(name, &ev);
+        let next = output.map(|t| Event::new(t, ev.payload().clone().into()));
+        async move {
+            match next {
+                Some(ev) => Ok(Emit::one(ev?)),
+                None => Ok(Emit::none()),
+            }
+        }
+    })
+}
+
+// Four worker threads and concurrency 8: four runners share the backend. A drain run must
+// still end only once every chain is complete (a runner that finds the queue empty while
+// another holds events that will emit more has to wait for them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_runners_drain_every_chain_exactly_once() {
+    const ROOTS: u64 = 50;
+    let log = CallLog::default();
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(instant_stage("A", "A", Some("B"), &log))
+        .organ(instant_stage("B", "B", Some("C"), &log))
+        .organ(instant_stage("C", "C", Some("D"), &log))
+        .organ(instant_stage("D", "D", None, &log))
+        .concurrency(8)
+        .batch_size(16)
+        .max_steps(4 * ROOTS)
+        .build()
+        .unwrap();
+    for round in 1..=3 {
+        // Few roots for their steps: queues run empty while chains are still going.
+        for n in 0..ROOTS {
+            spine.send(ev_n("A", n)).await.unwrap();
+        }
+        let stats = spine.run_until_drained().await.unwrap();
+        assert_eq!(stats.processed, 4 * ROOTS * round, "round {round}");
+        assert!(backend.is_idle(), "round {round}");
+        let calls = log.calls();
+        let ids: std::collections::HashSet<_> = calls.iter().map(|c| c.2).collect();
+        assert_eq!(ids.len(), calls.len(), "no event handled twice");
+        assert_eq!(calls.len() as u64, 4 * ROOTS * round);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn max_steps_stops_every_runner_and_loses_nothing() {
+    let log = CallLog::default();
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(instant_stage("A", "A", Some("B"), &log))
+        .organ(instant_stage("B", "B", None, &log))
+        .concurrency(8)
+        .batch_size(4)
+        .max_steps(100)
+        .build()
+        .unwrap();
+    for n in 0..200 {
+        spine.send(ev_n("A", n)).await.unwrap();
+    }
+    let err = spine.run_until_drained().await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            necro_spine::RunError::MaxStepsExceeded { max_steps: 100 }
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        backend.in_flight(),
+        0,
+        "every runner gave back what it held"
+    );
+    let processed = spine.stats().processed;
+    assert!(processed <= 100, "{processed}");
+    // Nothing was lost: what was not processed is still queued, and a later run finishes it.
+    let again = Spine::builder(backend.clone())
+        .organ(instant_stage("A", "A", Some("B"), &log))
+        .organ(instant_stage("B", "B", None, &log))
+        .concurrency(8)
+        .max_steps(1_000)
+        .build()
+        .unwrap();
+    again.run_until_drained().await.unwrap();
+    assert!(backend.is_idle());
+    let a = log.calls().iter().filter(|c| c.0 == "A").count();
+    let b = log.calls().iter().filter(|c| c.0 == "B").count();
+    assert_eq!((a, b), (200, 200));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_runners_shut_down_gracefully() {
+    let log = CallLog::default();
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(stage("A", "A", Some("B"), &log))
+        .organ(stage("B", "B", None, &log))
+        .concurrency(8)
+        .poll_interval(Duration::from_millis(20))
+        .build()
+        .unwrap();
+    let runner = tokio::spawn({
+        let spine = spine.clone();
+        async move { spine.run().await }
+    });
+    for n in 0..500 {
+        spine.send(ev_n("A", n)).await.unwrap();
+    }
+    while !backend.is_idle() {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    spine.shutdown_handle().shutdown();
+    let stats = tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("every runner stops")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.processed, 1_000);
+    assert_eq!(backend.in_flight(), 0);
+}

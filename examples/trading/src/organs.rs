@@ -755,16 +755,30 @@ impl Organ for AuditTrail {
         &ALL_EVENT_TYPES
     }
     async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
-        let line = format!("{:<20} {}", event.event_type().as_str(), describe(event));
-        if self.verbose && event.event_type() != TradeSettled::EVENT_TYPE {
-            println!("{line}");
-        }
-        let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        *s.counts
-            .entry(event.event_type().as_str().to_owned())
-            .or_default() += 1;
-        if s.lines.len() < s.cap {
-            s.lines.push(line);
+        let event_type = event.event_type().as_str();
+        let print = self.verbose && event_type != TradeSettled::EVENT_TYPE;
+        let keep = {
+            let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+            match s.counts.get_mut(event_type) {
+                Some(n) => *n += 1,
+                None => {
+                    s.counts.insert(event_type.to_owned(), 1);
+                }
+            }
+            s.lines.len() < s.cap
+        };
+        // A line is only worth formatting when it is printed or kept.
+        if print || keep {
+            let line = format!("{event_type:<20} {}", describe(event));
+            if print {
+                println!("{line}");
+            }
+            if keep {
+                let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+                if s.lines.len() < s.cap {
+                    s.lines.push(line);
+                }
+            }
         }
         Ok(Emit::none())
     }
