@@ -49,16 +49,6 @@ enum Command {
         #[arg(long)]
         trading: bool,
     },
-    /// (Internal) Queue events in memory and print the peak RSS in bytes.
-    #[command(hide = true)]
-    Rss {
-        /// How many events.
-        #[arg(long)]
-        events: u64,
-        /// Hold the events' JSON as plain strings instead (the baseline).
-        #[arg(long)]
-        raw: bool,
-    },
 }
 
 fn main() {
@@ -93,28 +83,35 @@ fn main() {
             });
             println!("{}", describe(&run));
         }
-        Command::Rss { events, raw } => {
-            let peak = if raw {
-                necro_bench::rss::queue_strings(events)
-            } else {
-                necro_bench::rss::queue_events(events)
-            };
-            match peak {
-                Some(bytes) => println!("{bytes}"),
-                None => {
-                    eprintln!("VmHWM is not available on this system");
-                    std::process::exit(1);
-                }
-            }
-        }
     }
 }
 
-/// Runs `necro-bench rss` in a child process so the figure is that process's own peak.
+/// Runs `necro-bench-rss` (the sibling binary, on the system allocator) in a child process so
+/// the figure is that process's own peak. Under `cargo run`, which builds only this binary,
+/// the sibling is built first with the same cargo and profile.
 fn rss_in_child(events: u64, raw: bool) -> Option<u64> {
     let exe = std::env::current_exe().ok()?;
-    let mut cmd = std::process::Command::new(exe);
-    cmd.args(["rss", "--events", &events.to_string()]);
+    let sibling = exe.with_file_name(format!("necro-bench-rss{}", std::env::consts::EXE_SUFFIX));
+    if !sibling.exists() {
+        let cargo = std::env::var_os("CARGO")?;
+        let mut build = std::process::Command::new(cargo);
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "necro-bench",
+            "--bin",
+            "necro-bench-rss",
+        ]);
+        if exe.parent().is_some_and(|d| d.ends_with("release")) {
+            build.arg("--release");
+        }
+        if !build.status().ok()?.success() {
+            return None;
+        }
+    }
+    let mut cmd = std::process::Command::new(sibling);
+    cmd.args(["--events", &events.to_string()]);
     if raw {
         cmd.arg("--raw");
     }

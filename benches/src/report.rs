@@ -127,10 +127,11 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
         }));
     }
     let raw_best = best(&raw);
-    out.insert(
-        "memory_chain".into(),
-        throughput("events/s", "10k+ events/s", best(&c1), raw_best, Some(0.5)),
-    );
+    // Concurrency 1 is one runner, so one core, against a raw chain whose three tasks use
+    // every core: shown for reference; the target is judged at concurrency N.
+    let mut single = throughput("events/s", "10k+ events/s", best(&c1), raw_best, None);
+    single["note"] = json!("one runner (one core, strict FIFO); the raw chain uses every core");
+    out.insert("memory_chain".into(), single);
     let mut concurrent = throughput("events/s", "10k+ events/s", best(&cn), raw_best, Some(0.5));
     concurrent["concurrency"] = json!(sizes.concurrency);
     out.insert("memory_chain_concurrent".into(), concurrent);

@@ -113,6 +113,14 @@ impl<B: Backend> SpineBuilder<B> {
     }
 
     /// How many events may be in flight at once (default 1, which keeps strict FIFO order).
+    ///
+    /// Above 1, a run starts one runner task per runtime worker thread (at most `n`), each
+    /// pulling, dispatching and committing on its own over the shared backend with its share
+    /// of `n`; on a current-thread runtime there is one. A runner calls each event's organs
+    /// inline, and only an event whose organs have to wait (I/O, a timer, a retry delay)
+    /// becomes a task of its own, keeping its slot while the runner goes on. Events are then
+    /// handled in no particular order. Install a `metrics` recorder before running: the
+    /// per-event series are registered when a run starts.
     pub fn concurrency(mut self, n: usize) -> Self {
         self.settings.concurrency = n;
         self
