@@ -46,7 +46,7 @@ impl Sizes {
         Self {
             memory_roots: 100_000,
             concurrency: 16,
-            reps: 3,
+            reps: 5,
             latency_samples: 20_000,
             redis_chain: vec![(1, 2_000), (16, 10_000), (64, 20_000), (256, 20_000)],
             redis_headline_batch: 64,
