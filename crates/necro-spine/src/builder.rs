@@ -12,7 +12,7 @@ use crate::config::{
 };
 use crate::error::BuildError;
 use crate::shutdown::Shutdown;
-use crate::spine::{Inner, OrganSlot, Settings, Spine};
+use crate::spine::{Inner, OrganSlot, Route, Settings, Spine};
 use crate::stats::Counters;
 
 /// Builds a [`Spine`]. Defaults follow the Python original (backup slide A2):
@@ -214,7 +214,14 @@ impl<B: Backend> SpineBuilder<B> {
         }
         let routes = routes
             .into_iter()
-            .map(|(k, v)| (k, v.into_boxed_slice()))
+            .enumerate()
+            .map(|(index, (k, v))| {
+                let route = Route {
+                    organs: v.into_boxed_slice(),
+                    index,
+                };
+                (k, route)
+            })
             .collect();
         Ok(Spine {
             inner: Arc::new(Inner {

@@ -65,11 +65,19 @@ pub(crate) struct OrganSlot {
     pub(crate) breaker: Option<Breaker>,
 }
 
+/// The organs listening to one event type.
+pub(crate) struct Route {
+    /// Their indexes in `Inner::organs`, in registration order.
+    pub(crate) organs: Box<[usize]>,
+    /// This route's own index (into per-run tables such as `HotMetrics`).
+    pub(crate) index: usize,
+}
+
 pub(crate) struct Inner<B: Backend> {
     pub(crate) backend: Arc<B>,
     pub(crate) dead_letters: Arc<dyn DynDeadLetterStore>,
     pub(crate) organs: Vec<OrganSlot>,
-    pub(crate) routes: HashMap<EventType, Box<[usize]>>,
+    pub(crate) routes: HashMap<EventType, Route, foldhash::fast::RandomState>,
     pub(crate) settings: Settings,
     pub(crate) counters: Counters,
     pub(crate) shutdown: Shutdown,
@@ -325,25 +333,25 @@ impl RunShared {
 /// recorder installed at that time: building a labelled key per event cost about a fifth of
 /// the spine's own work per event. Types no organ listens to fall back to the macros.
 struct HotMetrics {
-    /// `necro_events_processed_total` and `necro_events_emitted_total`, per routed type.
-    by_type: HashMap<EventType, (metrics::Counter, metrics::Counter)>,
+    /// `necro_events_processed_total` and `necro_events_emitted_total`, by route index.
+    by_route: Vec<(metrics::Counter, metrics::Counter)>,
     /// `necro_handler_duration_seconds`, per organ (by registration index).
     duration: Vec<metrics::Histogram>,
 }
 
 impl HotMetrics {
     fn register<B: Backend>(inner: &Inner<B>) -> Self {
-        let by_type = inner
-            .routes
-            .keys()
-            .map(|t| {
-                let processed =
-                    metrics::counter!("necro_events_processed_total", "event_type" => t.shared());
-                let emitted =
-                    metrics::counter!("necro_events_emitted_total", "event_type" => t.shared());
-                (t.clone(), (processed, emitted))
-            })
-            .collect();
+        let mut by_route =
+            vec![(metrics::Counter::noop(), metrics::Counter::noop()); inner.routes.len()];
+        for (t, route) in &inner.routes {
+            let processed =
+                metrics::counter!("necro_events_processed_total", "event_type" => t.shared());
+            let emitted =
+                metrics::counter!("necro_events_emitted_total", "event_type" => t.shared());
+            if let Some(slot) = by_route.get_mut(route.index) {
+                *slot = (processed, emitted);
+            }
+        }
         let duration = inner
             .organs
             .iter()
@@ -351,19 +359,19 @@ impl HotMetrics {
                 metrics::histogram!("necro_handler_duration_seconds", "organ" => slot.organ.name_arc().clone())
             })
             .collect();
-        Self { by_type, duration }
+        Self { by_route, duration }
     }
 
-    fn processed(&self, event_type: &EventType) {
-        match self.by_type.get(event_type.as_str()) {
+    fn processed(&self, route: Option<&Route>, event_type: &EventType) {
+        match route.and_then(|r| self.by_route.get(r.index)) {
             Some((c, _)) => c.increment(1),
             None => metrics::counter!("necro_events_processed_total", "event_type" => event_type.shared())
                 .increment(1),
         }
     }
 
-    fn emitted(&self, event_type: &EventType) {
-        match self.by_type.get(event_type.as_str()) {
+    fn emitted(&self, route: Option<&Route>, event_type: &EventType) {
+        match route.and_then(|r| self.by_route.get(r.index)) {
             Some((_, c)) => c.increment(1),
             None => {
                 metrics::counter!("necro_events_emitted_total", "event_type" => event_type.shared())
@@ -702,12 +710,12 @@ impl<B: Backend> Runner<B> {
         if commits.is_empty() {
             return Ok(());
         }
-        let all_emitted: Vec<Envelope> = commits
-            .iter()
-            .flat_map(|(_, e)| e.iter().cloned())
-            .collect();
+        let n_emitted = commits.iter().map(|(_, e)| e.len()).sum();
+        let mut all_emitted: Vec<Envelope> = Vec::with_capacity(n_emitted);
+        for (_, emitted) in &commits {
+            all_emitted.extend(emitted.iter().cloned());
+        }
         let acks: Vec<B::Token> = commits.iter().map(|(d, _)| d.token.clone()).collect();
-        let n_emitted = all_emitted.len();
         match self.inner.backend.commit(all_emitted, acks).await {
             Ok(()) => {
                 self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
@@ -738,7 +746,10 @@ impl<B: Backend> Runner<B> {
     fn count_emitted<'a>(&self, events: impl Iterator<Item = &'a Envelope>, n: usize) {
         Counters::add(&self.inner.counters.emitted, n as u64);
         for env in events {
-            self.shared.hot.emitted(env.event.event_type());
+            let t = env.event.event_type();
+            self.shared
+                .hot
+                .emitted(self.inner.routes.get(t.as_str()), t);
         }
     }
 
@@ -865,8 +876,9 @@ async fn dispatch<B: Backend>(
 ) -> Outcome {
     let event = &delivery.event;
     Counters::add(&inner.counters.processed, 1);
-    hot.processed(event.event_type());
-    let Some(route) = inner.routes.get(event.event_type().as_str()) else {
+    let route = inner.routes.get(event.event_type().as_str());
+    hot.processed(route, event.event_type());
+    let Some(route) = route else {
         Counters::add(&inner.counters.unrouted, 1);
         metrics::counter!("necro_events_unrouted_total", "event_type" => event.event_type().shared())
             .increment(1);
@@ -895,7 +907,7 @@ async fn dispatch<B: Backend>(
         let mut emitted = Vec::new();
         let mut failures: Vec<Failure> = Vec::new();
         let mode = inner.settings.handler_mode;
-        for &idx in route.iter() {
+        for &idx in &route.organs {
             let slot = &inner.organs[idx];
             let name = slot.organ.name();
             let organ_span = tracing::info_span!(target: TARGET, "necro.organ", organ = name);
