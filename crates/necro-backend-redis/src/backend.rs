@@ -662,7 +662,9 @@ impl RedisBackend {
         }
     }
 
-    /// `XREADGROUP ... COUNT max [BLOCK wait] STREAMS key >` on the reading connection.
+    /// `XREADGROUP ... COUNT max [BLOCK wait] STREAMS key >`: on the reading connection when
+    /// it blocks, otherwise on a pooled one, so that a spine's runners asking without waiting
+    /// never queue behind another runner's `BLOCK`.
     async fn read_new(
         &self,
         max: usize,
@@ -681,8 +683,12 @@ impl RedisBackend {
         };
         let mut retried = false;
         let reply = loop {
-            let r: Result<Value, FredError> = inner
-                .reader
+            let client = if block_ms.is_some() {
+                &inner.reader
+            } else {
+                inner.pool.next()
+            };
+            let r: Result<Value, FredError> = client
                 .with_options(&options)
                 .xreadgroup(
                     inner.group.as_str(),

@@ -151,3 +151,62 @@ async fn nack_mode_redelivers_through_redis_then_dead_letters() {
     let admin = ctx.admin().await;
     assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
 }
+
+// Concurrency 8 on four worker threads: four runners share one backend (one consumer). Each
+// chain completes exactly once, everything is acked, and a service run with idle runners
+// blocking in XREADGROUP still stops promptly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn several_runners_share_one_redis_backend() {
+    let Some(ctx) = Ctx::shared("spine_runners") else {
+        return;
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spine = Spine::builder(ctx.backend().await)
+        .organ(Start)
+        .organ(Step2)
+        .organ(Step3(Arc::clone(&seen)))
+        .concurrency(8)
+        .batch_size(8)
+        .poll_interval(Duration::from_millis(100))
+        .build()
+        .unwrap();
+    let runner = tokio::spawn({
+        let spine = spine.clone();
+        async move { spine.run().await }
+    });
+    for n in 0..300 {
+        spine
+            .send(Event::new("START", json!({"n": n})).unwrap())
+            .await
+            .unwrap();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 300 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "chains did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    spine.shutdown_handle().shutdown();
+    let stats = tokio::time::timeout(Duration::from_secs(5), runner)
+        .await
+        .expect("every runner stops within a poll interval or two")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.processed, 900);
+    let mut ns: Vec<u64> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|p| p["n"].as_u64().unwrap())
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..300).collect::<Vec<_>>(), "each chain exactly once");
+    let admin = ctx.admin().await;
+    assert_eq!(
+        pending_count(&admin, &ctx.stream, "necrostack").await,
+        0,
+        "all acked"
+    );
+}
