@@ -9,7 +9,7 @@ use fred::prelude::{
 };
 use necro_backend_redis::RedisBackend;
 use necro_core::{Backend, Emit, Envelope, Event, organ_fn};
-use necro_spine::Spine;
+use necro_spine::{BackendBreakerConfig, Spine};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -33,7 +33,8 @@ fn fresh_key(what: &str) -> String {
     format!("necro-bench:{what}:{}", Uuid::new_v4().simple())
 }
 
-/// A connected fred client.
+/// A connected fred client. Every command gives up after five seconds (the longest `BLOCK`
+/// here is one second), so a Redis that dies mid-run fails the scenario instead of hanging it.
 ///
 /// # Errors
 /// When Redis cannot be reached within two seconds.
@@ -44,6 +45,7 @@ pub async fn client(url: &str) -> Result<Client, FredError> {
             c.connection_timeout = Duration::from_secs(2);
             c.tcp.nodelay = Some(true);
         })
+        .with_performance_config(|p| p.default_command_timeout = Duration::from_secs(5))
         .build()?;
     match tokio::time::timeout(Duration::from_secs(2), client.init()).await {
         Ok(r) => r.map(|_| client),
@@ -78,6 +80,9 @@ async fn backend(url: &str, key: &str, batch: usize) -> RedisBackend {
         .consumer_group("bench")
         .consumer_name("bench-1")
         .batch_size(batch)
+        // A Redis that dies mid-run fails the scenario within seconds, not the default
+        // minute of a drain run's backend circuit breaker (10 pulls of 5 s each).
+        .command_timeout(Duration::from_secs(2))
         .connect()
         .await
         .expect("connect to Redis")
@@ -98,7 +103,11 @@ pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize) -> Run {
             .await
             .expect("enqueue roots");
     }
-    let spine = chain_spine(Spine::builder(backend.clone()), 1, batch, n * 3 + 1);
+    let builder = Spine::builder(backend.clone()).backend_breaker(BackendBreakerConfig {
+        failure_threshold: 3,
+        cooldown: Duration::from_secs(1),
+    });
+    let spine = chain_spine(builder, 1, batch, n * 3 + 1);
     let start = Instant::now();
     let stats = spine.run_until_drained().await.expect("chain run");
     let elapsed = start.elapsed();
@@ -217,8 +226,15 @@ pub async fn necro_latency(url: &str, samples: usize, warmup: usize) -> Latency 
         let ev = root_event(i);
         let t0 = Instant::now();
         spine.send(ev).await.expect("send");
-        let entry = entry_rx.recv().await.expect("organ ran");
-        let ack = ack_rx.recv().await.expect("acked");
+        // A spine running as a service retries a dead Redis forever; the scenario does not.
+        let entry = tokio::time::timeout(Duration::from_secs(10), entry_rx.recv())
+            .await
+            .expect("the organ ran within 10 s")
+            .expect("organ ran");
+        let ack = tokio::time::timeout(Duration::from_secs(10), ack_rx.recv())
+            .await
+            .expect("the event was acked within 10 s")
+            .expect("acked");
         if i as usize >= warmup {
             out.push((entry - t0, ack - t0));
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use necro_core::serde_json::{self, Value, json};
 
 use crate::events::round_trip;
-use crate::stats::{Latency, Run, best, run_on, runtime};
+use crate::stats::{Latency, Run, best, run_on, runtime, try_run_on};
 use crate::{memory, redis};
 
 /// How much work each scenario does.
@@ -158,56 +158,21 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
         let url = url.clone();
         async move { redis::available(&url).await }
     }) {
-        Ok(()) => {
-            let mut by_batch = Vec::new();
-            let mut headline = None;
-            for &(batch, roots) in &sizes.redis_chain {
-                let mut raw = Vec::new();
-                let mut necro = Vec::new();
-                for _ in 0..sizes.reps.min(2) {
-                    let u = url.clone();
-                    raw.push(run_on(&rt, async move {
-                        redis::raw_chain(&u, &memory::roots(roots), batch).await
-                    }));
-                    let u = url.clone();
-                    necro.push(run_on(&rt, async move {
-                        redis::necro_chain(&u, memory::roots(roots), batch).await
-                    }));
-                }
-                let mut row = throughput(
-                    "events/s",
-                    "5k+ events/s",
-                    best(&necro),
-                    best(&raw),
-                    Some(0.6),
-                );
-                row["batch_size"] = json!(batch);
-                if batch == sizes.redis_headline_batch {
-                    headline = Some(row.clone());
-                }
-                by_batch.push(row);
+        Ok(()) => match redis_scenarios(sizes, &rt, &url) {
+            Ok((chain, latency)) => {
+                out.insert("redis_chain".into(), chain);
+                out.insert("redis_latency".into(), latency);
             }
-            let mut chain =
-                headline.unwrap_or_else(|| by_batch.last().cloned().unwrap_or_default());
-            chain["by_batch_size"] = Value::Array(by_batch);
-            out.insert("redis_chain".into(), chain);
-            let s = sizes.redis_latency_samples;
-            let warm = (s / 10).max(10);
-            let u = url.clone();
-            let raw_lat = run_on(&rt, async move { redis::raw_latency(&u, s, warm).await });
-            let u = url.clone();
-            let necro_lat = run_on(&rt, async move { redis::necro_latency(&u, s, warm).await });
-            out.insert(
-                "redis_latency".into(),
-                latency(
-                    "p50 ~2 ms, p99 ~10 ms",
-                    &necro_lat,
-                    &raw_lat,
-                    Duration::from_millis(1),
-                    Duration::from_millis(3),
-                ),
-            );
-        }
+            Err(why) => {
+                // Redis answered at first and failed during the run: say so, keep going.
+                let failed = json!({
+                    "skipped": format!("Redis at {} failed during the run: {why}", necro_backend_redis::mask_url(&url)),
+                    "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
+                });
+                out.insert("redis_chain".into(), failed.clone());
+                out.insert("redis_latency".into(), failed);
+            }
+        },
         Err(why) => {
             let skipped = json!({
                 "skipped": format!("no Redis answers at {} ({why}); set NECRO_BENCH_REDIS_URL", necro_backend_redis::mask_url(&url)),
@@ -240,6 +205,59 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
     );
     drop(rt);
     Value::Object(out)
+}
+
+/// The Redis chain (per batch size) and latency scenarios. A Redis that fails during the run
+/// (the scenarios `expect` on every Redis call) gives `Err` with the failure, not a crash.
+fn redis_scenarios(
+    sizes: &Sizes,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+) -> Result<(Value, Value), String> {
+    let mut by_batch = Vec::new();
+    let mut headline = None;
+    for &(batch, roots) in &sizes.redis_chain {
+        let mut raw = Vec::new();
+        let mut necro = Vec::new();
+        for _ in 0..sizes.reps.min(2) {
+            let u = url.to_owned();
+            raw.push(try_run_on(rt, async move {
+                redis::raw_chain(&u, &memory::roots(roots), batch).await
+            })?);
+            let u = url.to_owned();
+            necro.push(try_run_on(rt, async move {
+                redis::necro_chain(&u, memory::roots(roots), batch).await
+            })?);
+        }
+        let mut row = throughput(
+            "events/s",
+            "5k+ events/s",
+            best(&necro),
+            best(&raw),
+            Some(0.6),
+        );
+        row["batch_size"] = json!(batch);
+        if batch == sizes.redis_headline_batch {
+            headline = Some(row.clone());
+        }
+        by_batch.push(row);
+    }
+    let mut chain = headline.unwrap_or_else(|| by_batch.last().cloned().unwrap_or_default());
+    chain["by_batch_size"] = Value::Array(by_batch);
+    let s = sizes.redis_latency_samples;
+    let warm = (s / 10).max(10);
+    let u = url.to_owned();
+    let raw_lat = try_run_on(rt, async move { redis::raw_latency(&u, s, warm).await })?;
+    let u = url.to_owned();
+    let necro_lat = try_run_on(rt, async move { redis::necro_latency(&u, s, warm).await })?;
+    let lat = latency(
+        "p50 ~2 ms, p99 ~10 ms",
+        &necro_lat,
+        &raw_lat,
+        Duration::from_millis(1),
+        Duration::from_millis(3),
+    );
+    Ok((chain, lat))
 }
 
 /// The trading example: orders/s with settlement latency off (against its matching engine

@@ -104,6 +104,30 @@ where
     rt.block_on(async move { tokio::spawn(fut).await.expect("benchmark task") })
 }
 
+/// Like [`run_on`], but a panic in `fut` (a scenario's `expect` on a failing server) comes
+/// back as `Err` with its message, after the panic hook has printed where it happened.
+///
+/// # Errors
+/// The panic message, or the task's join error.
+pub fn try_run_on<F>(rt: &tokio::runtime::Runtime, fut: F) -> Result<F::Output, String>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    rt.block_on(async move { tokio::spawn(fut).await })
+        .map_err(|e| {
+            if !e.is_panic() {
+                return e.to_string();
+            }
+            let panic = e.into_panic();
+            panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the scenario panicked".to_owned())
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -256,3 +256,85 @@ async fn while_redis_is_down_calls_fail_with_transient_errors_then_recover() {
     backend.ack(vec![got[0].token.clone()]).await.unwrap();
     assert!(backend.health().await.healthy);
 }
+
+// A drain run whose Redis dies under it ends with a typed error once the backend circuit
+// breaker opens; it neither hangs nor loses what it had not acked (the AOF keeps the entries).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_drain_run_on_a_dead_redis_stops_with_backend_unavailable() {
+    use necro_core::{Emit, organ_fn};
+    use necro_spine::{BackendBreakerConfig, RunError, Spine};
+    let Some(mut server) = RedisServer::start(true) else {
+        return;
+    };
+    let ctx = Ctx::on(&server, "dead_drain");
+    let backend = ctx
+        .builder()
+        .command_timeout(Duration::from_millis(500))
+        .connect()
+        .await
+        .unwrap();
+    let producer = backend_on(&ctx).await;
+    enqueue_retrying(&producer, &(0..20).map(event).collect::<Vec<_>>()).await;
+    let handled = Arc::new(AtomicUsize::new(0));
+    let spine = Spine::builder(backend)
+        .organ(organ_fn("Slow", ["TEST"], {
+            let handled = Arc::clone(&handled);
+            move |_ev: Event| {
+                handled.fetch_add(1, Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    Ok(Emit::none())
+                }
+            }
+        }))
+        .batch_size(1)
+        .backend_breaker(BackendBreakerConfig {
+            failure_threshold: 3,
+            cooldown: Duration::from_secs(1),
+        })
+        .build()
+        .unwrap();
+    let run = tokio::spawn({
+        let spine = spine.clone();
+        async move { spine.run_until_drained().await }
+    });
+    while handled.load(Ordering::SeqCst) < 3 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.kill();
+    let started = Instant::now();
+    let result = tokio::time::timeout(Duration::from_secs(30), run)
+        .await
+        .expect("the drain run ends instead of hanging")
+        .unwrap();
+    assert!(
+        matches!(
+            result,
+            Err(RunError::BackendUnavailable { failures: 3, .. })
+        ),
+        "{result:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Nothing unacked was lost: after a restart the rest is still there to be handled.
+    server.start_again();
+    let backend = backend_on(&ctx).await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut left = 0;
+    loop {
+        match backend.pull(100, Duration::from_millis(100)).await {
+            Ok(batch) if batch.is_empty() && left > 0 => break,
+            Ok(batch) => left += batch.len(),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+        assert!(Instant::now() < deadline, "Redis never came back");
+        if left == 0 {
+            // Entries delivered before the kill are pending on the old consumer; claim them.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    assert!(
+        left + handled.load(Ordering::SeqCst) >= 20,
+        "left {left}, handled {}",
+        handled.load(Ordering::SeqCst)
+    );
+}
