@@ -279,6 +279,14 @@ impl BackendError {
             Self::Full { .. } | Self::Connection(_) | Self::Timeout(_)
         )
     }
+
+    /// Whether the backend could not be reached at all (connection failed, timed out, or
+    /// closed): any other call is likely to fail the same way, so retrying call by call only
+    /// waits out one timeout after another.
+    #[must_use]
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, Self::Connection(_) | Self::Timeout(_) | Self::Closed)
+    }
 }
 
 impl From<OrganError> for Box<dyn StdError + Send + Sync + 'static> {

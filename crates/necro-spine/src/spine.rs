@@ -315,6 +315,9 @@ struct RunShared {
     settled: Notify,
     /// Set when a runner fails: the others wind down.
     abort: AtomicBool,
+    /// Set (before `abort`) when a runner failed because the backend cannot be reached: the
+    /// others then do not give deliveries back one by one either.
+    unreachable: AtomicBool,
 }
 
 impl RunShared {
@@ -325,6 +328,7 @@ impl RunShared {
             held: AtomicUsize::new(0),
             settled: Notify::new(),
             abort: AtomicBool::new(false),
+            unreachable: AtomicBool::new(false),
         }
     }
 }
@@ -463,11 +467,23 @@ impl<B: Backend> Runner<B> {
 
     async fn run(mut self) -> Result<(), RunError> {
         let result = self.run_loop().await;
+        let unreachable = match &result {
+            Err(RunError::BackendUnavailable { .. }) => true,
+            Err(RunError::Enqueue { source, .. }) => source.is_unreachable(),
+            _ => self.shared.unreachable.load(Ordering::Acquire),
+        };
         if result.is_err() {
+            if unreachable {
+                self.shared.unreachable.store(true, Ordering::Release);
+            }
             self.shared.abort.store(true, Ordering::Release);
             self.shared.settled.notify_waiters();
         }
-        if result.is_err() || self.aborted {
+        if unreachable {
+            // Giving deliveries back one by one would wait out a timeout each; unacked, they
+            // are redelivered by the backend anyway. Only wait for what is still running.
+            while self.tasks.join_next().await.is_some() {}
+        } else if result.is_err() || self.aborted {
             // Give back whatever is still held so nothing is lost.
             while let Some(res) = self.tasks.join_next().await {
                 if let Ok(done) = res {
@@ -721,6 +737,7 @@ impl<B: Backend> Runner<B> {
                 self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
                 Ok(())
             }
+            Err(err) if err.is_unreachable() => self.commit_unreachable(commits, err).await,
             Err(err) => {
                 tracing::warn!(
                     target: TARGET,
@@ -740,6 +757,57 @@ impl<B: Backend> Runner<B> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// The batch commit failed because the backend cannot be reached. Going source by source
+    /// (or nacking each) would wait out one timeout per source, so the batch is handled whole:
+    /// under RETRY its commit is retried per the retry policy; if it still fails, nothing of it
+    /// is acked and the backend redelivers every source (whose organs then run again: at least
+    /// once). FAIL and RETRY then stop the run with [`RunError::Enqueue`]; STORE goes on, and
+    /// the next pulls feed the backend circuit breaker.
+    async fn commit_unreachable(
+        &mut self,
+        commits: Vec<(Delivery<B::Token>, Vec<Envelope>)>,
+        mut err: necro_core::BackendError,
+    ) -> Result<(), RunError> {
+        let mode = self.inner.settings.enqueue_mode;
+        let n_emitted: usize = commits.iter().map(|(_, e)| e.len()).sum();
+        if mode == EnqueueFailureMode::Retry {
+            let policy = self.inner.settings.retry;
+            for retry in 0..policy.max_retries() {
+                tokio::time::sleep(policy.delay(retry)).await;
+                Counters::add(&self.inner.counters.enqueue_retries, 1);
+                metrics::counter!("necro_enqueue_retries_total").increment(1);
+                let emitted = commits
+                    .iter()
+                    .flat_map(|(_, e)| e.iter().cloned())
+                    .collect();
+                let acks = commits.iter().map(|(d, _)| d.token.clone()).collect();
+                match self.inner.backend.commit(emitted, acks).await {
+                    Ok(()) => {
+                        self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
+                        return Ok(());
+                    }
+                    Err(e) => err = e,
+                }
+            }
+        }
+        self.backend_error("commit", &err);
+        tracing::error!(
+            target: TARGET,
+            error = %necro_core::error_chain(&err),
+            sources = commits.len(),
+            emitted = n_emitted,
+            mode = ?mode,
+            "backend unreachable: the batch stays unacknowledged and will be redelivered"
+        );
+        match mode {
+            EnqueueFailureMode::Store => Ok(()),
+            _ => Err(RunError::Enqueue {
+                count: n_emitted,
+                source: err,
+            }),
         }
     }
 
