@@ -10,6 +10,11 @@ use necro_bench::events::{payload, root_event, round_trip};
 use necro_core::Event;
 use necro_core::serde_json::{self, Value};
 
+// The same allocator as the report binary (see `necro-bench`'s main.rs): mimalloc, for the
+// raw baselines and NecroStack alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn event(c: &mut Criterion) {
     let mut g = c.benchmark_group("event");
     g.bench_function("build+validate", |b| b.iter(|| root_event(black_box(42))));

@@ -11,6 +11,11 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use necro_bench::memory::{self, roots};
 use necro_bench::stats::{run_on, runtime};
 
+// The same allocator as the report binary (see `necro-bench`'s main.rs): mimalloc, for the
+// raw baselines and NecroStack alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROOTS: u64 = 2_000;
 
 fn chain(c: &mut Criterion) {

@@ -12,6 +12,11 @@ use necro_bench::memory::roots;
 use necro_bench::redis;
 use necro_bench::stats::{run_on, runtime};
 
+// The same allocator as the report binary (see `necro-bench`'s main.rs): mimalloc, for the
+// raw baselines and NecroStack alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const ROOTS: u64 = 1_000;
 
 fn redis_benches(c: &mut Criterion) {
