@@ -774,23 +774,17 @@ impl<B: Backend> Runner<B> {
         let mode = self.inner.settings.enqueue_mode;
         let n_emitted: usize = commits.iter().map(|(_, e)| e.len()).sum();
         if mode == EnqueueFailureMode::Retry {
-            let policy = self.inner.settings.retry;
-            for retry in 0..policy.max_retries() {
-                tokio::time::sleep(policy.delay(retry)).await;
-                Counters::add(&self.inner.counters.enqueue_retries, 1);
-                metrics::counter!("necro_enqueue_retries_total").increment(1);
-                let emitted = commits
-                    .iter()
-                    .flat_map(|(_, e)| e.iter().cloned())
-                    .collect();
-                let acks = commits.iter().map(|(d, _)| d.token.clone()).collect();
-                match self.inner.backend.commit(emitted, acks).await {
-                    Ok(()) => {
-                        self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
-                        return Ok(());
-                    }
-                    Err(e) => err = e,
+            let emitted: Vec<Envelope> = commits
+                .iter()
+                .flat_map(|(_, e)| e.iter().cloned())
+                .collect();
+            let acks: Vec<B::Token> = commits.iter().map(|(d, _)| d.token.clone()).collect();
+            match self.commit_with_retries(&emitted, &acks, err).await {
+                Ok(()) => {
+                    self.count_emitted(emitted.iter(), n_emitted);
+                    return Ok(());
                 }
+                Err(e) => err = e,
             }
         }
         self.backend_error("commit", &err);
@@ -809,6 +803,34 @@ impl<B: Backend> Runner<B> {
                 source: err,
             }),
         }
+    }
+
+    /// The RETRY enqueue mode: after a commit failed with `err`, commits `emitted` and `acks`
+    /// again up to the retry policy's count, with its delays. Returns the last error when every
+    /// retry failed (`err` itself when the policy allows none).
+    async fn commit_with_retries(
+        &self,
+        emitted: &[Envelope],
+        acks: &[B::Token],
+        err: necro_core::BackendError,
+    ) -> Result<(), necro_core::BackendError> {
+        let policy = self.inner.settings.retry;
+        let mut last = err;
+        for retry in 0..policy.max_retries() {
+            tokio::time::sleep(policy.delay(retry)).await;
+            Counters::add(&self.inner.counters.enqueue_retries, 1);
+            metrics::counter!("necro_enqueue_retries_total").increment(1);
+            match self
+                .inner
+                .backend
+                .commit(emitted.to_vec(), acks.to_vec())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
     }
 
     fn count_emitted<'a>(&self, events: impl Iterator<Item = &'a Envelope>, n: usize) {
@@ -850,21 +872,15 @@ impl<B: Backend> Runner<B> {
         }
         let mode = self.inner.settings.enqueue_mode;
         if mode == EnqueueFailureMode::Retry {
-            let policy = self.inner.settings.retry;
-            for retry in 0..policy.max_retries() {
-                tokio::time::sleep(policy.delay(retry)).await;
-                Counters::add(&self.inner.counters.enqueue_retries, 1);
-                metrics::counter!("necro_enqueue_retries_total").increment(1);
-                match backend
-                    .commit(emitted.clone(), vec![delivery.token.clone()])
-                    .await
-                {
-                    Ok(()) => {
-                        self.count_emitted(emitted.iter(), emitted.len());
-                        return Ok(());
-                    }
-                    Err(e) => err = e,
+            match self
+                .commit_with_retries(&emitted, std::slice::from_ref(&delivery.token), err)
+                .await
+            {
+                Ok(()) => {
+                    self.count_emitted(emitted.iter(), emitted.len());
+                    return Ok(());
                 }
+                Err(e) => err = e,
             }
         }
         for env in &emitted {
