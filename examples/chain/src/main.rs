@@ -41,7 +41,7 @@ struct Process;
 impl TypedOrgan for Process {
     type Input = Start;
     async fn handle(&self, start: Start, _event: &Event) -> Result<Emit, OrganError> {
-        println!("Step1: processing {}", start.value);
+        example_support::outln!("Step1: processing {}", start.value);
         let processed = start
             .value
             .checked_mul(2)
@@ -55,7 +55,7 @@ struct Transform;
 impl TypedOrgan for Transform {
     type Input = Step2;
     async fn handle(&self, step: Step2, _event: &Event) -> Result<Emit, OrganError> {
-        println!("Step2: transforming {}", step.processed);
+        example_support::outln!("Step2: transforming {}", step.processed);
         let transformed = step
             .processed
             .checked_add(1)
@@ -69,7 +69,7 @@ struct Complete;
 impl TypedOrgan for Complete {
     type Input = Step3;
     async fn handle(&self, step: Step3, _event: &Event) -> Result<Emit, OrganError> {
-        println!("Step3: complete, result = {}", step.transformed);
+        example_support::outln!("Step3: complete, result = {}", step.transformed);
         Ok(Emit::none())
     }
 }

@@ -20,3 +20,9 @@ fn runs_the_same_organs_on_redis() {
     let out = run_ok(BIN, &["--backend", "redis", "--redis-url", &url]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), EXPECTED);
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `cargo run -p example-chain | head`: the pipe closes before the output ends.
+    example_support::testing::assert_quiet_on_broken_pipe(BIN, &[]);
+}

@@ -140,7 +140,7 @@ impl TypedOrgan for Loader {
                 fields: record.iter().map(str::to_owned).collect(),
             });
         }
-        println!("📥 loaded {} rows from {}", rows.len(), start.source);
+        example_support::outln!("📥 loaded {} rows from {}", rows.len(), start.source);
         let size = start.chunk_size.max(1);
         let chunks = rows.len().div_ceil(size).max(1);
         let mut out = Emit::none();
@@ -305,7 +305,7 @@ impl TypedOrgan for Reporter {
             into.limit_notional += s.limit_notional;
         }
         r.rejected.extend(t.rejected);
-        println!("📊 chunk {}/{} transformed", t.chunk + 1, t.chunks);
+        example_support::outln!("📊 chunk {}/{} transformed", t.chunk + 1, t.chunks);
         Ok(Emit::none())
     }
 }
@@ -349,23 +349,26 @@ impl App for Etl {
         let dead = spine.backend().dead_letter_infos(100).await?;
         let r = report.lock().unwrap_or_else(|e| e.into_inner());
         let valid: u64 = r.symbols.values().map(|s| s.orders).sum();
-        println!("--- summary ---");
-        println!(
+        example_support::outln!("--- summary ---");
+        example_support::outln!(
             "chunks: {}, rows valid: {valid}, rows rejected: {}, failed runs: {}",
             r.chunks,
             r.rejected.len(),
             dead.len()
         );
         for (symbol, s) in &r.symbols {
-            println!(
+            example_support::outln!(
                 "{symbol:<6} orders {:>3}  buy {:>5}  sell {:>5}  limit notional {:>12.2}",
-                s.orders, s.buy_quantity, s.sell_quantity, s.limit_notional
+                s.orders,
+                s.buy_quantity,
+                s.sell_quantity,
+                s.limit_notional
             );
         }
         let mut rejected = r.rejected.clone();
         rejected.sort_by_key(|x| x.line);
         for x in &rejected {
-            println!("rejected line {}: {}", x.line, x.reason);
+            example_support::outln!("rejected line {}: {}", x.line, x.reason);
         }
         print_spine_summary(&stats, &dead, 100);
         Ok(())

@@ -64,3 +64,9 @@ fn runs_on_redis() {
     let out = stdout(&["--backend", "redis", "--redis-url", &url]);
     assert!(out.contains("rows valid: 10"), "{out}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `cargo run -p example-etl | head`: the pipe closes before the output ends.
+    example_support::testing::assert_quiet_on_broken_pipe(BIN, &[]);
+}

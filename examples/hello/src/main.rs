@@ -47,7 +47,7 @@ impl Organ for Printer {
         &["GREETED"]
     }
     async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
-        println!("{}", event.decode::<Greeted>()?.msg);
+        example_support::outln!("{}", event.decode::<Greeted>()?.msg);
         Ok(Emit::none())
     }
 }

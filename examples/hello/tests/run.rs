@@ -15,3 +15,9 @@ fn greets_by_name() {
     let out = run_ok(BIN, &["--name", "Ada"]);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, Ada!\n");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `cargo run -p example-hello | head`: the pipe closes before the output ends.
+    example_support::testing::assert_quiet_on_broken_pipe(BIN, &[]);
+}

@@ -318,12 +318,13 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
             }
         }
         let accounted = o.delivered_total() + o.failed_total() + channel_dead;
-        println!("--- summary ---");
-        println!(
+        example_support::outln!("--- summary ---");
+        example_support::outln!(
             "requests: {}, requested channels: {}",
-            self.requests, self.requested_channels
+            self.requests,
+            self.requested_channels
         );
-        println!(
+        example_support::outln!(
             "delivered: {}, failed: {}, dead-lettered: {} (accounted for {} of {} channels)",
             o.delivered_total(),
             o.failed_total(),
@@ -332,7 +333,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
             self.requested_channels
         );
         for c in CHANNELS {
-            println!(
+            example_support::outln!(
                 "  {c:<5} delivered {:>5}  failed {:>5}  dead-lettered {:>5}",
                 o.delivered.get(c).copied().unwrap_or(0),
                 o.failed.get(c).copied().unwrap_or(0),
@@ -345,23 +346,26 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         trail.sort_by(|a, b| (a.request_id, &a.channel).cmp(&(b.request_id, &b.channel)));
-        println!("audit trail: {} deliveries", trail.len());
+        example_support::outln!("audit trail: {} deliveries", trail.len());
         for a in trail.iter().take(20) {
-            println!(
+            example_support::outln!(
                 "  request {} {} → {} (attempts: {})",
-                a.request_id, a.channel, a.to, a.attempts
+                a.request_id,
+                a.channel,
+                a.to,
+                a.attempts
             );
         }
         if trail.len() > 20 {
-            println!("  ... and {} more", trail.len() - 20);
+            example_support::outln!("  ... and {} more", trail.len() - 20);
         }
         let mut failures = o.failures;
         failures.sort();
         for (id, channels, reason) in failures.iter().take(20) {
-            println!("FAILED request {id} [{channels}]: {reason}");
+            example_support::outln!("FAILED request {id} [{channels}]: {reason}");
         }
         if failures.len() > 20 {
-            println!("... and {} more failures", failures.len() - 20);
+            example_support::outln!("... and {} more failures", failures.len() - 20);
         }
     }
 }
@@ -477,7 +481,7 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     bar.finish_and_clear();
     #[allow(clippy::cast_precision_loss)]
     let (reqs, events) = (n as f64 / secs, stats.processed as f64 / secs);
-    println!(
+    example_support::outln!(
         "stress: {n} requests ({total} channels, {} events) in {secs:.2} s: {reqs:.0} requests/s, {events:.0} events/s",
         stats.processed
     );
@@ -487,7 +491,7 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
 async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
     run: &mut Run<B>,
 ) -> Result<(), BoxError> {
-    println!("notification prompt — {USAGE}");
+    example_support::outln!("notification prompt — {USAGE}");
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     let mut pending: Vec<RequestSpec> = Vec::new();
     while let Some(line) = lines.next_line().await? {
@@ -495,16 +499,16 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
         match line.to_lowercase().as_str() {
             "" => {}
             "quit" | "exit" => break,
-            "help" => println!("{USAGE}"),
+            "help" => example_support::outln!("{USAGE}"),
             "send" => {
                 if pending.is_empty() {
-                    println!("nothing to send: queue a request first");
+                    example_support::outln!("nothing to send: queue a request first");
                     continue;
                 }
                 let n = pending.len();
                 run.submit(std::mem::take(&mut pending)).await?;
                 run.spine.run_until_drained().await?;
-                println!("sent {n} request(s)");
+                example_support::outln!("sent {n} request(s)");
             }
             "stats" => {
                 let o = run
@@ -513,7 +517,7 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
                 let s = run.spine.stats();
-                println!(
+                example_support::outln!(
                     "so far: {} requests, delivered {}, failed {}, dead-lettered {}, {} queued unsent; spine processed {}",
                     run.requests,
                     o.delivered_total(),
@@ -525,7 +529,7 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
             }
             _ => match parse_request_line(line) {
                 Ok(spec) => {
-                    println!(
+                    example_support::outln!(
                         "queued: {} via {} ({}) — type send to deliver",
                         spec.user_id,
                         spec.channels.join(","),
@@ -533,12 +537,12 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
                     );
                     pending.push(spec);
                 }
-                Err(e) => println!("error: {e}\n{USAGE}"),
+                Err(e) => example_support::outln!("error: {e}\n{USAGE}"),
             },
         }
     }
     if !pending.is_empty() {
-        println!("discarding {} unsent request(s)", pending.len());
+        example_support::outln!("discarding {} unsent request(s)", pending.len());
     }
     Ok(())
 }

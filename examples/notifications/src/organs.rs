@@ -385,9 +385,12 @@ impl TypedOrgan for Auditor {
             seq
         };
         if self.verbose {
-            println!(
+            example_support::outln!(
                 "audit #{seq}: request {} {} → {} delivered (attempts: {})",
-                d.request_id, d.channel, d.to, d.attempts
+                d.request_id,
+                d.channel,
+                d.to,
+                d.attempts
             );
         }
         Ok(Event::from_payload(&DeliveryCompleted {
@@ -436,9 +439,11 @@ impl Organ for Tracker {
         } else {
             let failed = event.decode::<NotificationFailed>()?;
             if self.verbose {
-                println!(
+                example_support::outln!(
                     "failed: request {} {:?}: {}",
-                    failed.request_id, failed.channels, failed.reason
+                    failed.request_id,
+                    failed.channels,
+                    failed.reason
                 );
             }
             let mut o = self.outcomes.lock().unwrap_or_else(PoisonError::into_inner);

@@ -95,8 +95,8 @@ impl TypedOrgan for Medium {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
             SPIRITS[rng.usize(..SPIRITS.len())].to_owned()
         };
-        println!("🕯  The circle asks: {question:?}");
-        println!("👻 {spirit} appears.");
+        example_support::outln!("🕯  The circle asks: {question:?}");
+        example_support::outln!("👻 {spirit} appears.");
         Ok(Event::from_payload(&SpiritAppeared { question, spirit })?.into())
     }
 }
@@ -114,7 +114,7 @@ impl TypedOrgan for Oracle {
         }
         let idx = usize::try_from(h % ANSWERS.len() as u64).unwrap_or(0);
         let answer = ANSWERS[idx].to_owned();
-        println!("💬 {} answers: {answer}", s.spirit);
+        example_support::outln!("💬 {} answers: {answer}", s.spirit);
         Ok(Event::from_payload(&AnswerGenerated {
             question: s.question,
             spirit: s.spirit,
@@ -150,10 +150,13 @@ struct Scribe;
 impl TypedOrgan for Scribe {
     type Input = OmenRevealed;
     async fn handle(&self, o: OmenRevealed, _event: &Event) -> Result<Emit, OrganError> {
-        println!("🔮 The omen: {}.", o.omen);
-        println!(
+        example_support::outln!("🔮 The omen: {}.", o.omen);
+        example_support::outln!(
             "📜 Reading — question: {:?}; spirit: {}; answer: {:?}; omen: {}",
-            o.question, o.spirit, o.answer, o.omen
+            o.question,
+            o.spirit,
+            o.answer,
+            o.omen
         );
         Ok(Emit::none())
     }
@@ -202,8 +205,8 @@ impl App for Seance {
             })?)
             .await?;
         let dead = spine.backend().dead_letter_infos(100).await?;
-        println!("--- summary ---");
-        println!(
+        example_support::outln!("--- summary ---");
+        example_support::outln!(
             "readings completed: {}, rituals failed: {}",
             u64::from(dead.is_empty()),
             dead.len()

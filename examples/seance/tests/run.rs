@@ -56,3 +56,12 @@ fn runs_on_redis() {
     ]);
     assert!(out.contains("question: \"Redis?\""), "{out}");
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `cargo run -p example-seance | head`: the pipe closes before the output ends.
+    example_support::testing::assert_quiet_on_broken_pipe(
+        BIN,
+        &["--question", "Is the bridge safe?"],
+    );
+}

@@ -26,6 +26,36 @@ use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
 use necro_core::{Backend, BackendError, DeadLetterStore, Event};
 
+/// `println!` for the examples' output. An example piped into a program that stops reading
+/// early (`cargo run -p example-trading | head`) exits quietly with status 0 instead of
+/// panicking on the broken pipe, as `println!` does.
+#[macro_export]
+macro_rules! outln {
+    () => {
+        $crate::write_line(format_args!(""))
+    };
+    ($($arg:tt)*) => {
+        $crate::write_line(format_args!($($arg)*))
+    };
+}
+
+/// Writes one line to stdout for [`outln!`]: on a broken pipe the process exits with status 0
+/// (whoever read the output has all they wanted); on any other write error it exits with
+/// status 1 after saying why on stderr.
+pub fn write_line(args: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(args).and_then(|()| out.write_all(b"\n"));
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: cannot write to stdout: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
 /// Which backend carries the events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum BackendKind {
@@ -215,6 +245,31 @@ pub mod testing {
         out
     }
 
+    /// Runs an example binary with `args` whose standard output is closed before it writes
+    /// anything (as `| head -0` would), and asserts it exits with status 0 without panicking.
+    ///
+    /// # Panics
+    /// When the binary cannot start, fails, or panics.
+    pub fn assert_quiet_on_broken_pipe(bin: &str, args: &[&str]) {
+        use std::process::Stdio;
+        let mut child = Command::new(bin)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+        drop(child.stdout.take());
+        let out = child
+            .wait_with_output()
+            .unwrap_or_else(|e| panic!("{bin} did not finish: {e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            !stderr.contains("panicked"),
+            "{bin} {args:?} panicked: {stderr}"
+        );
+        assert!(out.status.success(), "{bin} {args:?} failed: {stderr}");
+    }
+
     /// Runs an example binary with `args` and returns its output, asserting it succeeded.
     ///
     /// # Panics
@@ -241,8 +296,8 @@ pub fn print_spine_summary(
     dead_letters: &[DeadLetterInfo],
     max_listed: usize,
 ) {
-    println!("--- spine stats ---");
-    println!(
+    outln!("--- spine stats ---");
+    outln!(
         "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
         stats.processed,
         stats.emitted,
@@ -256,22 +311,22 @@ pub fn print_spine_summary(
         stats.ack_errors,
     );
     for (organ, n) in &stats.handler_errors {
-        println!("handler errors in {organ}: {n}");
+        outln!("handler errors in {organ}: {n}");
     }
     for (event_type, n) in &stats.enqueue_failures {
-        println!("enqueue failures of {event_type}: {n}");
+        outln!("enqueue failures of {event_type}: {n}");
     }
-    println!("--- dead-letter queue: {} ---", dead_letters.len());
+    outln!("--- dead-letter queue: {} ---", dead_letters.len());
     for d in dead_letters.iter().take(max_listed) {
         let event_type = d
             .event
             .as_ref()
             .map_or("<unreadable>", |e| e.event_type().as_str());
         let payload = d.event.as_ref().map_or("", |e| e.payload_json());
-        println!("DLQ {event_type} {payload}: {}", d.reason);
+        outln!("DLQ {event_type} {payload}: {}", d.reason);
     }
     if dead_letters.len() > max_listed {
-        println!("... and {} more", dead_letters.len() - max_listed);
+        outln!("... and {} more", dead_letters.len() - max_listed);
     }
 }
 

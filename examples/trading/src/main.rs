@@ -305,7 +305,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let Some(book) = engine.engine.book(symbol) else {
-            println!("{symbol}: empty book");
+            example_support::outln!("{symbol}: empty book");
             return;
         };
         let fmt = |levels: Vec<(Price, u64, usize)>| {
@@ -319,7 +319,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        println!(
+        example_support::outln!(
             "{symbol:<6} bids: {}  |  asks: {}",
             fmt(book.levels(Side::Buy)),
             fmt(book.levels(Side::Sell))
@@ -333,12 +333,12 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         if risk.positions.is_empty() {
-            println!("no settled positions");
+            example_support::outln!("no settled positions");
         }
         for ((trader, symbol), p) in risk.positions.iter().take(50) {
             let cash = p.cash.unsigned_abs();
             let sign = if p.cash < 0 { "-" } else { "+" };
-            println!(
+            example_support::outln!(
                 "{trader:<10} {symbol:<6} {:>+7} shares  cash {sign}{}.{:02}",
                 p.quantity,
                 cash / 100,
@@ -346,13 +346,13 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
             );
         }
         if risk.positions.len() > 50 {
-            println!("... and {} more positions", risk.positions.len() - 50);
+            example_support::outln!("... and {} more positions", risk.positions.len() - 50);
         }
     }
 
     fn print_stats_line(&self) {
         let s = self.spine.stats();
-        println!(
+        example_support::outln!(
             "orders {}, rejected {}, filled {}, partial {}, queued {}, cancelled {}, trades {}, settled {}, risk alerts {}; spine processed {}, dead-lettered {}",
             self.next_id,
             self.count("ORDER_REJECTED"),
@@ -378,8 +378,8 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                     .is_some_and(|e| e.event_type() == "TRADE_EXECUTED")
             })
             .count();
-        println!("--- summary ---");
-        println!(
+        example_support::outln!("--- summary ---");
+        example_support::outln!(
             "orders submitted: {}, rejected: {}, filled: {}, partially filled: {}, queued: {}, cancelled: {}",
             self.count("ORDER_SUBMITTED"),
             self.count("ORDER_REJECTED"),
@@ -388,7 +388,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
             self.count("ORDER_QUEUED"),
             self.count("ORDER_CANCELLED"),
         );
-        println!(
+        example_support::outln!(
             "trades executed: {}, settled: {}, settlement dead-lettered: {}, risk alerts: {}",
             self.count("TRADE_EXECUTED"),
             self.count("TRADE_SETTLED"),
@@ -402,7 +402,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             let resting = e.resting_quantity();
-            println!(
+            example_support::outln!(
                 "quantity: accepted {} = filled {} + resting {} + cancelled {}: {}",
                 e.accepted_quantity,
                 e.filled_quantity,
@@ -420,7 +420,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                 .filter(|(_, b)| b.is_crossed())
                 .map(|(s, _)| s)
                 .collect();
-            println!(
+            example_support::outln!(
                 "crossed books: {}",
                 if crossed.is_empty() {
                     "none".to_owned()
@@ -429,7 +429,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                 }
             );
         }
-        println!("--- final books ---");
+        example_support::outln!("--- final books ---");
         let symbols: Vec<String> = {
             let e = self
                 .handles
@@ -441,9 +441,9 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
         for s in &symbols {
             self.print_book(s);
         }
-        println!("--- positions (settled) ---");
+        example_support::outln!("--- positions (settled) ---");
         self.print_positions();
-        println!("--- risk alerts ---");
+        example_support::outln!("--- risk alerts ---");
         {
             let risk = self
                 .handles
@@ -451,10 +451,10 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
             for (trader, kind, symbol) in risk.alerted.iter().take(20) {
-                println!("RISK {trader} {kind} {symbol}");
+                example_support::outln!("RISK {trader} {kind} {symbol}");
             }
             if risk.alerted.len() > 20 {
-                println!("... and {} more alerts", risk.alerted.len() - 20);
+                example_support::outln!("... and {} more alerts", risk.alerted.len() - 20);
             }
         }
         print_spine_summary(&self.spine.stats(), &dead, 20);
@@ -537,7 +537,7 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
     #[allow(clippy::cast_precision_loss)]
     let (orders, events) = (n as f64 / secs, stats.processed as f64 / secs);
-    println!(
+    example_support::outln!(
         "stress: {n} orders ({} events) in {secs:.2} s: {orders:.0} orders/s, {events:.0} events/s",
         stats.processed
     );
@@ -547,19 +547,19 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
 async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
     session: &mut Session<B>,
 ) -> Result<(), BoxError> {
-    println!("trading prompt — you are trader \"you\"\n{USAGE}");
+    example_support::outln!("trading prompt — you are trader \"you\"\n{USAGE}");
     let mut trader = "you".to_owned();
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         match parse_line(&line) {
             Ok(Line::Empty) => {}
             Ok(Line::Quit) => break,
-            Ok(Line::Help) => println!("{USAGE}"),
+            Ok(Line::Help) => example_support::outln!("{USAGE}"),
             Ok(Line::Stats) => session.print_stats_line(),
             Ok(Line::Positions) => session.print_positions(),
             Ok(Line::Book(symbol)) => session.print_book(&symbol),
             Ok(Line::Trader(name)) => {
-                println!("you are now trader {name:?}");
+                example_support::outln!("you are now trader {name:?}");
                 trader = name;
             }
             Ok(Line::Cancel(order_id)) => {
@@ -589,7 +589,7 @@ async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
                     .await?;
                 session.spine.run_until_drained().await?;
             }
-            Err(e) => println!("error: {e}\n{USAGE}"),
+            Err(e) => example_support::outln!("error: {e}\n{USAGE}"),
         }
     }
     Ok(())

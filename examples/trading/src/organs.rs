@@ -771,7 +771,7 @@ impl Organ for AuditTrail {
         if print || keep {
             let line = format!("{event_type:<20} {}", describe(event));
             if print {
-                println!("{line}");
+                example_support::outln!("{line}");
             }
             if keep {
                 let mut s = self.state.lock().unwrap_or_else(PoisonError::into_inner);

@@ -204,3 +204,9 @@ fn a_bad_file_is_a_clear_error_not_a_panic() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+#[test]
+fn a_reader_that_stops_early_is_not_a_panic() {
+    // `cargo run -p example-trading | head`: the pipe closes before the output ends.
+    example_support::testing::assert_quiet_on_broken_pipe(BIN, &["--fast"]);
+}
