@@ -248,10 +248,34 @@ impl<B: Backend> Spine<B> {
         if self.inner.running.swap(true, Ordering::AcqRel) {
             return Err(RunError::AlreadyRunning);
         }
+        // Also when the run's future is dropped before it ends (a timeout around it, say):
+        // the spine can run again.
+        let _running = RunningGuard(&self.inner);
         let result = self.run_shards(mode).await;
-        self.inner.shutdown.reset();
-        self.inner.running.store(false, Ordering::Release);
         result.map(|()| self.stats())
+    }
+}
+
+/// Marks the end of a run, however it ends.
+struct RunningGuard<'a, B: Backend>(&'a Inner<B>);
+
+impl<B: Backend> Drop for RunningGuard<'_, B> {
+    fn drop(&mut self) {
+        self.0.shutdown.reset();
+        self.0.running.store(false, Ordering::Release);
+    }
+}
+
+/// The runner tasks of one run, aborted if the run's future is dropped before they end, so
+/// that no runner goes on in the background after its caller gave up (as one running inline
+/// would not).
+struct Runners(Vec<tokio::task::JoinHandle<Result<(), RunError>>>);
+
+impl Drop for Runners {
+    fn drop(&mut self) {
+        for handle in &self.0 {
+            handle.abort();
+        }
     }
 }
 
@@ -276,15 +300,17 @@ impl<B: Backend> Spine<B> {
         // Every runner is a task of its own, this one only waits: a runner that ran here would
         // hold the others back on this thread until it yielded.
         let share = |i: usize| concurrency / shards + usize::from(i < concurrency % shards);
-        let runners: Vec<_> = (0..shards)
-            .map(|i| {
-                let runner =
-                    Runner::new(Arc::clone(&self.inner), mode, Arc::clone(&shared), share(i));
-                tokio::spawn(runner.run())
-            })
-            .collect();
+        let mut runners = Runners(
+            (0..shards)
+                .map(|i| {
+                    let runner =
+                        Runner::new(Arc::clone(&self.inner), mode, Arc::clone(&shared), share(i));
+                    tokio::spawn(runner.run())
+                })
+                .collect(),
+        );
         let mut result = Ok(());
-        for handle in runners {
+        for handle in &mut runners.0 {
             let outcome = match handle.await {
                 Ok(r) => r,
                 Err(e) => {

@@ -190,3 +190,43 @@ async fn several_runners_shut_down_gracefully() {
     assert_eq!(stats.processed, 1_000);
     assert_eq!(backend.in_flight(), 0);
 }
+
+// A run whose future is dropped (here by a timeout around it) stops every runner, and the
+// spine can run again: nothing goes on in the background after the caller gave up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_dropped_run_stops_its_runners_and_the_spine_runs_again() {
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(organ_fn("Slow", ["A"], {
+            let calls = std::sync::Arc::clone(&calls);
+            move |_ev: Event| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                async {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    Ok(Emit::none())
+                }
+            }
+        }))
+        .concurrency(8)
+        .max_steps(1_000_000)
+        .build()
+        .unwrap();
+    for n in 0..400 {
+        spine.send(ev_n("A", n)).await.unwrap();
+    }
+    let cut = tokio::time::timeout(Duration::from_millis(100), spine.run_until_drained()).await;
+    assert!(cut.is_err(), "the run was still going");
+    let at_drop = calls.load(std::sync::atomic::Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        at_drop,
+        "no organ ran after the run was dropped"
+    );
+    // Not AlreadyRunning: the spine runs again, and what the dropped run held comes back.
+    backend.requeue_in_flight();
+    let stats = spine.run_until_drained().await.unwrap();
+    assert!(stats.processed >= 400, "{stats:?}");
+    assert!(backend.is_idle());
+}
