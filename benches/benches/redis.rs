@@ -58,7 +58,7 @@ fn redis_benches(c: &mut Criterion) {
                         .map(|_| {
                             let u = url.clone();
                             run_on(&rt, async move {
-                                redis::necro_chain(&u, roots(ROOTS), batch).await
+                                redis::necro_chain(&u, roots(ROOTS), batch, 1).await
                             })
                             .elapsed
                         })

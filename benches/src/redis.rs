@@ -88,12 +88,13 @@ async fn backend(url: &str, key: &str, batch: usize) -> RedisBackend {
         .expect("connect to Redis")
 }
 
-/// NecroStack: `roots` chains through the spine on Redis with `batch` deliveries per pull;
-/// the roots are queued before the clock starts.
+/// NecroStack: `roots` chains through the spine on Redis with `batch` deliveries per pull, at
+/// `concurrency` (above 1: one runner per worker thread); the roots are queued before the clock
+/// starts.
 ///
 /// # Panics
 /// When Redis fails during the run.
-pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize) -> Run {
+pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize, concurrency: usize) -> Run {
     let n = roots.len() as u64;
     let key = fresh_key("chain");
     let backend = backend(url, &key, batch).await;
@@ -107,7 +108,7 @@ pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize) -> Run {
         failure_threshold: 3,
         cooldown: Duration::from_secs(1),
     });
-    let spine = chain_spine(builder, 1, batch, n * 3 + 1);
+    let spine = chain_spine(builder, concurrency, batch, n * 3 + 1);
     let start = Instant::now();
     let stats = spine.run_until_drained().await.expect("chain run");
     let elapsed = start.elapsed();

@@ -226,7 +226,7 @@ fn redis_scenarios(
             })?);
             let u = url.to_owned();
             necro.push(try_run_on(rt, async move {
-                redis::necro_chain(&u, memory::roots(roots), batch).await
+                redis::necro_chain(&u, memory::roots(roots), batch, 1).await
             })?);
         }
         let mut row = throughput(
@@ -238,12 +238,30 @@ fn redis_scenarios(
         );
         row["batch_size"] = json!(batch);
         if batch == sizes.redis_headline_batch {
-            headline = Some(row.clone());
+            // The same chain with the spine's concurrency raised: one runner per worker
+            // thread, each pulling and committing on its own, against the same one-loop
+            // baseline (for reference; the target is judged on one runner).
+            let c = sizes.concurrency;
+            let mut runners = Vec::new();
+            for _ in 0..sizes.reps.min(2) {
+                let u = url.to_owned();
+                runners.push(try_run_on(rt, async move {
+                    redis::necro_chain(&u, memory::roots(roots), batch, c).await
+                })?);
+            }
+            let mut concurrent =
+                throughput("events/s", "5k+ events/s", best(&runners), best(&raw), None);
+            concurrent["concurrency"] = json!(c);
+            headline = Some((row.clone(), concurrent));
         }
         by_batch.push(row);
     }
-    let mut chain = headline.unwrap_or_else(|| by_batch.last().cloned().unwrap_or_default());
+    let (mut chain, concurrent) = match headline {
+        Some((row, concurrent)) => (row, concurrent),
+        None => (by_batch.last().cloned().unwrap_or_default(), Value::Null),
+    };
     chain["by_batch_size"] = Value::Array(by_batch);
+    chain["concurrent"] = concurrent;
     let s = sizes.redis_latency_samples;
     let warm = (s / 10).max(10);
     let u = url.to_owned();
@@ -471,6 +489,16 @@ pub fn table(report: &Value) -> String {
                 } else {
                     "NO"
                 }
+            );
+        }
+        if let Some(c) = r["concurrent"].as_object() {
+            let _ = writeln!(
+                s,
+                "{:<30} concurrency {}: NecroStack {}/s, {:.0}% of the one-loop raw baseline",
+                "",
+                c["concurrency"],
+                si(c["measured"].as_f64().unwrap_or(0.0)),
+                c["ratio"].as_f64().unwrap_or(0.0) * 100.0
             );
         }
         if let Some(rows) = r["by_batch_size"].as_array() {
