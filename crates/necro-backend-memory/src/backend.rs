@@ -489,6 +489,33 @@ impl Backend for MemoryBackend {
         Ok(NackOutcome::Requeued { next_attempt })
     }
 
+    /// Puts the deliveries back at the front of the queue, in their order, with their attempt
+    /// unchanged. Unknown tokens are reported after the known ones are back, as with
+    /// [`ack`](Backend::ack).
+    async fn release(&self, deliveries: Vec<Delivery<MemoryToken>>) -> Result<(), BackendError> {
+        let (len, unknown) = {
+            let mut state = self.lock();
+            let mut unknown = None;
+            let mut back = Vec::with_capacity(deliveries.len());
+            for d in &deliveries {
+                match state.in_flight.remove(&d.token.0) {
+                    Some(entry) => back.push(entry),
+                    None => unknown = Some(d.token),
+                }
+            }
+            for entry in back.into_iter().rev() {
+                state.queue.push_front(entry);
+            }
+            (state.queue.len(), unknown)
+        };
+        record_depth(len);
+        self.shared.notify.notify_one();
+        match unknown {
+            Some(token) => Err(BackendError::UnknownToken(token.to_string())),
+            None => Ok(()),
+        }
+    }
+
     /// Enqueues `emitted` and acks `acks` under one lock.
     ///
     /// When the emitted batch does not fit (or the backend is closed and `emitted` is not

@@ -198,3 +198,21 @@ async fn abandoned_deliveries_can_be_given_back() {
             .all(|l| l.kind == DeadLetterKind::MaxDeliveries)
     );
 }
+
+#[tokio::test]
+async fn released_deliveries_come_back_first_in_order_with_their_attempt() {
+    let backend = MemoryBackend::new();
+    backend.enqueue(envelopes(0..4)).await.unwrap();
+    let got = pull_now(&backend, 2).await;
+    assert_eq!(ns(&got), vec![0, 1]);
+    backend.release(got).await.unwrap();
+    assert_eq!(backend.in_flight(), 0);
+    let again = pull_now(&backend, 10).await;
+    assert_eq!(ns(&again), vec![0, 1, 2, 3], "back at the front, in order");
+    assert!(again.iter().all(|d| d.attempt == 1), "no attempt counted");
+    // A token released twice is unknown the second time; the known ones still come back.
+    let first = again[0].clone();
+    backend.release(vec![first.clone()]).await.unwrap();
+    let err = backend.release(vec![first]).await.unwrap_err();
+    assert!(matches!(err, BackendError::UnknownToken(_)), "{err:?}");
+}

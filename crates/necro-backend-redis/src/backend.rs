@@ -888,6 +888,51 @@ impl Backend for RedisBackend {
         })
     }
 
+    /// `XCLAIM ... IDLE claim_min_idle RETRYCOUNT attempt-1 JUSTID`, one call per attempt
+    /// number among the deliveries: each entry becomes claimable at once and its delivery count
+    /// is set back, so its next delivery carries the same attempt number and does not count
+    /// towards `max_retries`.
+    async fn release(&self, deliveries: Vec<Delivery<EntryId>>) -> Result<(), BackendError> {
+        self.check_open()?;
+        let inner = &self.inner;
+        let idle = u64::try_from(inner.config.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
+        let mut by_attempt: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
+        for delivery in &deliveries {
+            by_attempt
+                .entry(delivery.attempt)
+                .or_default()
+                .push(delivery.token.as_str().to_owned());
+        }
+        for (attempt, ids) in by_attempt {
+            let _: Value = inner
+                .pool
+                .next()
+                .xclaim(
+                    inner.stream.clone(),
+                    inner.group.as_str(),
+                    inner.consumer.as_str(),
+                    0,
+                    ids,
+                    Some(idle),
+                    None,
+                    Some(u64::from(attempt.saturating_sub(1))),
+                    false,
+                    true,
+                )
+                .await
+                .map_err(backend_error)?;
+        }
+        if !deliveries.is_empty() {
+            self.wake_claim();
+        }
+        debug!(
+            stream = %inner.config.stream_key(),
+            count = deliveries.len(),
+            "released unhandled deliveries"
+        );
+        Ok(())
+    }
+
     /// The `XADD`s of every emitted event and the `XACK` of the sources in one MULTI/EXEC:
     /// a crash cannot leave the outputs without the ack or the ack without the outputs.
     async fn commit(&self, emitted: Vec<Envelope>, acks: Vec<EntryId>) -> Result<(), BackendError> {

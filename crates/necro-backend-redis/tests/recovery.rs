@@ -100,3 +100,31 @@ async fn after_max_retries_deliveries_the_entry_is_dead_lettered() {
         "acked"
     );
 }
+
+// A released entry (pulled, never handled) is claimable at once and comes back with the same
+// attempt: its delivery count is set back, so it never counts towards max_retries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn released_entries_come_back_with_their_attempt() {
+    let Some(ctx) = Ctx::shared("release") else {
+        return;
+    };
+    let w = worker(&ctx, "w1").await;
+    w.send(event(1)).await.unwrap();
+    w.send(event(2)).await.unwrap();
+    let mut held = pull_n(&w, 2, Duration::from_secs(5)).await;
+    assert!(held.iter().all(|d| d.attempt == 1));
+    // More releases than max_retries (3): none of them counts.
+    for _ in 0..4 {
+        w.release(held).await.unwrap();
+        held = pull_n(&w, 2, Duration::from_secs(5)).await;
+        assert_eq!(held.len(), 2);
+        for d in &held {
+            assert_eq!(d.attempt, 1, "released, not failed");
+        }
+    }
+    w.ack(held.iter().map(|d| d.token.clone()).collect())
+        .await
+        .unwrap();
+    let admin = ctx.admin().await;
+    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+}

@@ -140,6 +140,24 @@ pub trait Backend: Send + Sync + 'static {
         reason: String,
     ) -> impl Future<Output = Result<NackOutcome, BackendError>> + Send;
 
+    /// Gives back deliveries that were pulled but never handled (a run stopped before it got
+    /// to them: `max_steps`, another runner's failure), without counting a failed attempt:
+    /// they are delivered again as if they had not been pulled.
+    ///
+    /// The default nacks each one, which does count an attempt; the shipped backends override
+    /// it.
+    fn release(
+        &self,
+        deliveries: Vec<Delivery<Self::Token>>,
+    ) -> impl Future<Output = Result<(), BackendError>> + Send {
+        async move {
+            for delivery in deliveries {
+                self.nack(delivery, "released unhandled".to_owned()).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Enqueues `emitted` and acknowledges `acks` as one step.
     ///
     /// The default enqueues, then acks: a crash between the two redelivers the sources and

@@ -517,11 +517,14 @@ impl<B: Backend> Runner<B> {
                 }
             }
             let _ = self.flush().await;
+            // Pulled but never handled: given back without counting an attempt.
             let leftover: Vec<_> = self.queue.drain(..).collect();
-            for d in leftover {
-                self.nack(d, "run stopped before this event was processed".into())
-                    .await;
-                self.settle(1);
+            let n = leftover.len();
+            if n > 0 {
+                if let Err(e) = self.inner.backend.release(leftover).await {
+                    self.backend_error("release", &e);
+                }
+                self.settle(n);
             }
         }
         result

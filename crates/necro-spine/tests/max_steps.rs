@@ -2,7 +2,7 @@
 mod support;
 
 use necro_backend_memory::MemoryBackend;
-use necro_core::{Emit, Event, organ_fn};
+use necro_core::{Backend, Emit, Event, organ_fn};
 use necro_spine::{RunError, Spine};
 use support::{CallLog, ev, recorder};
 
@@ -61,4 +61,33 @@ async fn a_runaway_loop_stops_with_a_typed_error() {
         "{err}"
     );
     assert_eq!(spine.stats().processed, 500);
+}
+
+#[tokio::test]
+async fn what_max_steps_left_unhandled_keeps_its_attempt() {
+    let log = CallLog::default();
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(recorder("S", &["START"], None, &log))
+        .max_steps(2)
+        .build()
+        .unwrap();
+    for _ in 0..10 {
+        spine.send(ev("START")).await.unwrap();
+    }
+    // Three runs in a row stop at max_steps; the events they pulled but never handled are
+    // given back as unhandled, so no attempt is counted against them (three nacks would have
+    // dead-lettered them at the default max_deliveries).
+    for _ in 0..3 {
+        let err = spine.run_until_drained().await.unwrap_err();
+        assert!(matches!(err, RunError::MaxStepsExceeded { .. }), "{err}");
+    }
+    let left = backend.pull(10, std::time::Duration::ZERO).await.unwrap();
+    assert!(!left.is_empty());
+    assert!(
+        left.iter().all(|d| d.attempt == 1),
+        "{:?}",
+        left.iter().map(|d| d.attempt).collect::<Vec<_>>()
+    );
+    assert_eq!(backend.dead_letters().len(), 0);
 }
