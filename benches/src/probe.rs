@@ -69,6 +69,10 @@ impl<B: Backend> Backend for Probe<B> {
         Ok(())
     }
 
+    async fn release(&self, deliveries: Vec<Delivery<Self::Token>>) -> Result<(), BackendError> {
+        self.inner.release(deliveries).await
+    }
+
     fn atomic_commit(&self) -> bool {
         self.inner.atomic_commit()
     }
