@@ -481,6 +481,36 @@ impl RedisBackend {
         Ok(())
     }
 
+    /// `XCLAIM key group consumer 0 ids IDLE claim_min_idle [RETRYCOUNT n] JUSTID`: the entries
+    /// stay pending on this consumer but look idle, so the next pull of any worker reclaims
+    /// them at once. `retry_count` sets their delivery count (else it is left as it is).
+    async fn mark_idle(
+        &self,
+        ids: Vec<String>,
+        retry_count: Option<u64>,
+    ) -> Result<(), BackendError> {
+        let inner = &self.inner;
+        let idle = u64::try_from(inner.config.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
+        let _: Value = inner
+            .pool
+            .next()
+            .xclaim(
+                inner.stream.clone(),
+                inner.group.as_str(),
+                inner.consumer.as_str(),
+                0,
+                ids,
+                Some(idle),
+                None,
+                retry_count,
+                false,
+                true,
+            )
+            .await
+            .map_err(backend_error)?;
+        Ok(())
+    }
+
     fn claim_due(&self) -> bool {
         let state = self
             .inner
@@ -856,24 +886,8 @@ impl Backend for RedisBackend {
                 .await?;
             return Ok(NackOutcome::DeadLettered);
         }
-        let idle = u64::try_from(inner.config.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
-        let _: Value = inner
-            .pool
-            .next()
-            .xclaim(
-                inner.stream.clone(),
-                inner.group.as_str(),
-                inner.consumer.as_str(),
-                0,
-                delivery.token.as_str(),
-                Some(idle),
-                None,
-                None,
-                false,
-                true,
-            )
-            .await
-            .map_err(backend_error)?;
+        self.mark_idle(vec![delivery.token.as_str().to_owned()], None)
+            .await?;
         inner.counters.nacked(1);
         self.wake_claim();
         debug!(
@@ -895,7 +909,6 @@ impl Backend for RedisBackend {
     async fn release(&self, deliveries: Vec<Delivery<EntryId>>) -> Result<(), BackendError> {
         self.check_open()?;
         let inner = &self.inner;
-        let idle = u64::try_from(inner.config.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
         let mut by_attempt: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
         for delivery in &deliveries {
             by_attempt
@@ -904,23 +917,8 @@ impl Backend for RedisBackend {
                 .push(delivery.token.as_str().to_owned());
         }
         for (attempt, ids) in by_attempt {
-            let _: Value = inner
-                .pool
-                .next()
-                .xclaim(
-                    inner.stream.clone(),
-                    inner.group.as_str(),
-                    inner.consumer.as_str(),
-                    0,
-                    ids,
-                    Some(idle),
-                    None,
-                    Some(u64::from(attempt.saturating_sub(1))),
-                    false,
-                    true,
-                )
-                .await
-                .map_err(backend_error)?;
+            self.mark_idle(ids, Some(u64::from(attempt.saturating_sub(1))))
+                .await?;
         }
         if !deliveries.is_empty() {
             self.wake_claim();
