@@ -101,7 +101,7 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    rt.block_on(async move { tokio::spawn(fut).await.expect("benchmark task") })
+    try_run_on(rt, fut).unwrap_or_else(|why| panic!("benchmark task failed: {why}"))
 }
 
 /// Like [`run_on`], but a panic in `fut` (a scenario's `expect` on a failing server) comes
@@ -115,16 +115,9 @@ where
     F::Output: Send + 'static,
 {
     rt.block_on(async move { tokio::spawn(fut).await })
-        .map_err(|e| {
-            if !e.is_panic() {
-                return e.to_string();
-            }
-            let panic = e.into_panic();
-            panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_else(|| "the scenario panicked".to_owned())
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => necro_core::panic_message(&*panic),
+            Err(e) => e.to_string(),
         })
 }
 

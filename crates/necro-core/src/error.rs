@@ -181,6 +181,24 @@ impl OrganError {
     }
 }
 
+/// The message a panic carried (`panic!("...")` gives a `&str` or a `String`), for reporting
+/// a caught panic (`catch_unwind`, a task's `JoinError::into_panic`) as a failure.
+///
+/// ```
+/// let caught = std::panic::catch_unwind(|| panic!("organ blew up: {}", 42)).unwrap_err();
+/// assert_eq!(necro_core::panic_message(&*caught), "organ blew up: 42");
+/// ```
+#[must_use]
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_owned()
+    }
+}
+
 /// Renders an error and its sources as `outer: cause: root`.
 #[must_use]
 pub fn error_chain(err: &(dyn StdError + 'static)) -> String {

@@ -47,7 +47,9 @@ pub use backend::{
 };
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use emit::Emit;
-pub use error::{BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain};
+pub use error::{
+    BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain, panic_message,
+};
 pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, format_timestamp};
 pub use organ::{
     BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,

@@ -1,6 +1,5 @@
 //! The spine: pulls from a backend, routes to organs, enqueues what they emit, acks.
 
-use std::any::Any;
 use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
@@ -1191,7 +1190,7 @@ async fn run_handler(slot: &OrganSlot, event: &Event) -> Result<Emit, HandlerFai
             let fut = AssertUnwindSafe(organ.handle_boxed(event)).catch_unwind();
             match tokio::time::timeout(slot.timeout, fut).await {
                 Err(_) => Err(HandlerFailure::Timeout),
-                Ok(Err(panic)) => Err(HandlerFailure::Panic(panic_message(&*panic))),
+                Ok(Err(panic)) => Err(HandlerFailure::Panic(necro_core::panic_message(&*panic))),
                 Ok(Ok(res)) => res.map_err(HandlerFailure::Error),
             }
         }
@@ -1202,21 +1201,11 @@ async fn run_handler(slot: &OrganSlot, event: &Event) -> Result<Emit, HandlerFai
             match tokio::time::timeout(slot.timeout, task).await {
                 Err(_) => Err(HandlerFailure::Timeout),
                 Ok(Err(join)) => Err(HandlerFailure::Panic(match join.try_into_panic() {
-                    Ok(panic) => panic_message(&*panic),
+                    Ok(panic) => necro_core::panic_message(&*panic),
                     Err(e) => e.to_string(),
                 })),
                 Ok(Ok(res)) => res.map_err(HandlerFailure::Error),
             }
         }
-    }
-}
-
-fn panic_message(panic: &(dyn Any + Send)) -> String {
-    if let Some(s) = panic.downcast_ref::<&str>() {
-        (*s).to_owned()
-    } else if let Some(s) = panic.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "non-string panic payload".to_owned()
     }
 }
