@@ -309,19 +309,29 @@ impl<B: Backend> Spine<B> {
                 .collect(),
         );
         let mut result = Ok(());
+        let mut panicked = None;
         for handle in &mut runners.0 {
             let outcome = match handle.await {
                 Ok(r) => r,
                 Err(e) => {
-                    // Runner tasks are never aborted and organ panics are caught; this would
-                    // be a bug in the spine. What that runner held is redelivered by the backend.
+                    // Organ panics are caught, so this is a bug in the spine itself. The other
+                    // runners wind down; then the panic goes on to the caller, as it would
+                    // from a single runner running inline. What the runner held is redelivered.
                     tracing::error!(target: TARGET, error = %e, "a spine runner failed");
+                    shared.abort.store(true, Ordering::Release);
+                    shared.settled.notify_waiters();
+                    if let Ok(panic) = e.try_into_panic() {
+                        panicked.get_or_insert(panic);
+                    }
                     Ok(())
                 }
             };
             if result.is_ok() {
                 result = outcome;
             }
+        }
+        if let Some(panic) = panicked {
+            std::panic::resume_unwind(panic);
         }
         result
     }
@@ -358,6 +368,10 @@ impl RunShared {
     }
 }
 
+const PROCESSED_TOTAL: &str = "necro_events_processed_total";
+const EMITTED_TOTAL: &str = "necro_events_emitted_total";
+const HANDLER_DURATION: &str = "necro_handler_duration_seconds";
+
 /// Handles on the metric series written for every event, registered once per run with the
 /// recorder installed at that time: building a labelled key per event cost about a fifth of
 /// the spine's own work per event. Types no organ listens to fall back to the macros.
@@ -373,10 +387,8 @@ impl HotMetrics {
         let mut by_route =
             vec![(metrics::Counter::noop(), metrics::Counter::noop()); inner.routes.len()];
         for (t, route) in &inner.routes {
-            let processed =
-                metrics::counter!("necro_events_processed_total", "event_type" => t.shared());
-            let emitted =
-                metrics::counter!("necro_events_emitted_total", "event_type" => t.shared());
+            let processed = metrics::counter!(PROCESSED_TOTAL, "event_type" => t.shared());
+            let emitted = metrics::counter!(EMITTED_TOTAL, "event_type" => t.shared());
             if let Some(slot) = by_route.get_mut(route.index) {
                 *slot = (processed, emitted);
             }
@@ -385,7 +397,7 @@ impl HotMetrics {
             .organs
             .iter()
             .map(|slot| {
-                metrics::histogram!("necro_handler_duration_seconds", "organ" => slot.organ.name_arc().clone())
+                metrics::histogram!(HANDLER_DURATION, "organ" => slot.organ.name_arc().clone())
             })
             .collect();
         Self { by_route, duration }
@@ -394,8 +406,9 @@ impl HotMetrics {
     fn processed(&self, route: Option<&Route>, event_type: &EventType) {
         match route.and_then(|r| self.by_route.get(r.index)) {
             Some((c, _)) => c.increment(1),
-            None => metrics::counter!("necro_events_processed_total", "event_type" => event_type.shared())
-                .increment(1),
+            None => {
+                metrics::counter!(PROCESSED_TOTAL, "event_type" => event_type.shared()).increment(1)
+            }
         }
     }
 
@@ -403,8 +416,7 @@ impl HotMetrics {
         match route.and_then(|r| self.by_route.get(r.index)) {
             Some((_, c)) => c.increment(1),
             None => {
-                metrics::counter!("necro_events_emitted_total", "event_type" => event_type.shared())
-                    .increment(1)
+                metrics::counter!(EMITTED_TOTAL, "event_type" => event_type.shared()).increment(1)
             }
         }
     }
@@ -754,12 +766,8 @@ impl<B: Backend> Runner<B> {
         if commits.is_empty() {
             return Ok(());
         }
-        let n_emitted = commits.iter().map(|(_, e)| e.len()).sum();
-        let mut all_emitted: Vec<Envelope> = Vec::with_capacity(n_emitted);
-        for (_, emitted) in &commits {
-            all_emitted.extend(emitted.iter().cloned());
-        }
-        let acks: Vec<B::Token> = commits.iter().map(|(d, _)| d.token.clone()).collect();
+        let (all_emitted, acks) = batch_parts(&commits);
+        let n_emitted = all_emitted.len();
         match self.inner.backend.commit(all_emitted, acks).await {
             Ok(()) => {
                 self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
@@ -802,11 +810,7 @@ impl<B: Backend> Runner<B> {
         let mode = self.inner.settings.enqueue_mode;
         let n_emitted: usize = commits.iter().map(|(_, e)| e.len()).sum();
         if mode == EnqueueFailureMode::Retry {
-            let emitted: Vec<Envelope> = commits
-                .iter()
-                .flat_map(|(_, e)| e.iter().cloned())
-                .collect();
-            let acks: Vec<B::Token> = commits.iter().map(|(d, _)| d.token.clone()).collect();
+            let (emitted, acks) = batch_parts(&commits);
             match self.commit_with_retries(&emitted, &acks, err).await {
                 Ok(()) => {
                     self.count_emitted(emitted.iter(), n_emitted);
@@ -980,6 +984,18 @@ impl<B: Backend> Runner<B> {
     }
 }
 
+/// One batch commit's arguments: every source's emitted events (cloned: the per-source
+/// fallback needs them if the commit fails) and every source's token.
+fn batch_parts<T: Clone>(commits: &[(Delivery<T>, Vec<Envelope>)]) -> (Vec<Envelope>, Vec<T>) {
+    let n_emitted = commits.iter().map(|(_, e)| e.len()).sum();
+    let mut emitted = Vec::with_capacity(n_emitted);
+    for (_, e) in commits {
+        emitted.extend(e.iter().cloned());
+    }
+    let acks = commits.iter().map(|(d, _)| d.token.clone()).collect();
+    (emitted, acks)
+}
+
 /// Routes one delivery to its organs and decides its outcome.
 async fn dispatch<B: Backend>(
     inner: &Inner<B>,
@@ -1103,7 +1119,7 @@ async fn call_organ<B: Backend>(
         let elapsed = started.elapsed();
         match duration {
             Some(h) => h.record(elapsed.as_secs_f64()),
-            None => metrics::histogram!("necro_handler_duration_seconds", "organ" => slot.organ.name_arc().clone())
+            None => metrics::histogram!(HANDLER_DURATION, "organ" => slot.organ.name_arc().clone())
                 .record(elapsed.as_secs_f64()),
         }
         if let Some(breaker) = &slot.breaker
