@@ -89,12 +89,18 @@ fn main() {
 /// Runs `necro-bench-rss` (the sibling binary, on the system allocator) in a child process so
 /// the figure is that process's own peak. Under `cargo run`, which builds only this binary,
 /// the sibling is built first with the same cargo and profile.
-fn rss_in_child(events: u64, raw: bool) -> Option<u64> {
-    let exe = std::env::current_exe().ok()?;
+fn rss_in_child(events: u64, raw: bool) -> Result<u64, String> {
+    use std::process::Command;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
     let sibling = exe.with_file_name(format!("necro-bench-rss{}", std::env::consts::EXE_SUFFIX));
     if !sibling.exists() {
-        let cargo = std::env::var_os("CARGO")?;
-        let mut build = std::process::Command::new(cargo);
+        let cargo = std::env::var_os("CARGO").ok_or_else(|| {
+            format!(
+                "{} is missing; build it with `cargo build --release -p necro-bench`",
+                sibling.display()
+            )
+        })?;
+        let mut build = Command::new(cargo);
         build.args([
             "build",
             "--quiet",
@@ -106,18 +112,33 @@ fn rss_in_child(events: u64, raw: bool) -> Option<u64> {
         if exe.parent().is_some_and(|d| d.ends_with("release")) {
             build.arg("--release");
         }
-        if !build.status().ok()?.success() {
-            return None;
+        let status = build
+            .status()
+            .map_err(|e| format!("cannot run cargo to build necro-bench-rss: {e}"))?;
+        if !status.success() {
+            return Err(format!("building necro-bench-rss failed ({status})"));
         }
     }
-    let mut cmd = std::process::Command::new(sibling);
+    let mut cmd = Command::new(&sibling);
     cmd.args(["--events", &events.to_string()]);
     if raw {
         cmd.arg("--raw");
     }
-    let out = cmd.output().ok()?;
+    let out = cmd
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", sibling.display()))?;
     if !out.status.success() {
-        return None;
+        return Err(format!(
+            "necro-bench-rss failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim().parse().map_err(|e| {
+        format!(
+            "necro-bench-rss printed {:?}, not a byte count: {e}",
+            text.trim()
+        )
+    })
 }

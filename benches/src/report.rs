@@ -83,7 +83,7 @@ impl Sizes {
 ///
 /// `rss` measures peak memory for `n` events and the raw baseline (`raw = true`) in a child
 /// process; it returns bytes, or `None` when it could not.
-pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
+pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Value {
     let rt = runtime();
     let mut out = serde_json::Map::new();
     out.insert("machine".into(), machine());
@@ -186,8 +186,22 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Option<u64>) -> Value {
     out.insert("trading".into(), trading(sizes, &rt));
 
     // Peak memory of one million queued events, each in a child process.
-    let necro = rss(sizes.rss_events, false);
-    let raw = rss(sizes.rss_events, true);
+    let (necro, raw) = match (rss(sizes.rss_events, false), rss(sizes.rss_events, true)) {
+        (Ok(n), Ok(r)) => (Some(n), Some(r)),
+        (Err(why), _) | (_, Err(why)) => {
+            // Said in the table's SKIPPED lines, with the figures left null.
+            out.insert(
+                "memory_peak_rss".into(),
+                json!({
+                    "skipped": format!("peak RSS not measured: {why}"),
+                    "events": sizes.rss_events,
+                    "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
+                }),
+            );
+            drop(rt);
+            return Value::Object(out);
+        }
+    };
     out.insert(
         "memory_peak_rss".into(),
         json!({
