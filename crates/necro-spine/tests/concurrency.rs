@@ -9,19 +9,42 @@ use necro_core::{Emit, Event, organ_fn};
 use necro_spine::Spine;
 use support::{CallLog, ev_n};
 
+/// A chain stage that waits a little (varied per event, so completions interleave): every
+/// event becomes a task of its own.
 fn stage(
     name: &'static str,
     input: &'static str,
     output: Option<&'static str>,
     log: &CallLog,
 ) -> necro_core::BoxedOrgan {
+    chain_stage(name, input, output, log, true)
+}
+
+/// A chain stage that finishes on its first poll (no await): the runners dispatch it inline.
+fn instant_stage(
+    name: &'static str,
+    input: &'static str,
+    output: Option<&'static str>,
+    log: &CallLog,
+) -> necro_core::BoxedOrgan {
+    chain_stage(name, input, output, log, false)
+}
+
+fn chain_stage(
+    name: &'static str,
+    input: &'static str,
+    output: Option<&'static str>,
+    log: &CallLog,
+    waits: bool,
+) -> necro_core::BoxedOrgan {
     let log = log.clone();
     organ_fn(name, [input], move |ev: Event| {
         log.push(name, &ev);
         async move {
-            // Vary the time each event takes so completions interleave.
-            let n = ev.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            tokio::time::sleep(Duration::from_micros(n % 7 * 50)).await;
+            if waits {
+                let n = ev.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                tokio::time::sleep(Duration::from_micros(n % 7 * 50)).await;
+            }
             match output {
                 Some(t) => Ok(Emit::one(Event::new(t, ev.payload().clone().into())?)),
                 None => Ok(Emit::none()),
@@ -60,26 +83,6 @@ async fn many_in_flight_lose_nothing_and_duplicate_nothing() {
     for organ in ["A", "B", "C"] {
         assert_eq!(per_organ[organ].len() as u64, N, "organ {organ}");
     }
-}
-
-/// A stage that finishes on its first poll (no await): the runners dispatch it inline.
-fn instant_stage(
-    name: &'static str,
-    input: &'static str,
-    output: Option<&'static str>,
-    log: &CallLog,
-) -> necro_core::BoxedOrgan {
-    let log = log.clone();
-    organ_fn(name, [input], move |ev: Event| {
-        log.push(name, &ev);
-        let next = output.map(|t| Event::new(t, ev.payload().clone().into()));
-        async move {
-            match next {
-                Some(ev) => Ok(Emit::one(ev?)),
-                None => Ok(Emit::none()),
-            }
-        }
-    })
 }
 
 // Four worker threads and concurrency 8: four runners share the backend. A drain run must
