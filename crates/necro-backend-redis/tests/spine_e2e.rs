@@ -51,18 +51,24 @@ impl Organ for Step3 {
     }
 }
 
+/// The START → STEP2 → STEP3 chain on the test's own stream; STEP3 payloads land in `seen`.
+async fn chain(
+    ctx: &Ctx,
+    seen: &Arc<Mutex<Vec<Value>>>,
+) -> necro_spine::SpineBuilder<necro_backend_redis::RedisBackend> {
+    Spine::builder(ctx.backend().await)
+        .organ(Start)
+        .organ(Step2)
+        .organ(Step3(Arc::clone(seen)))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_three_step_chain_runs_to_the_end_on_redis() {
     let Some(ctx) = Ctx::shared("spine_chain") else {
         return;
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let spine = Spine::builder(ctx.backend().await)
-        .organ(Start)
-        .organ(Step2)
-        .organ(Step3(Arc::clone(&seen)))
-        .build()
-        .unwrap();
+    let spine = chain(&ctx, &seen).await.build().unwrap();
     let mut starts = Vec::new();
     for n in 0..20 {
         let ev = Event::new("START", json!({"n": n})).unwrap();
@@ -161,10 +167,8 @@ async fn several_runners_share_one_redis_backend() {
         return;
     };
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let spine = Spine::builder(ctx.backend().await)
-        .organ(Start)
-        .organ(Step2)
-        .organ(Step3(Arc::clone(&seen)))
+    let spine = chain(&ctx, &seen)
+        .await
         .concurrency(8)
         .batch_size(8)
         .poll_interval(Duration::from_millis(100))
