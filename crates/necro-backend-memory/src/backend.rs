@@ -495,12 +495,12 @@ impl Backend for MemoryBackend {
     async fn release(&self, deliveries: Vec<Delivery<MemoryToken>>) -> Result<(), BackendError> {
         let (len, unknown) = {
             let mut state = self.lock();
-            let mut unknown = None;
+            let mut unknown = Vec::new();
             let mut back = Vec::with_capacity(deliveries.len());
             for d in &deliveries {
                 match state.in_flight.remove(&d.token.0) {
                     Some(entry) => back.push(entry),
-                    None => unknown = Some(d.token),
+                    None => unknown.push(d.token),
                 }
             }
             for entry in back.into_iter().rev() {
@@ -510,10 +510,7 @@ impl Backend for MemoryBackend {
         };
         record_depth(len);
         self.shared.notify.notify_one();
-        match unknown {
-            Some(token) => Err(BackendError::UnknownToken(token.to_string())),
-            None => Ok(()),
-        }
+        unknown_tokens(&unknown)
     }
 
     /// Enqueues `emitted` and acks `acks` under one lock.
