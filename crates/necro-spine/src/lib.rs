@@ -54,7 +54,7 @@ pub use config::{
     OrganOptions, RetryPolicy,
 };
 pub use error::{BuildError, RunError};
-pub use shutdown::ShutdownHandle;
+pub use shutdown::{ShutdownHandle, shutdown_signal};
 pub use spine::Spine;
 pub use stats::Stats;
 

@@ -1,4 +1,5 @@
-//! Graceful shutdown: a handle that asks a running spine to stop.
+//! Graceful shutdown: a handle that asks a running spine to stop, and [`shutdown_signal`],
+//! which resolves on the signals a service is stopped with.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,5 +67,49 @@ impl ShutdownHandle {
     #[must_use]
     pub fn is_requested(&self) -> bool {
         self.0.is_requested()
+    }
+}
+
+/// Resolves when the process is asked to stop: on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what
+/// container orchestrators and service managers send). Pass it to
+/// [`Spine::run_until`](crate::Spine::run_until) so a worker stops gracefully either way.
+///
+/// If a signal handler cannot be installed (rare: the process has no signal support), the
+/// failure is logged and the other signal is still awaited.
+///
+/// ```no_run
+/// # use necro_backend_memory::MemoryBackend;
+/// # use necro_spine::Spine;
+/// # #[tokio::main]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let spine = Spine::builder(MemoryBackend::new()).build()?;
+/// let stats = spine.run_until(necro_spine::shutdown_signal()).await?;
+/// # Ok(()) }
+/// ```
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(target: "necro_spine", error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(target: "necro_spine", error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!(target: "necro_spine", "SIGINT received: shutting down"),
+        () = terminate => tracing::info!(target: "necro_spine", "SIGTERM received: shutting down"),
     }
 }
