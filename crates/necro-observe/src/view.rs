@@ -492,6 +492,183 @@ mod tests {
         assert!(!html.contains("<b>"));
     }
 
+    /// The `<svg class="spark">` element of a rendered fragment.
+    fn spark_svg(html: &str) -> &str {
+        let start = html.find("<svg class=\"spark\"").expect("a sparkline");
+        let end = html[start..].find("</svg>").expect("a closed svg") + start;
+        &html[start..end]
+    }
+
+    /// The value of attribute `name` on the first element `tag` in `html`.
+    fn attr<'a>(html: &'a str, tag: &str, name: &str) -> &'a str {
+        let start = html
+            .find(&format!("<{tag} "))
+            .unwrap_or_else(|| panic!("no <{tag}>"));
+        let elem = &html[start..start + html[start..].find('>').expect("closed tag")];
+        let key = format!(" {name}=\"");
+        let at = elem
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} on {elem}"))
+            + key.len();
+        &elem[at..at + elem[at..].find('"').expect("closed attribute")]
+    }
+
+    /// The height above the box's floor of every point of the throughput line, as a
+    /// fraction of the box's height.
+    fn line_heights(html: &str) -> Vec<f64> {
+        let svg = spark_svg(html);
+        let view_box: Vec<f64> = attr(svg, "svg", "viewBox")
+            .split(' ')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let h = view_box[3];
+        attr(svg, "polyline", "points")
+            .split_whitespace()
+            .map(|xy| {
+                let y: f64 = xy.split_once(',').unwrap().1.parse().unwrap();
+                (h - y) / h
+            })
+            .collect()
+    }
+
+    /// The text of every cell of the organ row `organ`, tags stripped.
+    fn organ_cells(html: &str, organ: &str) -> Vec<String> {
+        let start = html
+            .find(&format!("<tr data-organ=\"{organ}\">"))
+            .unwrap_or_else(|| panic!("no row for {organ}: {html}"));
+        let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+        row.split("<td")
+            .skip(1)
+            .map(|cell| {
+                let mut text = String::new();
+                let mut in_tag = true; // the rest of the opening <td ...>
+                for c in cell.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => in_tag = false,
+                        c if !in_tag => text.push(c),
+                        _ => {}
+                    }
+                }
+                text
+            })
+            .collect()
+    }
+
+    fn totals(rates: &[f64]) -> Vec<f64> {
+        let mut total = 0.0;
+        let mut out = vec![0.0];
+        for r in rates {
+            total += r;
+            out.push(total);
+        }
+        out
+    }
+
+    #[test]
+    fn the_sparkline_stretches_over_its_whole_box() {
+        let html = fragment(&View::new(Snapshot::default(), &totals(&[5.0, 7.0, 6.0])));
+        let svg = spark_svg(&html);
+        assert_eq!(attr(svg, "svg", "preserveAspectRatio"), "none", "{svg}");
+        // Stretched, the line keeps its width.
+        assert_eq!(
+            attr(svg, "polyline", "vector-effect"),
+            "non-scaling-stroke",
+            "{svg}"
+        );
+        let xs: Vec<f64> = attr(svg, "polyline", "points")
+            .split_whitespace()
+            .map(|xy| xy.split_once(',').unwrap().0.parse().unwrap())
+            .collect();
+        let width: f64 = attr(svg, "svg", "viewBox")
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            xs[0].abs() < 1e-9 && (xs[xs.len() - 1] - width).abs() < 1e-9,
+            "{xs:?}"
+        );
+    }
+
+    #[test]
+    fn the_sparkline_has_a_labelled_scale() {
+        let html = fragment(&View::new(
+            Snapshot::default(),
+            &totals(&[40.0, 80.0, 60.0]),
+        ));
+        // The top of the scale and a gridline half way up, each with its events/s value.
+        assert!(
+            html.contains(r#"<span class="scale-top">100/s</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="scale-mid""#), "{html}");
+        let mid = &html[html.find(r#"class="scale-mid""#).unwrap()..];
+        let mid = &mid[mid.find('>').unwrap() + 1..mid.find("</span>").unwrap()];
+        assert!(mid.ends_with("/s"), "{mid}");
+        assert!(spark_svg(&html).contains(r#"class="grid""#), "{html}");
+        // The page says which scale it uses.
+        assert!(html.contains("log scale"), "{html}");
+        assert!(html.contains("peak 80/s"), "{html}");
+    }
+
+    #[test]
+    fn a_first_burst_does_not_flatten_the_steady_rate() {
+        // One second at 50,000 events/s, then a steady 200 events/s.
+        let mut rates = vec![50_000.0];
+        rates.extend([200.0; 30]);
+        let heights = line_heights(&fragment(&View::new(Snapshot::default(), &totals(&rates))));
+        assert_eq!(heights.len(), 31);
+        assert!(heights[0] > 0.9, "the burst reaches the top: {heights:?}");
+        for h in &heights[1..] {
+            assert!(*h > 0.25, "steady rate drawn too low: {heights:?}");
+        }
+        // An idle second still sits on the floor.
+        let heights = line_heights(&fragment(&View::new(
+            Snapshot::default(),
+            &totals(&[50_000.0, 200.0, 0.0]),
+        )));
+        assert!(heights[2].abs() < 0.05, "{heights:?}");
+    }
+
+    /// Renders, through a real Prometheus recorder whose summary window is 150 ms, one
+    /// organ call of 2 ms; `wait` is how long to let pass before rendering.
+    fn one_call_rendered_after(wait: std::time::Duration) -> Vec<String> {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_bucket_duration(std::time::Duration::from_millis(50))
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("necro_handler_duration_seconds", "organ" => "a").record(0.002);
+        });
+        std::thread::sleep(wait);
+        let html = fragment(&View::new(Snapshot::parse(&handle.render()), &[]));
+        organ_cells(&html, "a")
+    }
+
+    #[test]
+    fn quantiles_of_an_empty_window_show_a_dash() {
+        // columns: organ, calls, mean, p50, p99, ...
+        let fresh = one_call_rendered_after(std::time::Duration::ZERO);
+        assert_eq!(fresh[1], "1");
+        assert_eq!(fresh[2], "2.000");
+        assert!(
+            fresh[3].starts_with("2.0") || fresh[3].starts_with("1.9"),
+            "{fresh:?}"
+        );
+        assert!(
+            fresh[4].starts_with("2.0") || fresh[4].starts_with("1.9"),
+            "{fresh:?}"
+        );
+        // The window has passed: the exporter renders every quantile as 0, sum and count stay.
+        let old = one_call_rendered_after(std::time::Duration::from_millis(300));
+        assert_eq!(old[1], "1");
+        assert_eq!(old[2], "2.000");
+        assert_eq!((old[3].as_str(), old[4].as_str()), ("–", "–"), "{old:?}");
+    }
+
     #[test]
     fn throughput_is_the_mean_of_the_last_ten_seconds() {
         let v = View::new(Snapshot::default(), &[0.0, 10.0, 30.0]);
