@@ -25,7 +25,7 @@ async fn at_400_px_wide_the_live_view_does_not_scroll_sideways() {
     // series with a long stream key lays it out without a Redis run.
     metrics::counter!("necro_redis_pulled_total", "stream" => "orders:eu-west-1:settlement-events")
         .increment(3);
-    // Let the sampler take a few throughput samples so the sparkline and its scale show.
+    // Wait (at most 4 s) for a throughput sample, so the sparkline and its scale show.
     for _ in 0..40 {
         if !support::http_get(addr, "/view")
             .await
