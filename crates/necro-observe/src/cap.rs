@@ -109,12 +109,12 @@ pub(crate) fn describe_all() {
     describe_histogram!(
         "necro_handler_duration_seconds",
         Unit::Seconds,
-        "Time spent in one organ call, per organ."
+        "Time spent in one organ call, per organ: a summary: quantiles over the last 40 to 60 s, _sum and _count since start."
     );
     describe_counter!(
         "necro_handler_errors_total",
         Unit::Count,
-        "Organ failures after retries, per organ and kind (error, panic, timeout, circuit_open)."
+        "Organ failures after retries, per organ and kind (error, permanent, timeout, panic, circuit_open)."
     );
     describe_counter!(
         "necro_handler_retries_total",
@@ -134,7 +134,7 @@ pub(crate) fn describe_all() {
     describe_counter!(
         "necro_dead_letters_total",
         Unit::Count,
-        "Events dead-lettered, per kind and event type."
+        "Events dead-lettered by the spine, per kind (handler_failed, max_deliveries, enqueue_failed) and event type."
     );
     describe_counter!(
         "necro_backend_errors_total",

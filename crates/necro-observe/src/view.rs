@@ -136,6 +136,9 @@ struct OrganRow {
     sum_seconds: f64,
     p50: Option<f64>,
     p99: Option<f64>,
+    /// The largest quantile value of the row: 0 when no call fell in the summary's window
+    /// (the exporter then renders every quantile as 0), `None` without quantile series.
+    quantile_max: Option<f64>,
     errors: BTreeMap<String, f64>,
     retries: f64,
     circuit: Option<f64>,
@@ -177,11 +180,17 @@ impl View {
             match smp.name.as_str() {
                 "necro_handler_duration_seconds_count" => r.calls += smp.value,
                 "necro_handler_duration_seconds_sum" => r.sum_seconds += smp.value,
-                "necro_handler_duration_seconds" => match smp.label("quantile") {
-                    Some("0.5") => r.p50 = Some(smp.value),
-                    Some("0.99") => r.p99 = Some(smp.value),
-                    _ => {}
-                },
+                "necro_handler_duration_seconds" => {
+                    let Some(q) = smp.label("quantile") else {
+                        continue;
+                    };
+                    r.quantile_max = Some(r.quantile_max.unwrap_or(0.0).max(smp.value));
+                    match q {
+                        "0.5" => r.p50 = Some(smp.value),
+                        "0.99" => r.p99 = Some(smp.value),
+                        _ => {}
+                    }
+                }
                 "necro_handler_errors_total" => {
                     *r.errors
                         .entry(smp.label("kind").unwrap_or("error").to_owned())
@@ -190,6 +199,13 @@ impl View {
                 "necro_handler_retries_total" => r.retries += smp.value,
                 "necro_circuit_state" => r.circuit = Some(smp.value),
                 _ => {}
+            }
+        }
+        for r in rows.values_mut() {
+            // No call in the window: the zeros are not latencies.
+            if r.quantile_max.is_some_and(|m| m <= 0.0) {
+                r.p50 = None;
+                r.p99 = None;
             }
         }
         rows
@@ -236,26 +252,123 @@ fn circuit(state: Option<f64>) -> (&'static str, &'static str) {
     }
 }
 
+/// The throughput chart's vertical scale: logarithmic, `log10(1 + rate)`, from 0 events/s
+/// at the floor to [`Scale::top`] at the top. A linear scale sized to the peak flattens a
+/// steady rate to the floor after one burst (50,000/s once, then 200/s, draws the steady
+/// part 0.4 % high); on this one the steady part sits half way up.
+#[derive(Debug, Clone, Copy)]
+struct Scale {
+    /// The rate at the top: the smallest of 1, 2, 5 × 10ⁿ events/s at or above the peak.
+    top: f64,
+}
+
+impl Scale {
+    fn new(peak: f64) -> Self {
+        Self {
+            top: nice_at_least(peak.max(1.0)),
+        }
+    }
+
+    /// Height of `rate` as a fraction of the chart's: 0 at the floor, 1 at the top.
+    fn height(self, rate: f64) -> f64 {
+        ((1.0 + rate.max(0.0)).log10() / (1.0 + self.top).log10()).clamp(0.0, 1.0)
+    }
+
+    /// A round rate near half way up, for the middle gridline.
+    fn mid(self) -> f64 {
+        nice_nearest((1.0 + self.top).sqrt() - 1.0)
+    }
+}
+
+/// 1, 2 and 5 × 10ⁿ: the round numbers a scale is labelled with.
+fn nice_candidates(v: f64) -> impl Iterator<Item = f64> {
+    let exp = v.log10().floor() as i32;
+    (exp - 1..=exp + 1).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
+}
+
+/// The smallest round number at or above `v` (> 0).
+fn nice_at_least(v: f64) -> f64 {
+    nice_candidates(v)
+        .find(|c| *c >= v * (1.0 - 1e-9))
+        .unwrap_or(v)
+}
+
+/// The round number closest to `v` (> 0) on a log scale.
+fn nice_nearest(v: f64) -> f64 {
+    nice_candidates(v)
+        .min_by(|a, b| (a / v).ln().abs().total_cmp(&(b / v).ln().abs()))
+        .unwrap_or(v)
+}
+
+/// A scale label: `200/s`, `50k/s`, `1M/s`, `0.5/s`.
+fn rate_label(v: f64) -> String {
+    let (n, unit) = if v >= 1e6 {
+        (v / 1e6, "M")
+    } else if v >= 1e3 {
+        (v / 1e3, "k")
+    } else {
+        (v, "")
+    };
+    // Round to 3 significant digits: the labels are round numbers, minus float noise.
+    let n = format!("{n:.3}");
+    let n = n.trim_end_matches('0').trim_end_matches('.');
+    format!("{n}{unit}/s")
+}
+
+/// The chart's drawing box, in SVG user units; the SVG is stretched over its whole CSS box
+/// (`preserveAspectRatio="none"`), lines keep their width (`non-scaling-stroke`).
+const SPARK_W: f64 = 600.0;
+const SPARK_H: f64 = 60.0;
+/// Room above the top and below the floor, so the line is not cut in half at either.
+const SPARK_PAD: f64 = 2.0;
+
+/// The y coordinate of a height fraction, and the same as a CSS `bottom` percentage.
+fn spark_y(height: f64) -> (f64, f64) {
+    let up = SPARK_PAD + height * (SPARK_H - 2.0 * SPARK_PAD);
+    (SPARK_H - up, up / SPARK_H * 100.0)
+}
+
+/// The throughput chart: a note naming the scale, the peak and the last second's rate,
+/// then a labelled scale (top, a middle gridline, 0) beside the line.
 fn sparkline(history: &[f64]) -> String {
-    let (w, h) = (600.0, 60.0);
-    if history.len() < 2 {
-        return format!(
-            r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="throughput history"></svg>"#
-        );
-    }
-    let max = history.iter().copied().fold(1.0_f64, f64::max);
-    let step = w / (history.len() - 1) as f64;
-    let mut points = String::new();
-    for (i, v) in history.iter().enumerate() {
+    let (w, h) = (SPARK_W, SPARK_H);
+    let peak = history.iter().copied().fold(0.0_f64, f64::max);
+    let scale = Scale::new(peak);
+    let mid = scale.mid();
+    let (mid_y, mid_bottom) = spark_y(scale.height(mid));
+    let (top_y, _) = spark_y(1.0);
+    let (floor_y, _) = spark_y(0.0);
+    let mut svg = format!(
+        r#"<svg class="spark" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" aria-label="throughput history, log scale, peak {peak} events/s"><line class="grid" x1="0" y1="{top_y}" x2="{w}" y2="{top_y}" vector-effect="non-scaling-stroke"/><line class="grid" x1="0" y1="{mid_y:.1}" x2="{w}" y2="{mid_y:.1}" vector-effect="non-scaling-stroke"/><line class="floor" x1="0" y1="{floor_y}" x2="{w}" y2="{floor_y}" vector-effect="non-scaling-stroke"/>"#,
+        peak = num(peak),
+    );
+    if !history.is_empty() {
+        // One sample is drawn as a flat line over the whole width.
+        let last = history.len().max(2) - 1;
+        let step = w / last as f64;
+        let mut points = String::new();
+        for i in 0..=last {
+            let v = history[i.min(history.len() - 1)];
+            let _ = write!(
+                points,
+                "{:.1},{:.1} ",
+                i as f64 * step,
+                spark_y(scale.height(v)).0
+            );
+        }
+        let points = points.trim_end();
         let _ = write!(
-            points,
-            "{:.1},{:.1} ",
-            i as f64 * step,
-            h - v / max * (h - 4.0) - 2.0
+            svg,
+            r#"<polygon class="area" points="0,{floor_y} {points} {w},{floor_y}"/><polyline fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" points="{points}"/>"#
         );
     }
+    svg.push_str("</svg>");
     format!(
-        r#"<svg class="spark" viewBox="0 0 {w} {h}" role="img" aria-label="throughput history"><polyline fill="none" stroke="currentColor" stroke-width="2" points="{points}"/></svg>"#
+        r#"<p class="note">events/s on a log scale, so one burst does not flatten the steady rate · peak {peak}/s · now {now}/s</p><div class="chart"><div class="axis" aria-hidden="true"><span class="scale-top">{top}</span><span class="scale-mid" style="bottom:{mid_bottom:.1}%">{mid}</span><span class="scale-zero">0</span></div>{svg}</div>"#,
+        top = rate_label(scale.top),
+        mid = rate_label(mid),
+        peak = num(peak),
+        now = num(history.last().copied().unwrap_or(0.0)),
     )
 }
 
@@ -302,7 +415,7 @@ pub(crate) fn fragment(view: &View) -> String {
         },
         spark = sparkline(&view.history),
     );
-    o.push_str(r#"<section><h2>Organs</h2><table id="organs"><thead><tr><th>organ</th><th>calls</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>retries</th><th>circuit</th></tr></thead><tbody>"#);
+    o.push_str(r#"<section><h2>Organs</h2><div class="scroll"><table id="organs"><thead><tr><th>organ</th><th>calls</th><th>mean ms</th><th>p50 ms</th><th>p99 ms</th><th>errors</th><th>retries</th><th>circuit</th></tr></thead><tbody>"#);
     let organs = view.organs();
     if organs.is_empty() {
         o.push_str(r#"<tr><td colspan="8" class="muted">no organ has run yet</td></tr>"#);
@@ -336,8 +449,8 @@ pub(crate) fn fragment(view: &View) -> String {
             retries = num(r.retries),
         );
     }
-    o.push_str("</tbody></table></section>");
-    o.push_str(r#"<section><h2>Event types</h2><table id="event-types"><thead><tr><th>event type</th><th>processed</th><th>emitted</th><th>unrouted</th><th>enqueue failures</th><th>dead-lettered</th></tr></thead><tbody>"#);
+    o.push_str(r#"</tbody></table></div><p class="note">calls and mean: since start · p50 and p99: the calls of the recorder's rolling window (the last 40 to 60 s by default); – when none fell in it</p></section>"#);
+    o.push_str(r#"<section><h2>Event types</h2><div class="scroll"><table id="event-types"><thead><tr><th>event type</th><th>processed</th><th>emitted</th><th>unrouted</th><th>enqueue failures</th><th>dead-lettered</th></tr></thead><tbody>"#);
     let processed_by = s.by("necro_events_processed_total", "event_type");
     let emitted_by = s.by("necro_events_emitted_total", "event_type");
     let unrouted_by = s.by("necro_events_unrouted_total", "event_type");
@@ -368,8 +481,8 @@ pub(crate) fn fragment(view: &View) -> String {
             get(&dead_by),
         );
     }
-    o.push_str("</tbody></table></section>");
-    o.push_str(r#"<section class="two"><div><h2>Dead letters by reason</h2><table id="dead-letter-kinds"><tbody>"#);
+    o.push_str("</tbody></table></div></section>");
+    o.push_str(r#"<section class="two"><div><h2>Dead letters by reason</h2><div class="scroll"><table id="dead-letter-kinds"><tbody>"#);
     let dead_kinds = s.by("necro_dead_letters_total", "kind");
     if dead_kinds.is_empty() {
         o.push_str(r#"<tr><td class="muted">none</td></tr>"#);
@@ -384,7 +497,7 @@ pub(crate) fn fragment(view: &View) -> String {
     }
     let _ = write!(
         o,
-        r#"</tbody></table><p>held by the in-memory store: {}</p></div><div><h2>Backend errors</h2><table id="backend-errors"><tbody>"#,
+        r#"</tbody></table></div><p class="note">held by the in-memory store: {}</p></div><div><h2>Backend errors</h2><div class="scroll"><table id="backend-errors"><tbody>"#,
         num(s.sum("necro_memory_dead_letters"))
     );
     let ops = s.by("necro_backend_errors_total", "op");
@@ -399,10 +512,10 @@ pub(crate) fn fragment(view: &View) -> String {
             num(*v)
         );
     }
-    o.push_str("</tbody></table></div></section>");
+    o.push_str("</tbody></table></div></div></section>");
     let streams = s.by("necro_redis_pulled_total", "stream");
     if !streams.is_empty() {
-        o.push_str(r#"<section><h2>Redis streams</h2><table id="redis"><thead><tr><th>stream</th><th>enqueued</th><th>pulled</th><th>acked</th><th>dead-lettered</th><th>recovered</th><th>reconnections</th><th>pending</th><th>length</th></tr></thead><tbody>"#);
+        o.push_str(r#"<section><h2>Redis streams</h2><div class="scroll"><table id="redis"><thead><tr><th>stream</th><th>enqueued</th><th>pulled</th><th>acked</th><th>dead-lettered</th><th>recovered</th><th>reconnections</th><th>pending</th><th>length</th></tr></thead><tbody>"#);
         let cols = [
             "necro_redis_enqueued_total",
             "necro_redis_pulled_total",
@@ -421,25 +534,37 @@ pub(crate) fn fragment(view: &View) -> String {
             }
             o.push_str("</tr>");
         }
-        o.push_str("</tbody></table></section>");
+        o.push_str("</tbody></table></div></section>");
     }
     o
 }
 
+/// Narrow screens: the cards reflow, the two-column section stacks, tables too wide for
+/// the screen scroll inside their own box, so the page never scrolls sideways.
 const STYLE: &str = r"
 :root{color-scheme:light dark;--bg:#101418;--fg:#e6e6e6;--card:#1b2128;--muted:#8a949e;--ok:#3fb950;--bad:#f85149;--warn:#d29922;--accent:#8b5cf6}
 @media (prefers-color-scheme: light){:root{--bg:#f6f8fa;--fg:#1f2328;--card:#fff;--muted:#656d76;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}}
 *{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
-header{display:flex;justify-content:space-between;align-items:baseline;padding:12px 20px;border-bottom:1px solid var(--card)}
+header{display:flex;flex-wrap:wrap;gap:2px 16px;justify-content:space-between;align-items:baseline;padding:12px 20px;border-bottom:1px solid var(--card)}
 header h1{margin:0;font-size:20px}header h1 span{color:var(--accent)}main{padding:12px 20px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px}
-.card{background:var(--card);border-radius:8px;padding:10px 14px}.card h2{margin:0;font-size:12px;text-transform:uppercase;color:var(--muted)}
-.card p{margin:2px 0;color:var(--muted)}.card .big{font-size:28px;font-weight:600;color:var(--fg)}
-h2{font-size:15px;margin:18px 0 6px}table{border-collapse:collapse;width:100%;background:var(--card);border-radius:8px;overflow:hidden}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(170px,100%),1fr));gap:12px}
+.card{background:var(--card);border-radius:8px;padding:10px 14px;min-width:0}.card h2{margin:0;font-size:12px;text-transform:uppercase;color:var(--muted)}
+.card p{margin:2px 0;color:var(--muted)}.card .big{font-size:28px;font-weight:600;color:var(--fg);overflow-wrap:anywhere}
+h2{font-size:15px;margin:18px 0 6px}.note{margin:4px 0;font-size:12px;color:var(--muted)}
+.scroll{overflow-x:auto;max-width:100%;background:var(--card);border-radius:8px}
+table{border-collapse:collapse;width:100%}
 th,td{text-align:right;padding:5px 10px;border-bottom:1px solid var(--bg)}th{color:var(--muted);font-weight:500}
-td.name,th:first-child{text-align:left;font-family:ui-monospace,monospace}
+td.name,th:first-child{text-align:left;font-family:ui-monospace,monospace}td.name{overflow-wrap:anywhere;min-width:6em}
 .ok{color:var(--ok)}.bad{color:var(--bad)!important}.warn{color:var(--warn)!important}.muted{color:var(--muted)}
-.two{display:grid;grid-template-columns:1fr 1fr;gap:12px}.spark{width:100%;height:60px;color:var(--accent);background:var(--card);border-radius:8px}
+.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(280px,100%),1fr));gap:0 12px}.two>div{min-width:0}
+.chart{display:flex;gap:6px;height:80px}
+.axis{position:relative;flex:none;width:4.5em;font-size:11px;color:var(--muted)}
+.axis span{position:absolute;right:0;line-height:1;transform:translateY(50%)}
+.axis .scale-top{top:0;transform:none}.axis .scale-zero{bottom:0;transform:none}
+.spark{display:block;flex:1;min-width:0;height:100%;color:var(--accent);background:var(--card);border-radius:8px}
+.spark .grid{stroke:var(--muted);stroke-opacity:.4;stroke-dasharray:4 4}.spark .floor{stroke:var(--muted);stroke-opacity:.4}
+.spark .area{fill:currentColor;fill-opacity:.15;stroke:none}
+@media (max-width:600px){header,main{padding-left:10px;padding-right:10px}th,td{padding:4px 6px}.card .big{font-size:24px}}
 ";
 
 const SCRIPT: &str = r"
@@ -490,6 +615,183 @@ mod tests {
         let html = fragment(&View::new(s, &[]));
         assert!(html.contains("&lt;b&gt;"));
         assert!(!html.contains("<b>"));
+    }
+
+    /// The `<svg class="spark">` element of a rendered fragment.
+    fn spark_svg(html: &str) -> &str {
+        let start = html.find("<svg class=\"spark\"").expect("a sparkline");
+        let end = html[start..].find("</svg>").expect("a closed svg") + start;
+        &html[start..end]
+    }
+
+    /// The value of attribute `name` on the first element `tag` in `html`.
+    fn attr<'a>(html: &'a str, tag: &str, name: &str) -> &'a str {
+        let start = html
+            .find(&format!("<{tag} "))
+            .unwrap_or_else(|| panic!("no <{tag}>"));
+        let elem = &html[start..start + html[start..].find('>').expect("closed tag")];
+        let key = format!(" {name}=\"");
+        let at = elem
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {name} on {elem}"))
+            + key.len();
+        &elem[at..at + elem[at..].find('"').expect("closed attribute")]
+    }
+
+    /// The height above the box's floor of every point of the throughput line, as a
+    /// fraction of the box's height.
+    fn line_heights(html: &str) -> Vec<f64> {
+        let svg = spark_svg(html);
+        let view_box: Vec<f64> = attr(svg, "svg", "viewBox")
+            .split(' ')
+            .map(|v| v.parse().unwrap())
+            .collect();
+        let h = view_box[3];
+        attr(svg, "polyline", "points")
+            .split_whitespace()
+            .map(|xy| {
+                let y: f64 = xy.split_once(',').unwrap().1.parse().unwrap();
+                (h - y) / h
+            })
+            .collect()
+    }
+
+    /// The text of every cell of the organ row `organ`, tags stripped.
+    fn organ_cells(html: &str, organ: &str) -> Vec<String> {
+        let start = html
+            .find(&format!("<tr data-organ=\"{organ}\">"))
+            .unwrap_or_else(|| panic!("no row for {organ}: {html}"));
+        let row = &html[start..start + html[start..].find("</tr>").unwrap()];
+        row.split("<td")
+            .skip(1)
+            .map(|cell| {
+                let mut text = String::new();
+                let mut in_tag = true; // the rest of the opening <td ...>
+                for c in cell.chars() {
+                    match c {
+                        '<' => in_tag = true,
+                        '>' => in_tag = false,
+                        c if !in_tag => text.push(c),
+                        _ => {}
+                    }
+                }
+                text
+            })
+            .collect()
+    }
+
+    fn totals(rates: &[f64]) -> Vec<f64> {
+        let mut total = 0.0;
+        let mut out = vec![0.0];
+        for r in rates {
+            total += r;
+            out.push(total);
+        }
+        out
+    }
+
+    #[test]
+    fn the_sparkline_stretches_over_its_whole_box() {
+        let html = fragment(&View::new(Snapshot::default(), &totals(&[5.0, 7.0, 6.0])));
+        let svg = spark_svg(&html);
+        assert_eq!(attr(svg, "svg", "preserveAspectRatio"), "none", "{svg}");
+        // Stretched, the line keeps its width.
+        assert_eq!(
+            attr(svg, "polyline", "vector-effect"),
+            "non-scaling-stroke",
+            "{svg}"
+        );
+        let xs: Vec<f64> = attr(svg, "polyline", "points")
+            .split_whitespace()
+            .map(|xy| xy.split_once(',').unwrap().0.parse().unwrap())
+            .collect();
+        let width: f64 = attr(svg, "svg", "viewBox")
+            .split(' ')
+            .nth(2)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(
+            xs[0].abs() < 1e-9 && (xs[xs.len() - 1] - width).abs() < 1e-9,
+            "{xs:?}"
+        );
+    }
+
+    #[test]
+    fn the_sparkline_has_a_labelled_scale() {
+        let html = fragment(&View::new(
+            Snapshot::default(),
+            &totals(&[40.0, 80.0, 60.0]),
+        ));
+        // The top of the scale and a gridline half way up, each with its events/s value.
+        assert!(
+            html.contains(r#"<span class="scale-top">100/s</span>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"class="scale-mid""#), "{html}");
+        let mid = &html[html.find(r#"class="scale-mid""#).unwrap()..];
+        let mid = &mid[mid.find('>').unwrap() + 1..mid.find("</span>").unwrap()];
+        assert!(mid.ends_with("/s"), "{mid}");
+        assert!(spark_svg(&html).contains(r#"class="grid""#), "{html}");
+        // The page says which scale it uses.
+        assert!(html.contains("log scale"), "{html}");
+        assert!(html.contains("peak 80/s"), "{html}");
+    }
+
+    #[test]
+    fn a_first_burst_does_not_flatten_the_steady_rate() {
+        // One second at 50,000 events/s, then a steady 200 events/s.
+        let mut rates = vec![50_000.0];
+        rates.extend([200.0; 30]);
+        let heights = line_heights(&fragment(&View::new(Snapshot::default(), &totals(&rates))));
+        assert_eq!(heights.len(), 31);
+        assert!(heights[0] > 0.9, "the burst reaches the top: {heights:?}");
+        for h in &heights[1..] {
+            assert!(*h > 0.25, "steady rate drawn too low: {heights:?}");
+        }
+        // An idle second still sits on the floor.
+        let heights = line_heights(&fragment(&View::new(
+            Snapshot::default(),
+            &totals(&[50_000.0, 200.0, 0.0]),
+        )));
+        assert!(heights[2].abs() < 0.05, "{heights:?}");
+    }
+
+    /// Renders, through a real Prometheus recorder whose summary window is 150 ms, one
+    /// organ call of 2 ms; `wait` is how long to let pass before rendering.
+    fn one_call_rendered_after(wait: std::time::Duration) -> Vec<String> {
+        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
+            .set_bucket_duration(std::time::Duration::from_millis(50))
+            .unwrap()
+            .build_recorder();
+        let handle = recorder.handle();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("necro_handler_duration_seconds", "organ" => "a").record(0.002);
+        });
+        std::thread::sleep(wait);
+        let html = fragment(&View::new(Snapshot::parse(&handle.render()), &[]));
+        organ_cells(&html, "a")
+    }
+
+    #[test]
+    fn quantiles_of_an_empty_window_show_a_dash() {
+        // columns: organ, calls, mean, p50, p99, ...
+        let fresh = one_call_rendered_after(std::time::Duration::ZERO);
+        assert_eq!(fresh[1], "1");
+        assert_eq!(fresh[2], "2.000");
+        assert!(
+            fresh[3].starts_with("2.0") || fresh[3].starts_with("1.9"),
+            "{fresh:?}"
+        );
+        assert!(
+            fresh[4].starts_with("2.0") || fresh[4].starts_with("1.9"),
+            "{fresh:?}"
+        );
+        // The window has passed: the exporter renders every quantile as 0, sum and count stay.
+        let old = one_call_rendered_after(std::time::Duration::from_millis(300));
+        assert_eq!(old[1], "1");
+        assert_eq!(old[2], "2.000");
+        assert_eq!((old[3].as_str(), old[4].as_str()), ("–", "–"), "{old:?}");
     }
 
     #[test]

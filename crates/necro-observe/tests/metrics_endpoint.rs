@@ -72,6 +72,29 @@ async fn metrics_match_stats_and_the_live_view_names_the_organs() {
         );
     }
 
+    // Handler durations are summaries (the exporter's default with no buckets set): seven
+    // quantiles over a rolling window, plus _sum and _count, and no _bucket series.
+    assert!(
+        text.contains("# TYPE necro_handler_duration_seconds summary"),
+        "{text}"
+    );
+    for q in ["0", "0.5", "0.9", "0.95", "0.99", "0.999", "1"] {
+        assert!(
+            text.contains(&format!(
+                "necro_handler_duration_seconds{{organ=\"step1\",quantile=\"{q}\"}} "
+            )),
+            "quantile {q}: {text}"
+        );
+    }
+    assert!(
+        text.contains("necro_handler_duration_seconds_sum{organ=\"step1\"} "),
+        "{text}"
+    );
+    assert!(
+        !text.contains("necro_handler_duration_seconds_bucket"),
+        "{text}"
+    );
+
     let (status, html) = support::http_get(addr, "/").await;
     assert_eq!(status, 200);
     assert!(html.starts_with("<!doctype html>"));

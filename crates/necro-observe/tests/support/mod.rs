@@ -12,6 +12,8 @@ use necro_spine::{HandlerFailureMode, Spine};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+pub mod browser;
+
 /// Log lines written into memory.
 #[derive(Clone, Default)]
 pub struct Capture(Arc<Mutex<Vec<u8>>>);
