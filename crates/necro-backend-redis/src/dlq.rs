@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 use crate::backend::{DlqRecord, RedisBackend};
 use crate::entry::{EntryId, RawEntry, event_fields, parse_entries, value_string, value_u64};
-use crate::error::{backend_error, unexpected_reply};
+use crate::error::{backend_error, sent_write_error, unexpected_reply};
 
 /// Entries read per round trip by [`DeadLetterQueue::replay_all`].
 const PAGE: usize = 100;
@@ -270,7 +270,10 @@ impl DeadLetterQueue<'_> {
             .xdel(inner.dlq.clone(), ids)
             .await
             .map_err(backend_error)?;
-        let reply: Value = tx.exec(true).await.map_err(backend_error)?;
+        let reply: Value = tx
+            .exec(true)
+            .await
+            .map_err(|e| sent_write_error(e, "MULTI/EXEC replay"))?;
         let Value::Array(items) = reply else {
             return Err(unexpected_reply("EXEC"));
         };

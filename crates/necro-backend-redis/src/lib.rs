@@ -82,7 +82,7 @@ pub use config::{
 };
 pub use dlq::{DeadLetterQueue, DlqEntry, ReplayReport};
 pub use entry::EntryId;
-pub use error::ConnectError;
+pub use error::{ConnectError, WriteOutcomeUnknown};
 pub use stats::RedisStats;
 
 #[cfg(test)]

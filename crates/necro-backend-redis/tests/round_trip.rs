@@ -377,5 +377,9 @@ async fn a_refused_connection_is_reported_in_prose() {
         }
         cur = e.source();
     }
-    assert_eq!(io_kind, Some(std::io::ErrorKind::ConnectionRefused), "{chain}");
+    assert_eq!(
+        io_kind,
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{chain}"
+    );
 }
