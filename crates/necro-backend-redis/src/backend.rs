@@ -394,6 +394,18 @@ impl RedisBackend {
         left.and(quit)
     }
 
+    /// With `python_compatible`, refuses events a Python consumer would dead-letter.
+    pub(crate) fn check_python<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a necro_core::Event>,
+    ) -> Result<(), BackendError> {
+        if self.inner.config.python_compatible {
+            crate::python::check(events)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Fails fast once [`close`](Self::close) ran, instead of waiting out a command timeout.
     pub(crate) fn check_open(&self) -> Result<(), BackendError> {
         if self.inner.closed.load(Ordering::Relaxed) {
@@ -801,6 +813,7 @@ impl Backend for RedisBackend {
     /// nothing) for a batch.
     async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
         self.check_open()?;
+        self.check_python(batch.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         match batch.len() {
             0 => return Ok(()),
@@ -949,6 +962,7 @@ impl Backend for RedisBackend {
         if acks.is_empty() {
             return self.enqueue(emitted).await;
         }
+        self.check_python(emitted.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         let tx = inner.pool.next().multi();
         self.queue_xadds(&tx, &emitted).await?;

@@ -286,6 +286,8 @@ impl DeadLetterQueue<'_> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        self.backend
+            .check_python(batch.iter().map(|(_, event, _)| event))?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
         for (_, event, meta) in batch {
