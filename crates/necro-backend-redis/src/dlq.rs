@@ -31,7 +31,9 @@ pub struct DlqEntry {
     pub id: EntryId,
     /// The id the event had in the main stream, when it came from a delivery.
     pub original_id: Option<EntryId>,
-    /// The `event` field as stored: the event's JSON, or whatever a malformed entry held.
+    /// The `event` field as stored: the event's JSON, or whatever a malformed entry's
+    /// `event` field held when it is UTF-8 text (empty when it was binary: see
+    /// [`original_fields`](Self::original_fields)).
     pub raw_event: String,
     /// The event, when `raw_event` is a valid one (malformed entries have none).
     pub event: Option<Event>,

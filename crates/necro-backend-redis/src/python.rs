@@ -49,7 +49,7 @@ pub enum PythonCompatError {
 /// use necro_core::{Event, serde_json::json};
 /// let e = Event::new("T", json!({"text": "caf\u{e9}"})).unwrap();
 /// assert_eq!(e.payload_size(), 16); // {"text":"café"}
-/// assert_eq!(necro_backend_redis::python_payload_size(&e), 22); // {"text": "caf\u00e9"}
+/// assert_eq!(necro_backend_redis::python_payload_size(&e), 21); // {"text": "caf\u00e9"}
 /// ```
 #[must_use]
 pub fn python_payload_size(event: &Event) -> usize {
