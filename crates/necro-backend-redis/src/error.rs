@@ -139,7 +139,7 @@ impl std::fmt::Display for RedisError {
         let what = match self.kind {
             ErrorKind::IO => "I/O error",
             ErrorKind::Auth => "authentication failed",
-            ErrorKind::Timeout => "timed out",
+            ErrorKind::Timeout => "no reply from Redis within the command timeout",
             ErrorKind::Canceled => "canceled",
             ErrorKind::Routing | ErrorKind::Cluster => "no server to send to",
             ErrorKind::Backpressure => "too many commands in flight",
@@ -151,7 +151,10 @@ impl std::fmt::Display for RedisError {
             // Server replies (`ERR …`, `NOGROUP …`) and the rest speak for themselves.
             _ => return f.write_str(&self.details),
         };
-        if self.details.is_empty() {
+        // fred's own words for a timeout add nothing.
+        if self.details.is_empty()
+            || (self.kind == ErrorKind::Timeout && self.details == "Request timed out.")
+        {
             f.write_str(what)
         } else {
             write!(f, "{what}: {}", self.details.trim_end_matches('.'))
@@ -294,7 +297,7 @@ mod tests {
         );
         assert_eq!(
             prose(ErrorKind::Timeout, "Request timed out."),
-            "timed out: Request timed out"
+            "no reply from Redis within the command timeout"
         );
         assert_eq!(
             prose(ErrorKind::Unknown, "ERR no such key"),
