@@ -25,7 +25,9 @@ use crate::entry::{
     Decoded, EntryId, RawEntry, decode, event_fields, parse_entries, parse_xreadgroup,
     value_string, value_u64,
 };
-use crate::error::{ConnectError, backend_error, is_busygroup, is_nogroup, unexpected_reply};
+use crate::error::{
+    ConnectError, backend_error, is_busygroup, is_nogroup, sent_write_error, unexpected_reply,
+};
 use crate::stats::{Counters, RedisStats};
 
 /// Extra time a command is given beyond its own blocking time before fred gives up on it.
@@ -176,7 +178,7 @@ impl RedisBackend {
         let url = config.masked_url().to_owned();
         let connect_err = |e: FredError| ConnectError::Connect {
             url: url.clone(),
-            source: Box::new(e),
+            source: Box::new(crate::error::RedisError::from(e)),
         };
         let fred_config = fred::types::config::Config::from_url_centralized(&config.redis_url)
             .map_err(connect_err)?;
@@ -392,6 +394,18 @@ impl RedisBackend {
         left.and(quit)
     }
 
+    /// With `python_compatible`, refuses events a Python consumer would dead-letter.
+    pub(crate) fn check_python<'a>(
+        &self,
+        events: impl IntoIterator<Item = &'a necro_core::Event>,
+    ) -> Result<(), BackendError> {
+        if self.inner.config.python_compatible {
+            crate::python::check(events)
+        } else {
+            Ok(())
+        }
+    }
+
     /// Fails fast once [`close`](Self::close) ran, instead of waiting out a command timeout.
     pub(crate) fn check_open(&self) -> Result<(), BackendError> {
         if self.inner.closed.load(Ordering::Relaxed) {
@@ -461,7 +475,10 @@ impl RedisBackend {
                 .await
                 .map_err(backend_error)?;
         }
-        let _: Value = tx.exec(true).await.map_err(backend_error)?;
+        let _: Value = tx
+            .exec(true)
+            .await
+            .map_err(|e| sent_write_error(e, "MULTI/EXEC of dead letters"))?;
         let malformed = records
             .iter()
             .filter(|r| r.kind == DeadLetterKind::Malformed)
@@ -796,6 +813,7 @@ impl Backend for RedisBackend {
     /// nothing) for a batch.
     async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
         self.check_open()?;
+        self.check_python(batch.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         match batch.len() {
             0 => return Ok(()),
@@ -812,12 +830,15 @@ impl Backend for RedisBackend {
                         event_fields(&e.event, &e.meta),
                     )
                     .await
-                    .map_err(backend_error)?;
+                    .map_err(|e| sent_write_error(e, "XADD"))?;
             }
             _ => {
                 let tx = inner.pool.next().multi();
                 self.queue_xadds(&tx, &batch).await?;
-                let _: Value = tx.exec(true).await.map_err(backend_error)?;
+                let _: Value = tx
+                    .exec(true)
+                    .await
+                    .map_err(|e| sent_write_error(e, "MULTI/EXEC enqueue"))?;
             }
         }
         inner.counters.enqueued(batch.len() as u64);
@@ -941,6 +962,7 @@ impl Backend for RedisBackend {
         if acks.is_empty() {
             return self.enqueue(emitted).await;
         }
+        self.check_python(emitted.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         let tx = inner.pool.next().multi();
         self.queue_xadds(&tx, &emitted).await?;
@@ -949,7 +971,10 @@ impl Backend for RedisBackend {
             .xack(inner.stream.clone(), inner.group.as_str(), ids)
             .await
             .map_err(backend_error)?;
-        let reply: Value = tx.exec(true).await.map_err(backend_error)?;
+        let reply: Value = tx
+            .exec(true)
+            .await
+            .map_err(|e| sent_write_error(e, "MULTI/EXEC commit"))?;
         let acked = match &reply {
             Value::Array(items) => items.last().and_then(value_u64).unwrap_or(0),
             _ => 0,

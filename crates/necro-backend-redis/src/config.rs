@@ -97,6 +97,7 @@ pub enum ConfigError {
 /// | `max_len` | none (approximate `MAXLEN ~` trim on every `XADD` when set) |
 /// | `command_timeout` | 5 s |
 /// | `connect_timeout` | 10 s |
+/// | `python_compatible` | false (see [`RedisConfigBuilder::python_compatible`]) |
 ///
 /// `Debug` masks the password.
 #[derive(Clone)]
@@ -116,6 +117,7 @@ pub struct RedisConfig {
     pub(crate) max_len: Option<u64>,
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
+    pub(crate) python_compatible: bool,
 }
 
 impl RedisConfig {
@@ -207,6 +209,13 @@ impl RedisConfig {
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
+
+    /// Whether events a Python consumer would refuse are refused at write time (see
+    /// [`RedisConfigBuilder::python_compatible`]).
+    #[must_use]
+    pub fn python_compatible(&self) -> bool {
+        self.python_compatible
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -226,6 +235,7 @@ impl fmt::Debug for RedisConfig {
             .field("max_len", &self.max_len)
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
+            .field("python_compatible", &self.python_compatible)
             .finish()
     }
 }
@@ -267,6 +277,7 @@ pub struct RedisConfigBuilder {
     max_len: Option<u64>,
     command_timeout: Duration,
     connect_timeout: Duration,
+    python_compatible: bool,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -298,6 +309,7 @@ impl RedisConfigBuilder {
             max_len: None,
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            python_compatible: false,
         }
     }
 
@@ -391,6 +403,24 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// Refuses to write events a Python NecroStack consumer would dead-letter (default
+    /// `false`): turn it on for a stream that Python consumers read.
+    ///
+    /// Rust counts the payload limit, [`MAX_PAYLOAD_BYTES`](necro_core::MAX_PAYLOAD_BYTES),
+    /// in bytes of compact UTF-8 JSON; Python counts the characters of `json.dumps(payload)`,
+    /// where a non-ASCII character costs 6 (`\uXXXX`) or 12 and separators carry spaces, so
+    /// 333,330 CJK characters are 999,998 bytes to Rust and 1,999,989 to Python. With this on,
+    /// every write of events (enqueue, commit, dead-letter replay) measures each payload the
+    /// Python way too ([`python_payload_size`](crate::python_payload_size)) and refuses the
+    /// whole call, writing nothing, with a
+    /// [`PythonCompatError::PayloadTooLarge`](crate::PythonCompatError::PayloadTooLarge)
+    /// (inside [`BackendError::Other`](necro_core::BackendError::Other)) when one is over the
+    /// limit by that measure. Payloads under a sixth of the limit are never walked.
+    pub fn python_compatible(mut self, on: bool) -> Self {
+        self.python_compatible = on;
+        self
+    }
+
     /// Validates every option.
     ///
     /// # Errors
@@ -458,6 +488,7 @@ impl RedisConfigBuilder {
             max_len: self.max_len,
             command_timeout: self.command_timeout,
             connect_timeout: self.connect_timeout,
+            python_compatible: self.python_compatible,
         })
     }
 
@@ -627,6 +658,7 @@ mod tests {
             Duration::from_millis(7_500).min(Duration::from_secs(5))
         );
         assert_eq!(c.max_len(), None);
+        assert!(!c.python_compatible());
     }
 
     #[test]

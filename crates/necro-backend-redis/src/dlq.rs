@@ -10,8 +10,10 @@ use necro_core::{
 use uuid::Uuid;
 
 use crate::backend::{DlqRecord, RedisBackend};
-use crate::entry::{EntryId, RawEntry, event_fields, parse_entries, value_string, value_u64};
-use crate::error::{backend_error, unexpected_reply};
+use crate::entry::{
+    EntryId, RawEntry, event_fields, json_bytes, parse_entries, value_string, value_u64,
+};
+use crate::error::{backend_error, sent_write_error, unexpected_reply};
 
 /// Entries read per round trip by [`DeadLetterQueue::replay_all`].
 const PAGE: usize = 100;
@@ -29,7 +31,9 @@ pub struct DlqEntry {
     pub id: EntryId,
     /// The id the event had in the main stream, when it came from a delivery.
     pub original_id: Option<EntryId>,
-    /// The `event` field as stored: the event's JSON, or whatever a malformed entry held.
+    /// The `event` field as stored: the event's JSON, or whatever a malformed entry's
+    /// `event` field held when it is UTF-8 text (empty when it was binary: see
+    /// [`original_fields`](Self::original_fields)).
     pub raw_event: String,
     /// The event, when `raw_event` is a valid one (malformed entries have none).
     pub event: Option<Event>,
@@ -49,8 +53,41 @@ pub struct DlqEntry {
     pub meta: Metadata,
     /// The consumer that dead-lettered it, when recorded.
     pub consumer: Option<String>,
-    /// A malformed entry's original fields, as a JSON object.
+    /// A malformed entry's original fields, as stored: a JSON array of `[name, value]` pairs
+    /// in the entry's order, each a JSON string when it is UTF-8 and `{"base64": "…"}` when
+    /// it is not; the `event` value is `null` when it is [`raw_event`](Self::raw_event) (so
+    /// it is stored once). [`original_fields`](Self::original_fields) decodes it.
     pub fields: Option<String>,
+}
+
+impl DlqEntry {
+    /// A malformed entry's fields exactly as they were in the main stream, names and values
+    /// byte for byte, in their order: decoded from [`fields`](Self::fields), with the `event`
+    /// value taken from [`raw_event`](Self::raw_event) where it is stored. Also reads the
+    /// JSON-object form of `fields` that earlier versions wrote (non-UTF-8 bytes in it were
+    /// already replaced then). `None` for a dead letter that is not a malformed entry, or
+    /// when `fields` does not decode.
+    #[must_use]
+    pub fn original_fields(&self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let fields: serde_json::Value = serde_json::from_str(self.fields.as_deref()?).ok()?;
+        match fields {
+            serde_json::Value::Array(pairs) => pairs
+                .iter()
+                .map(|pair| match pair.as_array()?.as_slice() {
+                    [name, serde_json::Value::Null] => {
+                        Some((json_bytes(name)?, self.raw_event.clone().into_bytes()))
+                    }
+                    [name, value] => Some((json_bytes(name)?, json_bytes(value)?)),
+                    _ => None,
+                })
+                .collect(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| Some((k.clone().into_bytes(), v.as_str()?.as_bytes().to_vec())))
+                .collect(),
+            _ => None,
+        }
+    }
 }
 
 impl DlqEntry {
@@ -251,6 +288,8 @@ impl DeadLetterQueue<'_> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
+        self.backend
+            .check_python(batch.iter().map(|(_, event, _)| event))?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
         for (_, event, meta) in batch {
@@ -270,7 +309,10 @@ impl DeadLetterQueue<'_> {
             .xdel(inner.dlq.clone(), ids)
             .await
             .map_err(backend_error)?;
-        let reply: Value = tx.exec(true).await.map_err(backend_error)?;
+        let reply: Value = tx
+            .exec(true)
+            .await
+            .map_err(|e| sent_write_error(e, "MULTI/EXEC replay"))?;
         let Value::Array(items) = reply else {
             return Err(unexpected_reply("EXEC"));
         };

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use fred::types::Value;
+use fred::types::{Key, Value};
 use necro_core::{Event, Metadata, error_chain};
 use uuid::Uuid;
 
@@ -82,18 +82,20 @@ pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(&'static str,
 }
 
 /// One entry as read: its id, and its fields (`None` when the entry was deleted meanwhile).
+/// Names and values are kept as Redis sent them: bytes, UTF-8 or not.
 #[derive(Debug)]
 pub(crate) struct RawEntry {
     pub(crate) id: EntryId,
-    pub(crate) fields: Option<Vec<(String, Value)>>,
+    pub(crate) fields: Option<Vec<(Key, Value)>>,
 }
 
 impl RawEntry {
+    /// The first field of that name.
     pub(crate) fn field(&self, name: &str) -> Option<&Value> {
         self.fields
             .as_ref()?
             .iter()
-            .find(|(k, _)| k == name)
+            .find(|(k, _)| k.as_bytes() == name.as_bytes())
             .map(|(_, v)| v)
     }
 
@@ -101,14 +103,79 @@ impl RawEntry {
         self.field(name).and_then(value_str_lossy)
     }
 
-    /// All fields as a JSON object of strings (bytes decoded lossily), for dead letters.
-    pub(crate) fn fields_json(&self) -> String {
-        let mut map = serde_json::Map::new();
-        for (k, v) in self.fields.iter().flatten() {
-            let text = value_str_lossy(v).map(Cow::into_owned).unwrap_or_default();
-            map.insert(k.clone(), serde_json::Value::String(text));
+    /// Every field, for a dead letter, in the format of the dead letter's `fields` (see
+    /// [`DlqEntry::original_fields`](crate::DlqEntry::original_fields)): a JSON array of
+    /// `[name, value]` pairs in the entry's order, each a JSON string when it is UTF-8 and
+    /// `{"base64": "…"}` when it is not. With `event_elsewhere`, the value of the first `event`
+    /// field is `null`: the dead letter's own `event` field holds it, so it is stored once.
+    pub(crate) fn fields_json(&self, event_elsewhere: bool) -> String {
+        let mut out = Vec::with_capacity(64);
+        out.push(b'[');
+        let mut event_seen = false;
+        for (i, (k, v)) in self.fields.iter().flatten().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            out.push(b'[');
+            write_json_bytes(&mut out, k.as_bytes());
+            out.push(b',');
+            if event_elsewhere && !event_seen && k.as_bytes() == F_EVENT.as_bytes() {
+                event_seen = true;
+                out.extend_from_slice(b"null");
+            } else {
+                match value_bytes(v) {
+                    Some(bytes) => write_json_bytes(&mut out, bytes),
+                    None => write_json_bytes(
+                        &mut out,
+                        value_str_lossy(v).unwrap_or_default().as_bytes(),
+                    ),
+                }
+            }
+            out.push(b']');
         }
-        serde_json::Value::Object(map).to_string()
+        out.push(b']');
+        // Only JSON strings and ASCII were written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Marker key of a value that is not UTF-8, in a dead letter's `fields`: `{"base64": "…"}`.
+pub(crate) const BASE64_MARKER: &str = "base64";
+
+/// Writes bytes as a JSON string when they are UTF-8, else as `{"base64":"…"}`.
+fn write_json_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    use base64::Engine as _;
+    match std::str::from_utf8(bytes) {
+        Ok(text) => {
+            // Serializing a `&str` into a `Vec` cannot fail.
+            let _ = serde_json::to_writer(&mut *out, text);
+        }
+        Err(_) => {
+            out.extend_from_slice(b"{\"");
+            out.extend_from_slice(BASE64_MARKER.as_bytes());
+            out.extend_from_slice(b"\":\"");
+            out.extend_from_slice(
+                base64::engine::general_purpose::STANDARD
+                    .encode(bytes)
+                    .as_bytes(),
+            );
+            out.extend_from_slice(b"\"}");
+        }
+    }
+}
+
+/// Decodes one name or value of a dead letter's `fields`: a string, or `{"base64": "…"}`.
+pub(crate) fn json_bytes(value: &serde_json::Value) -> Option<Vec<u8>> {
+    use base64::Engine as _;
+    match value {
+        serde_json::Value::String(s) => Some(s.clone().into_bytes()),
+        serde_json::Value::Object(map) if map.len() == 1 => {
+            let encoded = map.get(BASE64_MARKER)?.as_str()?;
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .ok()
+        }
+        _ => None,
     }
 }
 
@@ -125,9 +192,11 @@ pub(crate) enum Decoded {
     Malformed {
         id: EntryId,
         reason: String,
-        /// The `event` field as text (lossy), empty when there was none.
+        /// The `event` field when it is UTF-8 text, exactly; empty when there was none or it
+        /// is not UTF-8 (then `fields_json` holds its bytes).
         raw_event: String,
-        /// Every field, as a JSON object.
+        /// Every field, as [`RawEntry::fields_json`] writes them (the `event` given in
+        /// `raw_event` is not repeated).
         fields_json: String,
     },
     /// The entry no longer exists in the stream (trimmed or deleted while pending).
@@ -138,30 +207,34 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
     if entry.fields.is_none() {
         return Decoded::Deleted { id: entry.id };
     }
-    let malformed = |entry: &RawEntry, reason: String, raw_event: String| Decoded::Malformed {
-        id: entry.id.clone(),
-        reason,
-        raw_event,
-        fields_json: entry.fields_json(),
+    let malformed = |entry: &RawEntry, reason: String| {
+        let raw_event = entry
+            .field(F_EVENT)
+            .and_then(value_bytes)
+            .and_then(|b| std::str::from_utf8(b).ok());
+        Decoded::Malformed {
+            id: entry.id.clone(),
+            reason,
+            fields_json: entry.fields_json(raw_event.is_some()),
+            raw_event: raw_event.map(str::to_owned).unwrap_or_default(),
+        }
     };
     let Some(value) = entry.field(F_EVENT) else {
-        let names: Vec<&str> = entry
+        let names: Vec<Cow<'_, str>> = entry
             .fields
             .iter()
             .flatten()
-            .map(|(k, _)| k.as_str())
+            .map(|(k, _)| k.as_str_lossy())
             .collect();
         return malformed(
             &entry,
             format!("malformed entry: no `event` field (fields: {names:?})"),
-            String::new(),
         );
     };
     let Some(bytes) = value_bytes(value) else {
         return malformed(
             &entry,
             "malformed entry: the `event` field is not a string".to_owned(),
-            String::new(),
         );
     };
     match Event::from_json_slice(bytes) {
@@ -176,14 +249,7 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
                 meta,
             }
         }
-        Err(err) => {
-            let raw = String::from_utf8_lossy(bytes).into_owned();
-            malformed(
-                &entry,
-                format!("malformed entry: {}", error_chain(&err)),
-                raw,
-            )
-        }
+        Err(err) => malformed(&entry, format!("malformed entry: {}", error_chain(&err))),
     }
 }
 
@@ -259,17 +325,15 @@ fn parse_entry(item: Value, what: &str) -> Result<RawEntry, BackendError> {
             let mut out = Vec::with_capacity(flat.len() / 2);
             let mut it = flat.into_iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
-                let key = value_string(&k).ok_or_else(|| unexpected_reply(what))?;
+                let key = match k {
+                    Value::Bytes(b) => Key::from(b),
+                    other => Key::from(value_string(&other).ok_or_else(|| unexpected_reply(what))?),
+                };
                 out.push((key, v));
             }
             Some(out)
         }
-        Value::Map(map) => Some(
-            map.inner()
-                .into_iter()
-                .map(|(k, v)| (k.as_str_lossy().into_owned(), v))
-                .collect(),
-        ),
+        Value::Map(map) => Some(map.inner().into_iter().collect()),
         _ => return Err(unexpected_reply(what)),
     };
     Ok(RawEntry {

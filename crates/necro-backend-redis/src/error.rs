@@ -49,16 +49,192 @@ pub enum ConnectError {
 /// Maps a fred error to the backend error the spine understands: connection trouble,
 /// timeouts and "server not ready" replies are [`BackendError::Connection`] (transient, see
 /// [`BackendError::is_transient`]); other server replies are [`BackendError::Command`].
+/// Either way the cause is a [`RedisError`], which reads as prose.
 pub(crate) fn backend_error(err: FredError) -> BackendError {
-    match err.kind() {
+    let connection = matches!(
+        err.kind(),
         ErrorKind::IO
-        | ErrorKind::Canceled
-        | ErrorKind::Routing
-        | ErrorKind::Backpressure
-        | ErrorKind::Timeout => BackendError::Connection(Box::new(err)),
-        _ if is_connection_reply(&err) => BackendError::Connection(Box::new(err)),
-        _ => BackendError::Command(Box::new(err)),
+            | ErrorKind::Canceled
+            | ErrorKind::Routing
+            | ErrorKind::Backpressure
+            | ErrorKind::Timeout
+    ) || is_connection_reply(&err);
+    let source = Box::new(RedisError::from(err));
+    if connection {
+        BackendError::Connection(source)
+    } else {
+        BackendError::Command(source)
     }
+}
+
+/// Maps the error of a write that was sent to Redis (an `XADD` or a `MULTI`/`EXEC`): when
+/// it is connection trouble or a timeout, Redis may still have run it, or run it when it
+/// answers again, so the error says the outcome is unknown ([`WriteOutcomeUnknown`]). It stays
+/// a [`BackendError::Connection`] (transient, unreachable).
+pub(crate) fn sent_write_error(err: FredError, what: &'static str) -> BackendError {
+    match backend_error(err) {
+        BackendError::Connection(source) => {
+            BackendError::Connection(Box::new(WriteOutcomeUnknown { what, source }))
+        }
+        other => other,
+    }
+}
+
+/// A write (an `XADD`, or the `MULTI`/`EXEC` of an enqueue, a commit, a replay or a dead
+/// letter) failed with a timeout or a broken connection after it was sent: whether Redis
+/// applied it is unknown. It may have, or may still when it answers again (a paused or
+/// overloaded server runs what it had received), so its events may be written although the
+/// call failed. At-least-once delivery covers it: the caller treats the write as failed, and
+/// the events it then writes again, or that are handled again, may appear twice.
+///
+/// Found as the source of a [`BackendError::Connection`].
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the outcome is unknown: the {what} was sent and Redis may still apply it, writing its events although this call failed (at-least-once: they may appear twice): {source}"
+)]
+pub struct WriteOutcomeUnknown {
+    what: &'static str,
+    #[source]
+    source: BoxError,
+}
+
+impl WriteOutcomeUnknown {
+    /// What was sent: `XADD`, `MULTI/EXEC commit`, ….
+    #[must_use]
+    pub fn what(&self) -> &'static str {
+        self.what
+    }
+}
+
+/// A fred error as prose. fred keeps an I/O error only as its `Debug` text (`Os { code: 111,
+/// kind: ConnectionRefused, .. }`); this turns it back into the [`std::io::Error`] it was,
+/// shown as `Connection refused (os error 111)` and kept as the source.
+#[derive(Debug)]
+pub(crate) struct RedisError {
+    kind: ErrorKind,
+    details: String,
+    io: Option<std::io::Error>,
+}
+
+impl From<FredError> for RedisError {
+    fn from(err: FredError) -> Self {
+        let io = if *err.kind() == ErrorKind::IO {
+            parse_io_debug(err.details())
+        } else {
+            None
+        };
+        Self {
+            kind: err.kind().clone(),
+            details: err.details().to_owned(),
+            io,
+        }
+    }
+}
+
+impl std::fmt::Display for RedisError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(io) = &self.io {
+            return std::fmt::Display::fmt(io, f);
+        }
+        let what = match self.kind {
+            ErrorKind::IO => "I/O error",
+            ErrorKind::Auth => "authentication failed",
+            ErrorKind::Timeout => "no reply from Redis within the command timeout",
+            ErrorKind::Canceled => "canceled",
+            ErrorKind::Routing | ErrorKind::Cluster => "no server to send to",
+            ErrorKind::Backpressure => "too many commands in flight",
+            ErrorKind::Url => "invalid URL",
+            ErrorKind::Config => "invalid client configuration",
+            ErrorKind::Protocol => "protocol error",
+            ErrorKind::Parse => "unexpected reply",
+            ErrorKind::NotFound => "not found",
+            // Server replies (`ERR …`, `NOGROUP …`) and the rest speak for themselves.
+            _ => return f.write_str(&self.details),
+        };
+        // fred's own words for a timeout add nothing.
+        if self.details.is_empty()
+            || (self.kind == ErrorKind::Timeout && self.details == "Request timed out.")
+        {
+            f.write_str(what)
+        } else {
+            write!(f, "{what}: {}", self.details.trim_end_matches('.'))
+        }
+    }
+}
+
+impl std::error::Error for RedisError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.io.as_ref().map(|e| e as _)
+    }
+}
+
+/// Rebuilds an I/O error from its `Debug` text: `Os { code: 111, kind: …, message: "…" }`,
+/// `Kind(TimedOut)`, `Custom { kind: Other, error: "…" }` or `Error { kind: …, message: "…" }`.
+fn parse_io_debug(text: &str) -> Option<std::io::Error> {
+    use std::io::Error;
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix("Os {") {
+        let code = rest
+            .split("code:")
+            .nth(1)?
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit() && c != '-')
+            .next()?
+            .parse::<i32>()
+            .ok()?;
+        return Some(Error::from_raw_os_error(code));
+    }
+    if let Some(kind) = text.strip_prefix("Kind(").and_then(|r| r.strip_suffix(')')) {
+        return Some(Error::from(io_kind(kind)?));
+    }
+    for (prefix, field) in [("Custom {", "error:"), ("Error {", "message:")] {
+        if let Some(rest) = text.strip_prefix(prefix) {
+            let kind = rest
+                .split("kind:")
+                .nth(1)?
+                .trim_start()
+                .split([',', ' ', '}'])
+                .next()
+                .and_then(io_kind)
+                .unwrap_or(std::io::ErrorKind::Other);
+            let message = rest
+                .split(field)
+                .nth(1)?
+                .trim()
+                .trim_end_matches('}')
+                .trim();
+            let message = serde_json::from_str::<String>(message)
+                .unwrap_or_else(|_| message.trim_matches('"').to_owned());
+            return Some(Error::new(kind, message));
+        }
+    }
+    None
+}
+
+/// The I/O error kinds a connection reports, by their `Debug` names.
+fn io_kind(name: &str) -> Option<std::io::ErrorKind> {
+    use std::io::ErrorKind as K;
+    Some(match name.trim() {
+        "ConnectionRefused" => K::ConnectionRefused,
+        "ConnectionReset" => K::ConnectionReset,
+        "ConnectionAborted" => K::ConnectionAborted,
+        "NotConnected" => K::NotConnected,
+        "AddrInUse" => K::AddrInUse,
+        "AddrNotAvailable" => K::AddrNotAvailable,
+        "HostUnreachable" => K::HostUnreachable,
+        "NetworkUnreachable" => K::NetworkUnreachable,
+        "NetworkDown" => K::NetworkDown,
+        "BrokenPipe" => K::BrokenPipe,
+        "TimedOut" => K::TimedOut,
+        "UnexpectedEof" => K::UnexpectedEof,
+        "PermissionDenied" => K::PermissionDenied,
+        "InvalidData" => K::InvalidData,
+        "InvalidInput" => K::InvalidInput,
+        "Interrupted" => K::Interrupted,
+        "WouldBlock" => K::WouldBlock,
+        "Other" => K::Other,
+        _ => return None,
+    })
 }
 
 /// Replies that mean "the server is not ready", which a retry after a while may fix.
@@ -83,4 +259,53 @@ pub(crate) fn is_busygroup(err: &FredError) -> bool {
 /// A protocol surprise: a reply of a shape the backend did not expect.
 pub(crate) fn unexpected_reply(what: &str) -> BackendError {
     BackendError::Command(format!("unexpected reply to {what}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prose(kind: ErrorKind, details: &str) -> String {
+        necro_core::error_chain(&RedisError::from(FredError::new(kind, details.to_owned())))
+    }
+
+    #[test]
+    fn io_errors_read_as_prose() {
+        let refused = prose(
+            ErrorKind::IO,
+            r#"Os { code: 111, kind: ConnectionRefused, message: "Connection refused" }"#,
+        );
+        assert_eq!(refused, std::io::Error::from_raw_os_error(111).to_string());
+        assert_eq!(prose(ErrorKind::IO, "Kind(TimedOut)"), "timed out");
+        assert_eq!(
+            prose(
+                ErrorKind::IO,
+                r#"Custom { kind: Other, error: "tls said \"no\"" }"#
+            ),
+            r#"tls said "no""#
+        );
+        assert_eq!(
+            prose(
+                ErrorKind::IO,
+                r#"Error { kind: UnexpectedEof, message: "failed to fill whole buffer" }"#
+            ),
+            "failed to fill whole buffer"
+        );
+        assert_eq!(
+            prose(ErrorKind::IO, "Connection closed."),
+            "I/O error: Connection closed"
+        );
+        assert_eq!(
+            prose(ErrorKind::Timeout, "Request timed out."),
+            "no reply from Redis within the command timeout"
+        );
+        assert_eq!(
+            prose(ErrorKind::Unknown, "ERR no such key"),
+            "ERR no such key"
+        );
+        assert!(
+            !refused.contains("Os {") && !refused.contains("kind:"),
+            "{refused}"
+        );
+    }
 }

@@ -8,6 +8,7 @@ use necro_core::{Health, HealthReport, error_chain};
 
 use crate::backend::RedisBackend;
 use crate::entry::{flat_pairs, value_string, value_u64};
+use crate::error::RedisError;
 
 impl Health for RedisBackend {
     /// `PING` (its round trip is the latency), then the group is created if missing (so a
@@ -36,7 +37,7 @@ impl Health for RedisBackend {
             return base(HealthReport::unhealthy(format!(
                 "Redis at {} is unreachable: {}",
                 cfg.masked_url(),
-                error_chain(&e)
+                error_chain(&RedisError::from(e))
             )));
         }
         let latency = started.elapsed();
@@ -57,12 +58,12 @@ impl Health for RedisBackend {
             Ok::<(), fred::error::Error>(())
         };
         if let Err(e) = queued.await {
-            return base(HealthReport::unhealthy(error_chain(&e)));
+            return base(HealthReport::unhealthy(error_chain(&RedisError::from(e))));
         }
         let mut replies = pipeline.try_all::<Value>().await.into_iter();
         let mut next = || match replies.next() {
             Some(Ok(v)) => Ok(v),
-            Some(Err(e)) => Err(error_chain(&e)),
+            Some(Err(e)) => Err(error_chain(&RedisError::from(e))),
             None => Err("missing reply".to_owned()),
         };
         let (length, groups, dlq_length) = match (next(), next(), next()) {

@@ -72,6 +72,7 @@ mod dlq;
 mod entry;
 mod error;
 mod health;
+mod python;
 mod stats;
 
 pub use backend::RedisBackend;
@@ -82,7 +83,8 @@ pub use config::{
 };
 pub use dlq::{DeadLetterQueue, DlqEntry, ReplayReport};
 pub use entry::EntryId;
-pub use error::ConnectError;
+pub use error::{ConnectError, WriteOutcomeUnknown};
+pub use python::{PythonCompatError, python_payload_size};
 pub use stats::RedisStats;
 
 #[cfg(test)]

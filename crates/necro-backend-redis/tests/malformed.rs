@@ -114,9 +114,14 @@ async fn malformed_entries_go_to_the_dlq_and_never_block_the_stream() {
             .find(|(k, _)| *k == "event")
             .map_or("", |(_, v)| v.as_str());
         assert_eq!(letter.raw_event, raw, "{name}: the raw text is kept");
-        assert!(
-            letter.fields.as_deref().unwrap_or("").contains('{'),
-            "{name}"
+        let original: Vec<(Vec<u8>, Vec<u8>)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect();
+        assert_eq!(
+            letter.original_fields(),
+            Some(original),
+            "{name}: every field is kept"
         );
     }
     let stats = backend.stats();
@@ -193,4 +198,133 @@ async fn an_event_field_that_is_not_utf8_is_dead_lettered() {
         dead[0].reason
     );
     assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+}
+
+/// The fields of every entry of a stream as raw bytes, oldest first.
+async fn raw_entries(client: &fred::clients::Client, stream: &str) -> Vec<Vec<(Vec<u8>, Vec<u8>)>> {
+    use fred::types::Value;
+    let bytes = |v: &Value| v.as_bytes().map(<[u8]>::to_vec).unwrap_or_default();
+    let Value::Array(items) = support::cmd(client, "XRANGE", &[stream, "-", "+"]).await else {
+        return Vec::new();
+    };
+    items
+        .iter()
+        .filter_map(|item| match item {
+            Value::Array(parts) => match parts.get(1) {
+                Some(Value::Array(flat)) => Some(
+                    flat.chunks(2)
+                        .map(|kv| (bytes(&kv[0]), kv.get(1).map(bytes).unwrap_or_default()))
+                        .collect(),
+                ),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Raw `XADD stream * field value ...` with values that need not be UTF-8.
+async fn raw_xadd_bytes(client: &fred::clients::Client, stream: &str, fields: &[(&str, &[u8])]) {
+    use fred::interfaces::StreamsInterface;
+    use fred::types::Value;
+    let fields: Vec<(String, Value)> = fields
+        .iter()
+        .map(|(k, v)| {
+            (
+                (*k).to_owned(),
+                Value::Bytes(fred::bytes::Bytes::copy_from_slice(v)),
+            )
+        })
+        .collect();
+    let _: String = client
+        .xadd(stream, false, None::<()>, "*", fields)
+        .await
+        .expect("raw XADD");
+}
+
+// Issue 10, item 10: bytes that are not UTF-8, in the `event` field or any other, survive the
+// dead-letter queue exactly (they used to come out with replacement characters).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binary_fields_keep_their_exact_bytes_in_the_dlq() {
+    let Some(ctx) = Ctx::shared("binary_fields") else {
+        return;
+    };
+    let backend = ctx.backend().await;
+    let admin = ctx.admin().await;
+    let all_bytes: Vec<u8> = (0..=255).collect();
+    let original: Vec<(&str, &[u8])> = vec![
+        ("event", b"{\"id\":\"\xff\xfe\"}"),
+        ("note", "caf\u{e9} \"quoted\"".as_bytes()),
+        ("blob", &all_bytes),
+    ];
+    raw_xadd_bytes(&admin, &ctx.stream, &original).await;
+    backend.send(event(5)).await.unwrap();
+    assert_eq!(drain(&backend, 1, Duration::from_secs(5)).await.len(), 1);
+
+    // Nothing in the stored dead letter is a replacement character: no byte was lost.
+    let stored = raw_entries(&admin, &ctx.dlq()).await;
+    assert_eq!(stored.len(), 1);
+    for (k, v) in &stored[0] {
+        assert!(
+            !String::from_utf8_lossy(v).contains('\u{fffd}'),
+            "field {} holds replacement characters",
+            String::from_utf8_lossy(k)
+        );
+    }
+
+    let dead = backend.dlq().list(10).await.unwrap();
+    assert_eq!(dead[0].kind, Some(DeadLetterKind::Malformed));
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = original
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.to_vec()))
+        .collect();
+    assert_eq!(
+        dead[0].original_fields(),
+        Some(expected),
+        "decoded byte for byte"
+    );
+    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+}
+
+// Issue 10, item 11: a big garbage entry is kept once in its dead letter, not twice (`event`
+// and again inside `fields`), and can still be inspected in full.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_big_garbage_entry_is_kept_once_in_the_dlq() {
+    let Some(ctx) = Ctx::shared("big_garbage") else {
+        return;
+    };
+    let backend = ctx.backend().await;
+    let admin = ctx.admin().await;
+    let garbage = "not json, just noise ".repeat(2_000_000 / 21);
+    let original = [("event", garbage.as_str()), ("source", "fuzzer")];
+    raw_xadd(&admin, &ctx.stream, &original).await;
+    backend.send(event(6)).await.unwrap();
+    assert_eq!(drain(&backend, 1, Duration::from_secs(5)).await.len(), 1);
+
+    let size = |fields: &[(Vec<u8>, Vec<u8>)]| {
+        fields.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    };
+    let original_size: usize = original.iter().map(|(k, v)| k.len() + v.len()).sum();
+    let stored = raw_entries(&admin, &ctx.dlq()).await;
+    assert_eq!(stored.len(), 1);
+    let stored_size = size(&stored[0]);
+    assert!(
+        (stored_size as f64) < 1.2 * original_size as f64,
+        "the dead letter holds {stored_size} bytes for an entry of {original_size}"
+    );
+
+    let dead = backend.dlq().list(10).await.unwrap();
+    assert_eq!(dead[0].raw_event, garbage, "the raw text is kept");
+    assert!(
+        dead[0].reason.starts_with("malformed entry"),
+        "{}",
+        dead[0].reason
+    );
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = original
+        .iter()
+        .map(|(k, v)| (k.as_bytes().to_vec(), v.as_bytes().to_vec()))
+        .collect();
+    assert_eq!(dead[0].original_fields(), Some(expected));
+    assert!(backend.dlq().replay(dead[0].id.as_str()).await.is_err());
+    assert_eq!(backend.dlq().replay_all().await.unwrap().skipped.len(), 1);
 }

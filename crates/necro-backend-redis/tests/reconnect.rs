@@ -360,3 +360,48 @@ async fn a_drain_run_on_a_dead_redis_stops_with_backend_unavailable() {
         }
     }
 }
+
+// Issue 10, item 8: a MULTI/EXEC that times out was sent; Redis may still run it. The error
+// says the outcome is unknown, and indeed the commit is applied once Redis answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timed_out_commit_says_its_outcome_is_unknown() {
+    let Some(server) = RedisServer::start(false) else {
+        return;
+    };
+    let ctx = Ctx::on(&server, "commit_timeout");
+    let backend = ctx
+        .builder()
+        .command_timeout(Duration::from_millis(300))
+        .connect()
+        .await
+        .unwrap();
+    backend.send(event(0)).await.unwrap();
+    let input = support::pull_n(&backend, 1, Duration::from_secs(5))
+        .await
+        .remove(0);
+
+    // Every client is paused for a while: the commit is sent, and not answered in time.
+    let reply = support::raw_command(&server.url(), &["CLIENT", "PAUSE", "1500", "ALL"]).unwrap();
+    assert_eq!(reply, "+OK");
+    let err = backend
+        .commit(vec![Envelope::new(event(1))], vec![input.token.clone()])
+        .await
+        .unwrap_err();
+    assert!(err.is_unreachable(), "{err:?}");
+    let chain = necro_core::error_chain(&err);
+    assert!(chain.contains("outcome is unknown"), "{chain}");
+    assert!(chain.contains("may still"), "{chain}");
+
+    // Once Redis resumes it runs the transaction: the output is there and the input acked.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let len = support::raw_command(&server.url(), &["XLEN", &ctx.stream]).unwrap_or_default();
+        if len == ":2" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "XLEN {len}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let admin = ctx.admin().await;
+    assert_eq!(pending_count(&admin, &ctx.stream, "necrostack").await, 0);
+}

@@ -345,3 +345,41 @@ async fn delete_streams_removes_the_stream_and_its_dlq() {
     let exists = support::raw_command(&ctx.url, &["EXISTS", &ctx.stream, &ctx.dlq()]).unwrap();
     assert_eq!(exists.trim(), ":0", "{exists}");
 }
+
+// Issue 10, item 12: fred carries an I/O error as its Debug text (`Os { code: 111, kind:
+// ConnectionRefused, .. }`); the backend's errors render it as prose, cause chain included.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_connection_is_reported_in_prose() {
+    // A port where nothing listens: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let err = necro_backend_redis::RedisBackend::builder(format!("redis://127.0.0.1:{port}"))
+        .connect_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+        .unwrap_err();
+    let chain = necro_core::error_chain(&err);
+    for debug_text in ["Os {", "kind:", "code:", "IO Error"] {
+        assert!(!chain.contains(debug_text), "{chain}");
+    }
+    assert!(
+        chain.contains(&format!("127.0.0.1:{port}")) && chain.contains("onnection refused"),
+        "{chain}"
+    );
+    // The I/O error is the root of the cause chain, as a real `std::io::Error`.
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+    let mut io_kind = None;
+    while let Some(e) = cur {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            io_kind = Some(io.kind());
+        }
+        cur = e.source();
+    }
+    assert_eq!(
+        io_kind,
+        Some(std::io::ErrorKind::ConnectionRefused),
+        "{chain}"
+    );
+}
