@@ -20,6 +20,15 @@ use crate::payload::Payload;
 /// The largest payload an event may carry: bytes of UTF-8, compact JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
 
+/// How deeply a payload may nest objects and arrays: the payload object itself is level 1,
+/// so `{"a":{"b":[1]}}` is 3 levels deep.
+///
+/// Deeper payloads are refused ([`EventError::PayloadTooDeep`]) when an event is built and
+/// when one is read. The limit keeps every accepted payload within what serde_json parses
+/// (its default recursion limit is 128 levels), with room to spare for the event's own JSON
+/// form and for documents that embed it, so [`Event::payload`] always holds the whole payload.
+pub const MAX_PAYLOAD_DEPTH: usize = 64;
+
 /// A validated event type: trimmed, never empty.
 ///
 /// Cheap to clone (reference counted). Compares equal to the `&str` it holds.
