@@ -11,7 +11,7 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
-use time::{OffsetDateTime, UtcOffset};
+use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use uuid::Uuid;
 
 use crate::error::{DecodeError, EventError};
@@ -260,7 +260,8 @@ impl Event {
                 found: json_kind(&value),
             });
         }
-        check_size(raw.get().len())?;
+        // A `RawValue` field of the payload type can bring in anything the text holds.
+        let raw = finish_payload(raw)?;
         Ok(Self(Arc::new(Inner {
             id: Uuid::new_v4(),
             timestamp: now_micros(),
@@ -277,7 +278,7 @@ impl Event {
         map: &Map<String, Value>,
     ) -> Result<Self, EventError> {
         let raw = serde_json::value::to_raw_value(map).map_err(EventError::Serialize)?;
-        check_size(raw.get().len())?;
+        let raw = finish_payload(raw)?;
         // The map is not kept: a parsed map costs several times the compact text in memory
         // (a queue of a million ~100-byte events went from ~1.25 GB to ~0.3 GB), and typed
         // organs decode from the text anyway. `payload()` parses it on first access.
@@ -297,17 +298,8 @@ impl Event {
         event_type: &str,
         payload: Box<RawValue>,
     ) -> Result<Self, EventError> {
-        let id = Uuid::parse_str(id).map_err(|source| EventError::InvalidId {
-            value: truncate_for_error(id),
-            source,
-        })?;
-        check_v4(id)?;
-        let timestamp = OffsetDateTime::parse(timestamp, &Rfc3339).map_err(|source| {
-            EventError::InvalidTimestamp {
-                value: truncate_for_error(timestamp),
-                source,
-            }
-        })?;
+        let id = parse_id(id)?;
+        let timestamp = parse_timestamp(timestamp)?;
         let event_type = EventType::new(event_type)?;
         let raw = compact_object(payload)?;
         Ok(Self(Arc::new(Inner {
@@ -325,7 +317,8 @@ impl Event {
     /// [`EventError::Json`] for malformed JSON, missing or unknown fields; the other
     /// variants for values that fail validation.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
-        let wire: Wire<'_> = serde_json::from_str(text).map_err(EventError::Json)?;
+        let wire: Wire<'_> =
+            serde_json::from_str(text).map_err(|err| json_error(text.as_bytes(), err))?;
         Self::from_wire(&wire.id, &wire.timestamp, &wire.event_type, wire.payload)
     }
 
@@ -334,7 +327,7 @@ impl Event {
     /// # Errors
     /// As [`Event::from_json`].
     pub fn from_json_slice(bytes: &[u8]) -> Result<Self, EventError> {
-        let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(EventError::Json)?;
+        let wire: Wire<'_> = serde_json::from_slice(bytes).map_err(|err| json_error(bytes, err))?;
         Self::from_wire(&wire.id, &wire.timestamp, &wire.event_type, wire.payload)
     }
 
@@ -538,7 +531,7 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// Checks a raw payload is an object and returns it in compact form.
+/// Checks a raw payload read from the wire is an object and returns it in compact form.
 fn compact_object(raw: Box<RawValue>) -> Result<Box<RawValue>, EventError> {
     let text = raw.get();
     if !text.starts_with('{') {
@@ -547,36 +540,216 @@ fn compact_object(raw: Box<RawValue>) -> Result<Box<RawValue>, EventError> {
             found: json_kind(&value),
         });
     }
-    if !has_insignificant_whitespace(text.as_bytes()) {
-        check_size(text.len())?;
-        return Ok(raw);
-    }
-    let value: Value = serde_json::from_str(text).map_err(EventError::Json)?;
-    let compact = serde_json::to_string(&value).map_err(EventError::Serialize)?;
-    check_size(compact.len())?;
-    RawValue::from_string(compact).map_err(EventError::Serialize)
+    finish_payload(raw)
 }
 
-/// Whether JSON text holds whitespace outside string literals.
-fn has_insignificant_whitespace(bytes: &[u8]) -> bool {
-    let mut in_string = false;
-    let mut escaped = false;
-    for &b in bytes {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if matches!(b, b' ' | b'\n' | b'\r' | b'\t') {
-            return true;
+/// Checks a payload object's JSON text (already valid JSON) against what an event may hold,
+/// and strips insignificant whitespace: one scan, no copy when it is compact already.
+fn finish_payload(raw: Box<RawValue>) -> Result<Box<RawValue>, EventError> {
+    match scan_payload(raw.get())? {
+        None => {
+            check_size(raw.get().len())?;
+            Ok(raw)
+        }
+        Some(compact) => {
+            check_size(compact.len())?;
+            // serde_json validates the text once more; nothing in it is converted.
+            RawValue::from_string(compact).map_err(EventError::Json)
         }
     }
-    false
+}
+
+/// One pass over valid JSON text: refuses what a parsed payload could not hold (nesting
+/// beyond [`MAX_PAYLOAD_DEPTH`], lone surrogate escapes, numbers beyond `f64`) and returns
+/// the text without whitespace outside strings, or `None` when there was none. Everything
+/// else (escapes, number spellings, key order, duplicate keys) is kept as written.
+fn scan_payload(text: &str) -> Result<Option<String>, EventError> {
+    let bytes = text.as_bytes();
+    let mut compact: Option<String> = None;
+    // Everything before `copied` is in `compact` already (or was whitespace).
+    let mut copied = 0;
+    let mut depth = 0usize;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'"' => {
+                i = skip_string(bytes, i + 1)?;
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > MAX_PAYLOAD_DEPTH {
+                    return Err(EventError::PayloadTooDeep {
+                        limit: MAX_PAYLOAD_DEPTH,
+                    });
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                i = check_number(text, i)?;
+                continue;
+            }
+            b' ' | b'\n' | b'\r' | b'\t' => {
+                // `copied` and `i` sit on ASCII bytes, so both are char boundaries.
+                let out = compact.get_or_insert_with(|| String::with_capacity(text.len()));
+                out.push_str(&text[copied..i]);
+                i += 1;
+                while matches!(bytes.get(i), Some(b' ' | b'\n' | b'\r' | b'\t')) {
+                    i += 1;
+                }
+                copied = i;
+                continue;
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    Ok(compact.map(|mut out| {
+        out.push_str(&text[copied..]);
+        out
+    }))
+}
+
+/// Skips a string literal whose opening quote is just before `i`; returns the index after
+/// its closing quote. Refuses a `\u` escape of a lone UTF-16 surrogate, which serde_json lets
+/// through when it only checks the syntax.
+fn skip_string(bytes: &[u8], mut i: usize) -> Result<usize, EventError> {
+    loop {
+        while let Some(&b) = bytes.get(i) {
+            if b == b'"' || b == b'\\' {
+                break;
+            }
+            i += 1;
+        }
+        match bytes.get(i) {
+            Some(b'"') => return Ok(i + 1),
+            Some(_) if bytes.get(i + 1) == Some(&b'u') => match hex4(bytes, i + 2) {
+                Some(0xD800..=0xDBFF)
+                    if bytes.get(i + 6) == Some(&b'\\')
+                        && bytes.get(i + 7) == Some(&b'u')
+                        && matches!(hex4(bytes, i + 8), Some(0xDC00..=0xDFFF)) =>
+                {
+                    i += 12;
+                }
+                Some(0xD800..=0xDFFF) => {
+                    let escape = bytes.get(i..i + 6).unwrap_or_default();
+                    return Err(EventError::LoneSurrogate {
+                        escape: String::from_utf8_lossy(escape).into_owned(),
+                    });
+                }
+                _ => i += 6,
+            },
+            Some(_) => i += 2,
+            // Unterminated: serde_json has refused such text already.
+            None => return Ok(i),
+        }
+    }
+}
+
+/// The four hex digits at `at`, as a UTF-16 code unit.
+fn hex4(bytes: &[u8], at: usize) -> Option<u32> {
+    bytes
+        .get(at..at + 4)?
+        .iter()
+        .try_fold(0, |acc, &b| Some(acc * 16 + char::from(b).to_digit(16)?))
+}
+
+/// Skips the number starting at `start`; returns the index after it. Refuses one too large
+/// for an `f64` (serde_json refuses to parse those, so the payload could not be read).
+fn check_number(text: &str, start: usize) -> Result<usize, EventError> {
+    let bytes = text.as_bytes();
+    let mut i = start;
+    let mut exponent = false;
+    while let Some(&b) = bytes.get(i) {
+        match b {
+            b'0'..=b'9' | b'-' | b'+' | b'.' => {}
+            b'e' | b'E' => exponent = true,
+            _ => break,
+        }
+        i += 1;
+    }
+    let number = &text[start..i];
+    // Without an exponent only more than 308 digits can go beyond f64::MAX (~1.8e308), so
+    // most numbers are never parsed here.
+    if (exponent || number.len() > 308) && !number.parse::<f64>().is_ok_and(f64::is_finite) {
+        return Err(EventError::NumberOutOfRange {
+            number: truncate_for_error(number),
+        });
+    }
+    Ok(i)
+}
+
+/// serde_json's complaint about event text, naming `NaN`, `Infinity` and `-Infinity` (what
+/// Python's `json` writes for non-finite floats) when that is what it stopped at.
+fn json_error(text: &[u8], err: serde_json::Error) -> EventError {
+    if err.is_syntax()
+        && let Some(token) = non_finite_at(text, err.line(), err.column())
+    {
+        return EventError::NonFiniteNumber { token, source: err };
+    }
+    EventError::Json(err)
+}
+
+/// The non-finite token at a 1-based line and byte column, if there is one.
+fn non_finite_at(text: &[u8], line: usize, column: usize) -> Option<&'static str> {
+    let line_start = match line {
+        0 | 1 => 0,
+        n => {
+            text.iter()
+                .enumerate()
+                .filter(|&(_, &b)| b == b'\n')
+                .nth(n - 2)?
+                .0
+                + 1
+        }
+    };
+    let at = line_start + column.checked_sub(1)?;
+    let rest = text.get(at..)?;
+    if rest.starts_with(b"NaN") {
+        Some("NaN")
+    } else if rest.starts_with(b"Infinity") {
+        Some(if at > 0 && text.get(at - 1) == Some(&b'-') {
+            "-Infinity"
+        } else {
+            "Infinity"
+        })
+    } else {
+        None
+    }
+}
+
+/// Parses an id in the canonical hyphenated form (either case), as a UUID v4.
+fn parse_id(text: &str) -> Result<Uuid, EventError> {
+    let id = Uuid::parse_str(text).map_err(|source| EventError::InvalidId {
+        value: truncate_for_error(text),
+        source,
+    })?;
+    // `Uuid::parse_str` also reads the simple, braced and `urn:uuid:` forms; an id is only
+    // accepted as it is written back (lowercased, like Python's `str(uuid.UUID(...))`).
+    let bytes = text.as_bytes();
+    if bytes.len() != 36 || [8, 13, 18, 23].iter().any(|&i| bytes.get(i) != Some(&b'-')) {
+        return Err(EventError::IdNotCanonical {
+            value: truncate_for_error(text),
+        });
+    }
+    check_v4(id)?;
+    Ok(id)
+}
+
+/// Parses an RFC 3339 timestamp; one without an offset (what Python's `isoformat()` writes
+/// for a naive `datetime`) is read as UTC.
+fn parse_timestamp(text: &str) -> Result<OffsetDateTime, EventError> {
+    const NAIVE: &[time::format_description::BorrowedFormatItem<'_>] = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    OffsetDateTime::parse(text, &Rfc3339).or_else(|source| {
+        PrimitiveDateTime::parse(text, NAIVE)
+            .map(PrimitiveDateTime::assume_utc)
+            .map_err(|_| EventError::InvalidTimestamp {
+                value: truncate_for_error(text),
+                source,
+            })
+    })
 }
 
 fn truncate_for_error(s: &str) -> String {
@@ -611,8 +784,33 @@ mod tests {
 
     #[test]
     fn whitespace_scanner_ignores_strings() {
-        assert!(!has_insignificant_whitespace(br#"{"a":"b c","d":"\" x"}"#));
-        assert!(has_insignificant_whitespace(br#"{"a": 1}"#));
+        assert_eq!(scan_payload(r#"{"a":"b c","d":"\" x"}"#).unwrap(), None);
+        assert_eq!(
+            scan_payload(r#"{"a": 1, "b" : [ "c d" ] }"#)
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"a":1,"b":["c d"]}"#)
+        );
+        assert_eq!(
+            scan_payload("{\"a\":\"\\\\\", \"b\":\n 2}")
+                .unwrap()
+                .as_deref(),
+            Some("{\"a\":\"\\\\\",\"b\":2}"),
+            "an escaped backslash ends before the closing quote"
+        );
+    }
+
+    #[test]
+    fn non_finite_tokens_are_found_on_any_line() {
+        let text = b"{\n\"a\": 1,\n\"b\": -Infinity}";
+        let err = serde_json::from_slice::<Value>(text).unwrap_err();
+        assert!(matches!(
+            json_error(text, err),
+            EventError::NonFiniteNumber {
+                token: "-Infinity",
+                ..
+            }
+        ));
     }
 
     #[test]

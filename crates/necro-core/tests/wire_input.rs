@@ -55,15 +55,13 @@ fn nested(depth: usize) -> Value {
 /// The same as text, built without recursion (so any depth is fine).
 fn nested_text(depth: usize) -> String {
     let mut open = String::from("{\"root\":");
-    let mut close = String::from("}");
+    let mut close = String::new();
+    for level in (2..=depth).rev() {
+        close.push(if level % 2 == 0 { ']' } else { '}' });
+    }
+    close.push('}');
     for level in 2..=depth {
-        if level % 2 == 0 {
-            open.push('[');
-            close.insert(0, ']');
-        } else {
-            open.push_str("{\"k\":");
-            close.insert(0, '}');
-        }
+        open.push_str(if level % 2 == 0 { "[" } else { "{\"k\":" });
     }
     format!("{open}1{close}")
 }
@@ -152,7 +150,7 @@ fn payload_beyond_the_depth_limit_is_refused_by_every_constructor() {
             .unwrap_err()
             .to_string();
         assert!(err.contains("levels deep"), "{depth}: {err}");
-        let spaced = text.replace(':', ": ");
+        let spaced = text.replace('[', "[ ").replace(",\"k\":", ", \"k\" :");
         assert!(
             is_too_deep(&Event::from_json(&spaced)),
             "spaced, depth {depth}"
@@ -167,7 +165,7 @@ fn numbers_a_parsed_payload_cannot_hold_are_refused() {
         let text = wire(&format!(r#"{{"x":{number}}}"#));
         let r = Event::from_json(&text);
         assert!(
-            matches!(&r, Err(EventError::NumberOutOfRange { number: n }) if n == number),
+            matches!(&r, Err(EventError::NumberOutOfRange { number: n }) if number.starts_with(n.as_str()) && n.len() == number.len().min(64)),
             "{number}: {r:?}"
         );
         let spaced = wire(&format!(r#"{{"x": [{number}]}}"#));
@@ -348,10 +346,8 @@ fn non_finite_numbers_python_writes_are_refused_by_name() {
                 matches!(&r, Err(EventError::NonFiniteNumber { token: t, .. }) if *t == token),
                 "{text}: {r:?}"
             );
-            let err = serde_json::from_str::<Event>(&text)
-                .unwrap_err()
-                .to_string();
-            assert!(err.contains(token), "{err}");
+            // serde's own path has no text to point into: a plain JSON error.
+            assert!(serde_json::from_str::<Event>(&text).is_err());
         }
     }
     // Other malformed JSON stays a plain JSON error.
