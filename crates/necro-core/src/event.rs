@@ -17,7 +17,11 @@ use uuid::Uuid;
 use crate::error::{DecodeError, EventError};
 use crate::payload::Payload;
 
-/// The largest payload an event may carry: bytes of UTF-8, compact JSON.
+/// The largest payload an event may carry, in bytes of its compact JSON text (UTF-8).
+///
+/// The text is the one [`Event::payload_json`] returns: as serde_json writes it for a payload
+/// built in Rust, and as it was written (minus insignificant whitespace) for one read from the
+/// wire, so a `\u00e9` escape written by Python's `json.dumps` counts 6 bytes, `é` 2.
 pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
 
 /// How deeply a payload may nest objects and arrays: the payload object itself is level 1,
@@ -141,12 +145,29 @@ impl<'de> Deserialize<'de> for EventType {
 /// An immutable fact: what happened, when, and its data.
 ///
 /// Every constructor validates: the type is trimmed and non-empty, the id is a UUID v4,
-/// the payload is a JSON object of at most [`MAX_PAYLOAD_BYTES`] bytes of compact JSON.
+/// the payload is a JSON object of at most [`MAX_PAYLOAD_BYTES`] bytes of compact JSON,
+/// nested at most [`MAX_PAYLOAD_DEPTH`] levels deep, holding no number beyond the range of
+/// an `f64` and no `\u` escape of a lone UTF-16 surrogate: so [`payload`](Event::payload)
+/// always holds the whole payload.
 /// Cloning is a reference-count increment, so fanning one event out to many organs is cheap.
 ///
 /// The JSON form is exactly `{"id","timestamp","event_type","payload"}`, with the timestamp
 /// written the way the Python NecroStack writes it (`2024-01-15T10:30:45.123456+00:00`).
 /// Timestamps keep microsecond precision so that form round-trips exactly.
+///
+/// Reading that form ([`from_json`](Event::from_json), serde) keeps the payload's text as
+/// it was written, only without whitespace outside strings (Python's `json.dumps` writes
+/// `", "` and `": "`): escapes, number spellings, big integers and key order are untouched,
+/// so an event re-encodes to the same content. It also accepts:
+/// - an id in either case (written back in lowercase, as Python's `str(uuid)` does), but
+///   only in the hyphenated 8-4-4-4-12 form: the simple, braced and `urn:uuid:` forms are
+///   refused ([`EventError::IdNotCanonical`]) rather than rewritten;
+/// - a timestamp without an offset (`2024-01-15T10:30:45.123456`, what Python writes for a
+///   naive `datetime`), read as UTC.
+///
+/// It refuses `NaN`, `Infinity` and `-Infinity` ([`EventError::NonFiniteNumber`]) and lone
+/// surrogates such as `"\ud800"` ([`EventError::LoneSurrogate`]), which Python's `json`
+/// writes but JSON does not allow.
 ///
 /// ```
 /// use necro_core::Event;
@@ -177,7 +198,8 @@ impl Event {
     /// Builds an event with a fresh v4 id and the current UTC time.
     ///
     /// # Errors
-    /// An [`EventError`] for an empty type, a payload that is not an object, or one too large.
+    /// An [`EventError`] for an empty type, a payload that is not an object, or one too large
+    /// or too deep ([`MAX_PAYLOAD_BYTES`], [`MAX_PAYLOAD_DEPTH`]).
     pub fn new(event_type: impl AsRef<str>, payload: Value) -> Result<Self, EventError> {
         let event_type = EventType::new(event_type.as_ref())?;
         Self::with_type(event_type, payload)
@@ -187,7 +209,7 @@ impl Event {
     /// the type).
     ///
     /// # Errors
-    /// An [`EventError`] for a payload that is not an object, or one too large.
+    /// An [`EventError`] for a payload that is not an object, or one too large or too deep.
     pub fn with_type(event_type: EventType, payload: Value) -> Result<Self, EventError> {
         match payload {
             Value::Object(map) => Self::assemble(Uuid::new_v4(), now_micros(), event_type, &map),
@@ -200,7 +222,7 @@ impl Event {
     /// Builds an event from a payload object.
     ///
     /// # Errors
-    /// An [`EventError`] for an empty type or a payload too large.
+    /// An [`EventError`] for an empty type or a payload too large or too deep.
     pub fn from_map(
         event_type: impl AsRef<str>,
         payload: Map<String, Value>,
@@ -215,7 +237,7 @@ impl Event {
     ///
     /// # Errors
     /// An [`EventError`] for a non-v4 id, an empty type, a payload that is not an object,
-    /// or one too large.
+    /// or one too large or too deep.
     pub fn from_parts(
         id: Uuid,
         timestamp: OffsetDateTime,
@@ -248,7 +270,8 @@ impl Event {
     /// ```
     ///
     /// # Errors
-    /// An [`EventError`] if the payload does not serialize to a JSON object within the size limit.
+    /// An [`EventError`] if the payload does not serialize to a JSON object within the size
+    /// and depth limits (or, through a `RawValue` field, holds what [`Event`] refuses).
     pub fn from_payload<P: Payload>(payload: &P) -> Result<Self, EventError> {
         let event_type = EventType::new(P::EVENT_TYPE)?;
         // Serialized straight into the raw value: serde_json's own output is valid JSON, so it
@@ -313,9 +336,12 @@ impl Event {
 
     /// Parses and validates the JSON form `{"id","timestamp","event_type","payload"}`.
     ///
+    /// What is accepted, and how the payload text is kept, is described on [`Event`].
+    ///
     /// # Errors
-    /// [`EventError::Json`] for malformed JSON, missing or unknown fields; the other
-    /// variants for values that fail validation.
+    /// [`EventError::Json`] for malformed JSON, missing or unknown fields
+    /// ([`EventError::NonFiniteNumber`] when it is `NaN` or `Infinity`); the other variants
+    /// for values that fail validation.
     pub fn from_json(text: &str) -> Result<Self, EventError> {
         let wire: Wire<'_> =
             serde_json::from_str(text).map_err(|err| json_error(text.as_bytes(), err))?;
@@ -381,12 +407,21 @@ impl Event {
         &self.0.event_type
     }
 
-    /// The payload object. Parsed on first access when the event came from the wire.
+    /// The payload object, parsed from [`payload_json`](Event::payload_json) on first access.
+    ///
+    /// Every key and value is there (the constructors refuse what could not be parsed), but
+    /// as a `serde_json` map: keys are sorted, escapes decoded, and integers beyond the `i64`
+    /// and `u64` ranges become the nearest `f64`. [`payload_json`](Event::payload_json) is
+    /// the exact text.
     #[must_use]
     pub fn payload(&self) -> &Map<String, Value> {
         self.0.parsed.get_or_init(|| {
-            // The raw text was validated as a JSON object when the event was built.
-            serde_json::from_str(self.0.raw.get()).unwrap_or_default()
+            // The text was checked when the event was built: valid JSON, an object, no deeper
+            // than MAX_PAYLOAD_DEPTH, no lone surrogate, every number within f64. So this
+            // parse does not fail.
+            let parsed = serde_json::from_str(self.0.raw.get());
+            debug_assert!(parsed.is_ok(), "a checked payload failed to parse");
+            parsed.unwrap_or_default()
         })
     }
 
@@ -396,13 +431,16 @@ impl Event {
         self.payload().get(key)
     }
 
-    /// The payload as compact JSON text.
+    /// The payload as compact JSON text: exactly as read from the wire without whitespace
+    /// outside strings (escapes, number spellings and key order as written), or as
+    /// serde_json wrote it for a payload built in Rust.
     #[must_use]
     pub fn payload_json(&self) -> &str {
         self.0.raw.get()
     }
 
-    /// Size of the payload in bytes of compact JSON (what the limit counts).
+    /// Size of the payload in bytes: the length of [`payload_json`](Event::payload_json)
+    /// (what [`MAX_PAYLOAD_BYTES`] counts).
     #[must_use]
     pub fn payload_size(&self) -> usize {
         self.0.raw.get().len()
