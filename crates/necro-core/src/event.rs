@@ -1,6 +1,7 @@
 //! The event model: [`Event`], [`EventType`] and their validation.
 
 use std::borrow::Borrow;
+use std::cell::Cell;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
@@ -300,8 +301,25 @@ impl Event {
         event_type: EventType,
         map: &Map<String, Value>,
     ) -> Result<Self, EventError> {
-        let raw = serde_json::value::to_raw_value(map).map_err(EventError::Serialize)?;
-        let raw = finish_payload(raw)?;
+        // The depth is checked while the map is written (no second pass over it or its
+        // text). Nothing else `scan_payload` refuses can be in a `Value`: its strings are Rust
+        // strings, its numbers finite, and serde_json writes it without whitespace.
+        let too_deep = Cell::new(false);
+        let limited = DepthLimited {
+            value: Limited::Map(map),
+            levels: MAX_PAYLOAD_DEPTH,
+            too_deep: &too_deep,
+        };
+        let raw = serde_json::value::to_raw_value(&limited).map_err(|err| {
+            if too_deep.get() {
+                EventError::PayloadTooDeep {
+                    limit: MAX_PAYLOAD_DEPTH,
+                }
+            } else {
+                EventError::Serialize(err)
+            }
+        })?;
+        check_size(raw.get().len())?;
         // The map is not kept: a parsed map costs several times the compact text in memory
         // (a queue of a million ~100-byte events went from ~1.25 GB to ~0.3 GB), and typed
         // organs decode from the text anyway. `payload()` parses it on first access.
@@ -566,6 +584,64 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
+    }
+}
+
+/// A payload map or one of its values, for [`DepthLimited`].
+#[derive(Clone, Copy)]
+enum Limited<'a> {
+    Map(&'a Map<String, Value>),
+    Value(&'a Value),
+}
+
+/// Serializes a `Value` as serde_json does, failing (and setting `too_deep`) once objects and
+/// arrays nest more than `levels` deep. Recurses no deeper than the limit, whatever the value.
+struct DepthLimited<'a> {
+    value: Limited<'a>,
+    levels: usize,
+    too_deep: &'a Cell<bool>,
+}
+
+impl DepthLimited<'_> {
+    fn child<'b>(&'b self, value: &'b Value) -> DepthLimited<'b> {
+        DepthLimited {
+            value: Limited::Value(value),
+            levels: self.levels - 1,
+            too_deep: self.too_deep,
+        }
+    }
+
+    fn refuse<E: serde::ser::Error>(&self) -> E {
+        self.too_deep.set(true);
+        E::custom("payload too deep")
+    }
+}
+
+impl Serialize for DepthLimited<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        let map = match self.value {
+            Limited::Map(map) | Limited::Value(Value::Object(map)) => map,
+            Limited::Value(Value::Array(items)) => {
+                if self.levels == 0 {
+                    return Err(self.refuse());
+                }
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for item in items {
+                    seq.serialize_element(&self.child(item))?;
+                }
+                return seq.end();
+            }
+            Limited::Value(other) => return other.serialize(s),
+        };
+        if self.levels == 0 {
+            return Err(self.refuse());
+        }
+        let mut out = s.serialize_map(Some(map.len()))?;
+        for (k, v) in map {
+            out.serialize_entry(k, &self.child(v))?;
+        }
+        out.end()
     }
 }
 
