@@ -257,6 +257,12 @@ fn the_literal_is_what_python_writes() {
     }
 }
 
+#[derive(Deserialize)]
+struct BigInts {
+    big: u128,
+    neg_big: i128,
+}
+
 #[test]
 fn python_dumps_output_is_compacted_without_changing_content() {
     let payload_start = PYTHON_COMPACTED.find(r#""payload":"#).unwrap() + 10;
@@ -275,6 +281,10 @@ fn python_dumps_output_is_compacted_without_changing_content() {
         assert_eq!(ev.payload()["café"], "naïve 😀");
         assert_eq!(ev.payload()["quote"], r#"a "b" c: d, e"#);
         assert_eq!(ev.payload()["esc"], r"\ud800 is text here");
+        // Integers beyond 64 bits decode exactly into 128-bit fields.
+        let big: BigInts = ev.decode_as().unwrap();
+        assert_eq!(big.big, 18_446_744_073_709_551_617);
+        assert_eq!(big.neg_big, -98_765_432_109_876_543_210);
     }
     // Already compact input is kept as it is, too.
     let ev = Event::from_json(PYTHON_COMPACTED).unwrap();
