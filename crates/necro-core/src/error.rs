@@ -30,6 +30,51 @@ pub enum EventError {
         /// The limit, [`MAX_PAYLOAD_BYTES`](crate::MAX_PAYLOAD_BYTES).
         max: usize,
     },
+    /// The payload nests objects and arrays deeper than the limit.
+    #[error(
+        "event payload is nested more than {limit} levels deep (objects and arrays; the payload object is level 1)"
+    )]
+    PayloadTooDeep {
+        /// The limit, [`MAX_PAYLOAD_DEPTH`](crate::MAX_PAYLOAD_DEPTH).
+        limit: usize,
+    },
+    /// The payload holds a number too large for a 64-bit float (e.g. `1e400`), which its
+    /// parsed form could not hold.
+    #[error("event payload holds the number {number}, which is beyond the range of a 64-bit float")]
+    NumberOutOfRange {
+        /// The number as written (truncated).
+        number: String,
+    },
+    /// The JSON holds `NaN`, `Infinity` or `-Infinity`: Python's `json` writes them for
+    /// non-finite floats, but they are not JSON.
+    #[error(
+        "event JSON holds {token}, which Python's json writes for a non-finite float but JSON does not allow"
+    )]
+    NonFiniteNumber {
+        /// The token found: `NaN`, `Infinity` or `-Infinity`.
+        token: &'static str,
+        /// serde_json's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The payload holds a `\uXXXX` escape of a lone UTF-16 surrogate (e.g. `"\ud800"`, which
+    /// Python's `json` writes for a lone surrogate): it encodes no Unicode character.
+    #[error(
+        "event payload holds the escape {escape}, a lone UTF-16 surrogate that encodes no Unicode character"
+    )]
+    LoneSurrogate {
+        /// The escape as written, e.g. `\ud800`.
+        escape: String,
+    },
+    /// The id is a UUID, but not written in the canonical hyphenated form
+    /// (`xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx`): no hyphens, braces or `urn:uuid:`.
+    #[error(
+        "event id {value:?} is not in the hyphenated 8-4-4-4-12 form (no braces, no urn:uuid: prefix)"
+    )]
+    IdNotCanonical {
+        /// The offending text (truncated).
+        value: String,
+    },
     /// The id is a UUID but not a version 4 one.
     #[error("event id {id} is not a UUID v4")]
     IdNotV4 {
@@ -45,8 +90,10 @@ pub enum EventError {
         #[source]
         source: uuid::Error,
     },
-    /// The timestamp is not RFC 3339 with an offset.
-    #[error("event timestamp {value:?} is not an RFC 3339 time with an offset")]
+    /// The timestamp is not an RFC 3339 date and time (with or without an offset).
+    #[error(
+        "event timestamp {value:?} is not an RFC 3339 date and time (YYYY-MM-DDTHH:MM:SS[.ffffff], with an offset or none for UTC)"
+    )]
     InvalidTimestamp {
         /// The offending text (truncated).
         value: String,

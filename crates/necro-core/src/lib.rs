@@ -50,7 +50,7 @@ pub use emit::Emit;
 pub use error::{
     BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain, panic_message,
 };
-pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, format_timestamp};
+pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, format_timestamp};
 pub use organ::{
     BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,
     SyncOrgan, TypedOrgan, marker, organ_fn, short_type_name,
