@@ -32,7 +32,7 @@ pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
 /// when one is read. The limit keeps every accepted payload within what serde_json parses
 /// (its default recursion limit is 128 levels), with room to spare for the event's own JSON
 /// form and for documents that embed it, so [`Event::payload`] always holds the whole payload.
-pub const MAX_PAYLOAD_DEPTH: usize = 64;
+pub const MAX_PAYLOAD_DEPTH: usize = 100;
 
 /// A validated event type: trimmed, never empty.
 ///
