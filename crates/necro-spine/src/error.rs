@@ -71,6 +71,19 @@ pub enum RunError {
         #[source]
         source: BackendError,
     },
+    /// Deliveries the run could settle in no way: their batch commit failed because the
+    /// backend could not be reached, and they could neither be dead-lettered and acked
+    /// (enqueue failure mode STORE) nor given back. The backend still holds them as delivered
+    /// and unacknowledged: Redis hands them out again after `claim_min_idle`; the in-memory
+    /// backend after `MemoryBackend::requeue_in_flight`.
+    #[error("{deliveries} delivery(ies) could be neither committed nor given back: {source}")]
+    Unsettled {
+        /// How many deliveries were left unsettled.
+        deliveries: usize,
+        /// The last error: why they could not be given back.
+        #[source]
+        source: BackendError,
+    },
     /// Enqueueing an event given to the spine failed.
     #[error("could not enqueue the event: {0}")]
     Send(#[source] BackendError),

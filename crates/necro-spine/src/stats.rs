@@ -35,6 +35,10 @@ pub struct Stats {
     pub nacked: u64,
     /// Nacked events the backend dead-lettered after its maximum deliveries.
     pub nack_dead_lettered: u64,
+    /// Deliveries given back unhandled or unsettled, without counting an attempt
+    /// (`Backend::release`): pulled but not started when a run stopped, abandoned at the
+    /// shutdown deadline, or left after a commit the backend could not take.
+    pub released: u64,
     /// Failed backend calls (pull, nack, dead-letter store).
     pub backend_errors: u64,
     /// Failed acknowledgements.
@@ -68,6 +72,7 @@ pub(crate) struct Counters {
     pub(crate) dead_lettered: AtomicU64,
     pub(crate) nacked: AtomicU64,
     pub(crate) nack_dead_lettered: AtomicU64,
+    pub(crate) released: AtomicU64,
     pub(crate) backend_errors: AtomicU64,
     pub(crate) ack_errors: AtomicU64,
     maps: Mutex<Maps>,
@@ -110,6 +115,7 @@ impl Counters {
             dead_lettered: self.dead_lettered.load(Relaxed),
             nacked: self.nacked.load(Relaxed),
             nack_dead_lettered: self.nack_dead_lettered.load(Relaxed),
+            released: self.released.load(Relaxed),
             backend_errors: self.backend_errors.load(Relaxed),
             ack_errors: self.ack_errors.load(Relaxed),
         }

@@ -136,3 +136,214 @@ async fn a_full_bounded_queue_refuses_at_once() {
     spine.run_until_drained().await.unwrap();
     spine.send(ev("A")).await.unwrap();
 }
+
+/// An organ that closes `backend` the first time it sees an A, and emits one B for that A
+/// only: the commit of that B then fails as unreachable (`BackendError::Closed`). A
+/// redelivered A emits nothing, so a source given back settles on its next delivery.
+fn closer(backend: &MemoryBackend) -> necro_core::BoxedOrgan {
+    let backend = backend.clone();
+    organ_fn("Closer", ["A"], move |_ev: Event| {
+        let first = !backend.is_closed();
+        backend.close();
+        async move {
+            Ok(if first {
+                Emit::one(support::ev("B"))
+            } else {
+                Emit::none()
+            })
+        }
+    })
+}
+
+/// A dead-letter store that cannot be reached.
+struct UnreachableStore;
+
+impl necro_core::DeadLetterStore for UnreachableStore {
+    async fn store(&self, _letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
+        Err(necro_core::BackendError::Closed)
+    }
+}
+
+// Issue 10 item 6: under STORE, an unreachable commit dead-letters the output and acks the
+// source, as a refused one does; items 7: the failed events are counted.
+#[tokio::test]
+async fn store_mode_on_an_unreachable_backend_dead_letters_the_output_and_acks() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(closer(&backend))
+        .build()
+        .unwrap();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(backend.in_flight(), 0, "the source is settled");
+    assert_eq!(backend.len(), 0);
+    let letters = backend.dead_letters().list();
+    assert_eq!(letters.len(), 1, "the output is kept: {letters:?}");
+    assert_eq!(letters[0].kind, DeadLetterKind::EnqueueFailed);
+    assert_eq!(letters[0].event.event_type(), "B");
+    assert!(letters[0].reason.contains("closed"), "{}", letters[0].reason);
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(stats.enqueue_failures.get("B"), Some(&1), "{stats:?}");
+    assert_eq!(stats.emitted, 0);
+}
+
+// Issue 10 item 6: when the output cannot be dead-lettered either, the source is given back
+// (released, no attempt counted) and redelivered.
+#[tokio::test(start_paused = true)]
+async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettered() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder_with_dead_letters(backend.clone(), UnreachableStore)
+        .organ(closer(&backend))
+        .build()
+        .unwrap();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(stats.processed, 2, "A handled, given back, handled again: {stats:?}");
+    assert_eq!(stats.released, 1);
+    assert_eq!(stats.enqueue_failures.get("B"), Some(&1));
+    assert_eq!(stats.dead_lettered, 0);
+    assert!(backend.is_idle(), "the redelivered A was acked");
+}
+
+/// A memory backend cut off from its spine once closed: every call that would settle a
+/// delivery (commit, ack, nack, release, dead-letter store) fails as unreachable, as on a
+/// network partition. Pulls still answer (an empty closed queue answers at once).
+#[derive(Clone)]
+struct Partitioned(MemoryBackend);
+
+impl Partitioned {
+    fn check(&self) -> Result<(), necro_core::BackendError> {
+        if self.0.is_closed() {
+            Err(necro_core::BackendError::Connection("partitioned".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl Backend for Partitioned {
+    type Token = <MemoryBackend as Backend>::Token;
+
+    async fn enqueue(&self, batch: Vec<necro_core::Envelope>) -> Result<(), necro_core::BackendError> {
+        self.check()?;
+        self.0.enqueue(batch).await
+    }
+
+    async fn pull(
+        &self,
+        max: usize,
+        wait: Duration,
+    ) -> Result<Vec<necro_core::Delivery<Self::Token>>, necro_core::BackendError> {
+        self.0.pull(max, wait).await
+    }
+
+    async fn ack(&self, tokens: Vec<Self::Token>) -> Result<(), necro_core::BackendError> {
+        self.check()?;
+        self.0.ack(tokens).await
+    }
+
+    async fn nack(
+        &self,
+        delivery: necro_core::Delivery<Self::Token>,
+        reason: String,
+    ) -> Result<necro_core::NackOutcome, necro_core::BackendError> {
+        self.check()?;
+        self.0.nack(delivery, reason).await
+    }
+
+    async fn release(
+        &self,
+        deliveries: Vec<necro_core::Delivery<Self::Token>>,
+    ) -> Result<(), necro_core::BackendError> {
+        self.check()?;
+        self.0.release(deliveries).await
+    }
+
+    async fn commit(
+        &self,
+        emitted: Vec<necro_core::Envelope>,
+        acks: Vec<Self::Token>,
+    ) -> Result<(), necro_core::BackendError> {
+        self.check()?;
+        self.0.commit(emitted, acks).await
+    }
+}
+
+impl necro_core::DeadLetterStore for Partitioned {
+    async fn store(&self, letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
+        self.check()?;
+        self.0.store(letter).await
+    }
+}
+
+// Issue 10 item 6: when the source can be neither committed, dead-lettered nor given back,
+// the run does not end `Ok` as if nothing had happened.
+#[tokio::test(start_paused = true)]
+async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
+    let memory = MemoryBackend::new();
+    let spine = Spine::builder(Partitioned(memory.clone()))
+        .organ(closer(&memory))
+        .build()
+        .unwrap();
+    spine.send(ev("A")).await.unwrap();
+    let err = spine.run_until_drained().await.unwrap_err();
+    assert!(
+        matches!(err, RunError::Unsettled { deliveries: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("partitioned"), "{err}");
+    assert_eq!(memory.in_flight(), 1, "still held by the backend, not lost");
+    assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
+}
+
+// Issue 10 item 7: FAIL on an unreachable backend counts the failed events too, and gives the
+// batch back in one call.
+#[tokio::test]
+async fn fail_mode_on_an_unreachable_backend_counts_and_gives_back() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(closer(&backend))
+        .enqueue_failure_mode(EnqueueFailureMode::Fail)
+        .build()
+        .unwrap();
+    let err = spine.run_event(ev("A")).await.unwrap_err();
+    assert!(matches!(err, RunError::Enqueue { count: 1, .. }), "{err}");
+    assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
+    assert_eq!(backend.in_flight(), 0, "given back");
+    assert_eq!(backend.len(), 1);
+    let again = backend.pull(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again[0].attempt, 1, "a release counts no attempt");
+}
+
+// Issue 10 item 7, through a real metrics recorder: the failed events are in
+// `necro_enqueue_failures_total`, the unreachable commit in `necro_backend_errors_total`.
+#[test]
+fn unreachable_enqueue_failures_reach_the_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let backend = MemoryBackend::new();
+            let spine = Spine::builder(backend.clone())
+                .organ(closer(&backend))
+                .build()
+                .unwrap();
+            spine.run_event(ev("A")).await.unwrap();
+        });
+    });
+    let text = handle.render();
+    assert!(
+        text.contains(r#"necro_enqueue_failures_total{event_type="B"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"necro_backend_errors_total{op="commit"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"necro_dead_letters_total{kind="enqueue_failed",event_type="B"} 1"#),
+        "{text}"
+    );
+}
