@@ -206,13 +206,26 @@ async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettere
 /// A memory backend cut off from its spine once closed: every call that would settle a
 /// delivery (commit, ack, nack, release, dead-letter store) fails as unreachable, as on a
 /// network partition. Pulls still answer (an empty closed queue answers at once).
+/// Calls fail with `error()`: a broken connection, or a timeout.
 #[derive(Clone)]
-struct Partitioned(MemoryBackend);
+struct Partitioned(MemoryBackend, fn() -> necro_core::BackendError);
 
 impl Partitioned {
+    fn new(memory: &MemoryBackend) -> Self {
+        Self(memory.clone(), || {
+            necro_core::BackendError::Connection("partitioned".into())
+        })
+    }
+
+    fn timing_out(memory: &MemoryBackend) -> Self {
+        Self(memory.clone(), || {
+            necro_core::BackendError::Timeout(Duration::from_secs(2))
+        })
+    }
+
     fn check(&self) -> Result<(), necro_core::BackendError> {
         if self.0.is_closed() {
-            Err(necro_core::BackendError::Connection("partitioned".into()))
+            Err((self.1)())
         } else {
             Ok(())
         }
@@ -279,7 +292,7 @@ impl necro_core::DeadLetterStore for Partitioned {
 #[tokio::test(start_paused = true)]
 async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
     let memory = MemoryBackend::new();
-    let spine = Spine::builder(Partitioned(memory.clone()))
+    let spine = Spine::builder(Partitioned::new(&memory))
         .organ(closer(&memory))
         .build()
         .unwrap();
@@ -346,4 +359,52 @@ fn unreachable_enqueue_failures_reach_the_metrics() {
         text.contains(r#"necro_dead_letters_total{kind="enqueue_failed",event_type="B"} 1"#),
         "{text}"
     );
+}
+
+/// Collects what a `tracing_subscriber::fmt` subscriber writes.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Captured {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+// Issue 10 item 8: a commit that timed out may still apply when the backend answers; the log
+// says the outcome is unknown instead of promising a redelivery.
+#[tokio::test(start_paused = true)]
+async fn a_timed_out_commit_is_logged_as_of_unknown_outcome() {
+    let logs = Captured::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_writer({
+            let logs = logs.clone();
+            move || logs.clone()
+        })
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let memory = MemoryBackend::new();
+    let spine = Spine::builder(Partitioned::timing_out(&memory))
+        .organ(closer(&memory))
+        .build()
+        .unwrap();
+    spine.send(ev("A")).await.unwrap();
+    let err = spine.run_until_drained().await.unwrap_err();
+    assert!(matches!(err, RunError::Unsettled { .. }), "{err}");
+    let text = logs.text();
+    assert!(text.contains("batch commit timed out"), "{text}");
+    assert!(text.contains("outcome is unknown"), "{text}");
+    assert!(text.contains("appear twice"), "{text}");
+    assert!(!text.contains("will be redelivered"), "{text}");
 }
