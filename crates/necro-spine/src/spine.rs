@@ -294,17 +294,20 @@ impl<B: Backend> Spine<B> {
         };
         let shared = Arc::new(RunShared::new(&self.inner));
         let result = if shards == 1 {
-            Runner::new(Arc::clone(&self.inner), mode, Arc::clone(&shared), concurrency)
-                .run()
-                .await
+            Runner::new(
+                Arc::clone(&self.inner),
+                mode,
+                Arc::clone(&shared),
+                concurrency,
+            )
+            .run()
+            .await
         } else {
             self.run_runners(mode, &shared, shards).await
         };
         // A run that left deliveries it could settle in no way does not end `Ok`.
         match (result, shared.take_unsettled()) {
-            (Ok(()), Some((deliveries, source))) => {
-                Err(RunError::Unsettled { deliveries, source })
-            }
+            (Ok(()), Some((deliveries, source))) => Err(RunError::Unsettled { deliveries, source }),
             (result, _) => result,
         }
     }
@@ -744,20 +747,37 @@ impl<B: Backend> Runner<B> {
 
     /// Dispatches `delivery` right here (concurrency 1). In a service run, an event whose
     /// organs are still running at the shutdown deadline is abandoned, to be given back.
-    async fn dispatch_inline(&self, delivery: &Delivery<B::Token>) -> Outcome {
-        let inner = &*self.inner;
+    async fn dispatch_inline(&mut self, delivery: &Delivery<B::Token>) -> Outcome {
         if self.mode == Mode::Drain {
-            return dispatch(inner, &self.shared.hot, delivery).await;
+            return dispatch(&self.inner, &self.shared.hot, delivery).await;
         }
-        // Biased: the deadline is not even looked at when the organs finish on first poll.
-        tokio::select! {
-            biased;
-            outcome = dispatch(inner, &self.shared.hot, delivery) => outcome,
-            () = inner.shutdown.deadline(inner.settings.shutdown_timeout) => {
-                self.deadline_passed(1);
-                Outcome::Release
+        // The rest of the batch goes back as soon as shutdown is requested, while this one
+        // is still being handled.
+        let mut queued = std::mem::take(&mut self.queue);
+        let mut released = 0;
+        let this = &*self;
+        let inner = &*this.inner;
+        let outcome = {
+            let mut dispatching = pin!(dispatch(inner, &this.shared.hot, delivery));
+            loop {
+                // Biased: nothing else is looked at when the organs finish on first poll.
+                tokio::select! {
+                    biased;
+                    outcome = &mut dispatching => break outcome,
+                    () = inner.shutdown.requested(), if !queued.is_empty() => {
+                        released = queued.len();
+                        this.give_back(queued.drain(..).collect(), "on shutdown").await;
+                    }
+                    () = inner.shutdown.deadline(inner.settings.shutdown_timeout) => {
+                        this.deadline_passed(1);
+                        break Outcome::Release;
+                    }
+                }
             }
-        }
+        };
+        self.queue = queued;
+        self.settle(released);
+        outcome
     }
 
     /// Waits for one spawned event to finish and collects it. In a service run, at the
@@ -771,6 +791,20 @@ impl<B: Backend> Runner<B> {
         }
         let shutdown = self.inner.shutdown.clone();
         let timeout = self.inner.settings.shutdown_timeout;
+        if !self.queue.is_empty() && !shutdown.is_requested() {
+            // Every slot is taken and more are waiting: those go back as soon as shutdown is
+            // requested, not when a slot frees up.
+            tokio::select! {
+                biased;
+                res = self.tasks.join_next() => {
+                    if let Some(res) = res {
+                        self.collect(res);
+                    }
+                    return;
+                }
+                () = shutdown.requested() => self.release_queue("on shutdown").await,
+            }
+        }
         tokio::select! {
             biased;
             res = self.tasks.join_next() => {
@@ -1045,7 +1079,8 @@ impl<B: Backend> Runner<B> {
         );
         if mode != EnqueueFailureMode::Store {
             let deliveries = commits.into_iter().map(|(d, _)| d).collect();
-            self.give_back(deliveries, "after an unreachable commit").await;
+            self.give_back(deliveries, "after an unreachable commit")
+                .await;
             return Err(RunError::Enqueue {
                 count: n_emitted,
                 source: err,
@@ -1132,7 +1167,7 @@ impl<B: Backend> Runner<B> {
     /// Gives deliveries back unhandled, in one `release` (no attempt counted). When that
     /// fails, they stay delivered and unacknowledged in the backend; they are counted as
     /// unsettled, so the run does not end `Ok`. Returns whether they were given back.
-    async fn give_back(&mut self, deliveries: Vec<Delivery<B::Token>>, when: &str) -> bool {
+    async fn give_back(&self, deliveries: Vec<Delivery<B::Token>>, when: &str) -> bool {
         let n = deliveries.len();
         if n == 0 {
             return true;

@@ -180,7 +180,11 @@ async fn store_mode_on_an_unreachable_backend_dead_letters_the_output_and_acks()
     assert_eq!(letters.len(), 1, "the output is kept: {letters:?}");
     assert_eq!(letters[0].kind, DeadLetterKind::EnqueueFailed);
     assert_eq!(letters[0].event.event_type(), "B");
-    assert!(letters[0].reason.contains("closed"), "{}", letters[0].reason);
+    assert!(
+        letters[0].reason.contains("closed"),
+        "{}",
+        letters[0].reason
+    );
     assert_eq!(stats.dead_lettered, 1);
     assert_eq!(stats.enqueue_failures.get("B"), Some(&1), "{stats:?}");
     assert_eq!(stats.emitted, 0);
@@ -196,7 +200,10 @@ async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettere
         .build()
         .unwrap();
     let stats = spine.run_event(ev("A")).await.unwrap();
-    assert_eq!(stats.processed, 2, "A handled, given back, handled again: {stats:?}");
+    assert_eq!(
+        stats.processed, 2,
+        "A handled, given back, handled again: {stats:?}"
+    );
     assert_eq!(stats.released, 1);
     assert_eq!(stats.enqueue_failures.get("B"), Some(&1));
     assert_eq!(stats.dead_lettered, 0);
@@ -235,7 +242,10 @@ impl Partitioned {
 impl Backend for Partitioned {
     type Token = <MemoryBackend as Backend>::Token;
 
-    async fn enqueue(&self, batch: Vec<necro_core::Envelope>) -> Result<(), necro_core::BackendError> {
+    async fn enqueue(
+        &self,
+        batch: Vec<necro_core::Envelope>,
+    ) -> Result<(), necro_core::BackendError> {
         self.check()?;
         self.0.enqueue(batch).await
     }
