@@ -748,34 +748,39 @@ impl<B: Backend> Runner<B> {
     /// Dispatches `delivery` right here (concurrency 1). In a service run, an event whose
     /// organs are still running at the shutdown deadline is abandoned, to be given back.
     async fn dispatch_inline(&mut self, delivery: &Delivery<B::Token>) -> Outcome {
-        if self.mode == Mode::Drain {
-            return dispatch(&self.inner, &self.shared.hot, delivery).await;
-        }
-        // The rest of the batch goes back as soon as shutdown is requested, while this one
-        // is still being handled.
-        let mut queued = std::mem::take(&mut self.queue);
-        let mut released = 0;
-        let this = &*self;
-        let inner = &*this.inner;
+        let inner = &*self.inner;
+        let shared = &*self.shared;
         let outcome = {
-            let mut dispatching = pin!(dispatch(inner, &this.shared.hot, delivery));
-            loop {
-                // Biased: nothing else is looked at when the organs finish on first poll.
+            let mut dispatching = pin!(dispatch(inner, &shared.hot, delivery));
+            if self.mode == Mode::Drain {
+                return dispatching.await;
+            }
+            // Most organs finish on their first poll: then nothing else is looked at.
+            let first = std::future::poll_fn(|cx| Poll::Ready(dispatching.as_mut().poll(cx)));
+            if let Poll::Ready(outcome) = first.await {
+                return outcome;
+            }
+            // This one waits. The rest of the batch goes back as soon as shutdown is requested;
+            // this one at the shutdown deadline if it has not finished by then.
+            let queue = &mut self.queue;
+            let mut released = 0;
+            let outcome = loop {
                 tokio::select! {
                     biased;
                     outcome = &mut dispatching => break outcome,
-                    () = inner.shutdown.requested(), if !queued.is_empty() => {
-                        released = queued.len();
-                        this.give_back(queued.drain(..).collect(), "on shutdown").await;
+                    () = inner.shutdown.requested(), if !queue.is_empty() => {
+                        released = queue.len();
+                        give_back(inner, shared, queue.drain(..).collect(), "on shutdown").await;
                     }
                     () = inner.shutdown.deadline(inner.settings.shutdown_timeout) => {
-                        this.deadline_passed(1);
+                        warn_abandoned(inner, 1);
                         break Outcome::Release;
                     }
                 }
-            }
+            };
+            (outcome, released)
         };
-        self.queue = queued;
+        let (outcome, released) = outcome;
         self.settle(released);
         outcome
     }
@@ -828,15 +833,7 @@ impl<B: Backend> Runner<B> {
     }
 
     fn deadline_passed(&self, abandoned: usize) {
-        if abandoned > 0 {
-            tracing::warn!(
-                target: TARGET,
-                abandoned,
-                timeout_ms = self.inner.settings.shutdown_timeout.as_millis() as u64,
-                "shutdown deadline passed: events still being handled are abandoned and \
-                 given back"
-            );
-        }
+        warn_abandoned(&self.inner, abandoned);
     }
 
     /// Gives back every delivery pulled and not started.
@@ -1164,33 +1161,9 @@ impl<B: Backend> Runner<B> {
         }
     }
 
-    /// Gives deliveries back unhandled, in one `release` (no attempt counted). When that
-    /// fails, they stay delivered and unacknowledged in the backend; they are counted as
-    /// unsettled, so the run does not end `Ok`. Returns whether they were given back.
+    /// Gives deliveries back unhandled: see [`give_back`].
     async fn give_back(&self, deliveries: Vec<Delivery<B::Token>>, when: &str) -> bool {
-        let n = deliveries.len();
-        if n == 0 {
-            return true;
-        }
-        match self.inner.backend.release(deliveries).await {
-            Ok(()) => {
-                Counters::add(&self.inner.counters.released, n as u64);
-                tracing::warn!(target: TARGET, deliveries = n, "gave deliveries back {when}");
-                true
-            }
-            Err(e) => {
-                self.backend_error("release", &e);
-                tracing::error!(
-                    target: TARGET,
-                    deliveries = n,
-                    error = %necro_core::error_chain(&e),
-                    "could not give deliveries back {when}: the backend still holds them as \
-                     delivered (Redis hands them out again after claim_min_idle)"
-                );
-                self.shared.unsettle(n, e);
-                false
-            }
-        }
+        give_back(&self.inner, &self.shared, deliveries, when).await
     }
 
     /// The RETRY enqueue mode: after a commit failed with `err`, commits `emitted` and `acks`
@@ -1306,9 +1279,7 @@ impl<B: Backend> Runner<B> {
     }
 
     fn backend_error(&self, op: &'static str, err: &necro_core::BackendError) {
-        Counters::add(&self.inner.counters.backend_errors, 1);
-        metrics::counter!("necro_backend_errors_total", "op" => op).increment(1);
-        tracing::error!(target: TARGET, op, error = %necro_core::error_chain(err), "backend call failed");
+        backend_error(&self.inner, op, err);
     }
 
     async fn nack(&self, delivery: Delivery<B::Token>, reason: String) {
@@ -1321,6 +1292,59 @@ impl<B: Backend> Runner<B> {
             Ok(_) => Counters::add(&self.inner.counters.nacked, 1),
             Err(err) => self.backend_error("nack", &err),
         }
+    }
+}
+
+/// Counts and logs a failed backend call.
+fn backend_error<B: Backend>(inner: &Inner<B>, op: &'static str, err: &necro_core::BackendError) {
+    Counters::add(&inner.counters.backend_errors, 1);
+    metrics::counter!("necro_backend_errors_total", "op" => op).increment(1);
+    tracing::error!(target: TARGET, op, error = %necro_core::error_chain(err), "backend call failed");
+}
+
+/// Gives deliveries back unhandled, in one `release` (no attempt counted). When that fails,
+/// they stay delivered and unacknowledged in the backend; they are counted as unsettled, so
+/// the run does not end `Ok`. Returns whether they were given back.
+async fn give_back<B: Backend>(
+    inner: &Inner<B>,
+    shared: &RunShared,
+    deliveries: Vec<Delivery<B::Token>>,
+    when: &str,
+) -> bool {
+    let n = deliveries.len();
+    if n == 0 {
+        return true;
+    }
+    match inner.backend.release(deliveries).await {
+        Ok(()) => {
+            Counters::add(&inner.counters.released, n as u64);
+            tracing::warn!(target: TARGET, deliveries = n, "gave deliveries back {when}");
+            true
+        }
+        Err(e) => {
+            backend_error(inner, "release", &e);
+            tracing::error!(
+                target: TARGET,
+                deliveries = n,
+                error = %necro_core::error_chain(&e),
+                "could not give deliveries back {when}: the backend still holds them as \
+                 delivered (Redis hands them out again after claim_min_idle)"
+            );
+            shared.unsettle(n, e);
+            false
+        }
+    }
+}
+
+/// Logs that `abandoned` events were still being handled at the shutdown deadline.
+fn warn_abandoned<B: Backend>(inner: &Inner<B>, abandoned: usize) {
+    if abandoned > 0 {
+        tracing::warn!(
+            target: TARGET,
+            abandoned,
+            timeout_ms = inner.settings.shutdown_timeout.as_millis() as u64,
+            "shutdown deadline passed: events still being handled are abandoned and given back"
+        );
     }
 }
 
