@@ -53,7 +53,9 @@ pub enum RunError {
         max_steps: u64,
     },
     /// Emitted events could not be enqueued (enqueue failure mode FAIL, or RETRY exhausted).
-    /// Their source events were not acked.
+    /// Their source events were not acked: they were given back for redelivery (nacked when
+    /// the backend refused the events; released, no attempt counted, when it could not be
+    /// reached; if even that failed, the backend still holds them as delivered).
     #[error("could not enqueue {count} emitted event(s): {source}")]
     Enqueue {
         /// How many emitted events were not enqueued.

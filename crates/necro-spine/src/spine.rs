@@ -201,7 +201,8 @@ impl<B: Backend> Spine<B> {
     /// # Errors
     /// [`RunError::MaxStepsExceeded`] when the run would process more than `max_steps` events;
     /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY;
-    /// [`RunError::BackendUnavailable`] when the backend circuit breaker opens.
+    /// [`RunError::BackendUnavailable`] when the backend circuit breaker opens;
+    /// [`RunError::Unsettled`] when deliveries could be neither committed nor given back.
     pub async fn run_until_drained(&self) -> Result<Stats, RunError> {
         self.run_mode(Mode::Drain).await
     }
@@ -215,17 +216,42 @@ impl<B: Backend> Spine<B> {
         self.run_until_drained().await
     }
 
-    /// Runs as a service until [`ShutdownHandle::shutdown`] is called. Shutdown is graceful:
-    /// events already pulled finish and are acked. `max_steps` does not apply.
+    /// Runs as a service until [`ShutdownHandle::shutdown`] is called; a worker process
+    /// usually wants [`Spine::run_until`] with [`shutdown_signal`](crate::shutdown_signal)
+    /// instead. `max_steps` does not apply.
+    ///
+    /// Shutdown is graceful and bounded: the run stops pulling, gives back at once the events
+    /// it pulled but has not started (`Backend::release`, no attempt counted), lets the events
+    /// being handled finish for at most the
+    /// [shutdown timeout](crate::SpineBuilder::shutdown_timeout) (default 25 s), gives back
+    /// those still running then, commits what finished, and returns `Ok` with the stats
+    /// (`Stats::released` counts what was given back).
     ///
     /// # Errors
-    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY.
+    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY;
+    /// [`RunError::Unsettled`] when deliveries could be neither committed nor given back.
     pub async fn run(&self) -> Result<Stats, RunError> {
         self.run_mode(Mode::Service).await
     }
 
-    /// Runs as a service until `signal` resolves (e.g. `tokio::signal::ctrl_c()`), then shuts
-    /// down gracefully.
+    /// Runs as a service until `signal` resolves, then shuts down gracefully as
+    /// [`Spine::run`] describes.
+    ///
+    /// Pass [`shutdown_signal()`](crate::shutdown_signal), which resolves on SIGINT (Ctrl-C)
+    /// and SIGTERM (what `docker stop`, Kubernetes and systemd send), rather than
+    /// `tokio::signal::ctrl_c()`, under which a SIGTERM kills the process at once with
+    /// everything it holds:
+    ///
+    /// ```no_run
+    /// # use necro_backend_memory::MemoryBackend;
+    /// # use necro_spine::Spine;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let spine = Spine::builder(MemoryBackend::new()).build()?;
+    /// let stats = spine.run_until(necro_spine::shutdown_signal()).await?;
+    /// println!("{stats}");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Spine::run`].
