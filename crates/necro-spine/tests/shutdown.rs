@@ -219,3 +219,52 @@ async fn the_shutdown_deadline_gives_back_events_still_being_handled() {
         assert!(!spine.shutdown_handle().is_requested());
     }
 }
+
+// Issue 10 item 9, with one runner per worker thread: each gives back what it holds at the
+// deadline (real time: a 200 ms deadline).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shutdown_deadline_holds_for_every_runner() {
+    let backend = MemoryBackend::new();
+    let finished = CallLog::default();
+    let organ = {
+        let finished = finished.clone();
+        organ_fn("Stuck", ["JOB"], move |ev: Event| {
+            let finished = finished.clone();
+            async move {
+                tokio::time::sleep(Duration::from_secs(3600)).await;
+                finished.push("Stuck", &ev);
+                Ok(Emit::none())
+            }
+        })
+    };
+    let spine = Spine::builder(backend.clone())
+        .organ(organ)
+        .concurrency(4)
+        .batch_size(2)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    for n in 0..10 {
+        spine.send(ev_n("JOB", n)).await.unwrap();
+    }
+    let runner = {
+        let spine = spine.clone();
+        tokio::spawn(async move { spine.run().await })
+    };
+    // Wait until four are being handled (both runners have pulled).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while backend.in_flight() < 4 {
+        assert!(std::time::Instant::now() < deadline, "never busy");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    spine.shutdown_handle().shutdown();
+    let stats = tokio::time::timeout(Duration::from_secs(10), runner)
+        .await
+        .expect("the run stops at the shutdown deadline")
+        .unwrap()
+        .unwrap();
+    assert_eq!(finished.len(), 0);
+    assert_eq!(backend.in_flight(), 0, "{stats:?}");
+    assert_eq!(backend.len(), 10, "every event is back in the queue");
+    assert_eq!(stats.released, stats.processed, "{stats:?}");
+}
