@@ -99,6 +99,12 @@ impl ShutdownHandle {
 /// container orchestrators and service managers send). Pass it to
 /// [`Spine::run_until`](crate::Spine::run_until) so a worker stops gracefully either way.
 ///
+/// The handlers are installed when the future is first polled and stay installed for the life
+/// of the process (tokio's signal handling): from then on neither signal kills the process,
+/// a second one during the drain included; the run's own [shutdown
+/// timeout](crate::SpineBuilder::shutdown_timeout) bounds how long the drain takes. A signal
+/// that arrives before the first poll still has its default effect.
+///
 /// If a signal handler cannot be installed (rare: the process has no signal support), the
 /// failure is logged and the other signal is still awaited.
 ///

@@ -1253,7 +1253,7 @@ impl<B: Backend> Runner<B> {
                 event_id = %delivery.event.id(),
                 event_type = %delivery.event.event_type(),
                 error = %necro_core::error_chain(&err),
-                "ack failed; the backend will redeliver the event"
+                "ack failed; the backend may deliver the event again"
             );
             return Ok(());
         }
