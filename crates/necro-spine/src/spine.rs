@@ -1014,7 +1014,9 @@ impl<B: Backend> Runner<B> {
                 Outcome::Release => release.push(delivery),
             }
         }
-        self.give_back(release, "at the shutdown deadline").await;
+        if !release.is_empty() {
+            self.give_back(release, "at the shutdown deadline").await;
+        }
         if commits.is_empty() {
             return Ok(());
         }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use necro_backend_memory::MemoryBackend;
 use necro_core::{Backend, DeadLetterKind, Emit, Event, organ_fn};
 use necro_spine::{EnqueueFailureMode, RetryPolicy, RunError, Spine};
-use support::ev;
+use support::{Partitioned, closer, ev};
 
 /// An organ that emits two events for every A.
 fn splitter() -> necro_core::BoxedOrgan {
@@ -137,24 +137,6 @@ async fn a_full_bounded_queue_refuses_at_once() {
     spine.send(ev("A")).await.unwrap();
 }
 
-/// An organ that closes `backend` the first time it sees an A, and emits one B for that A
-/// only: the commit of that B then fails as unreachable (`BackendError::Closed`). A
-/// redelivered A emits nothing, so a source given back settles on its next delivery.
-fn closer(backend: &MemoryBackend) -> necro_core::BoxedOrgan {
-    let backend = backend.clone();
-    organ_fn("Closer", ["A"], move |_ev: Event| {
-        let first = !backend.is_closed();
-        backend.close();
-        async move {
-            Ok(if first {
-                Emit::one(support::ev("B"))
-            } else {
-                Emit::none()
-            })
-        }
-    })
-}
-
 /// A dead-letter store that cannot be reached.
 struct UnreachableStore;
 
@@ -208,93 +190,6 @@ async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettere
     assert_eq!(stats.enqueue_failures.get("B"), Some(&1));
     assert_eq!(stats.dead_lettered, 0);
     assert!(backend.is_idle(), "the redelivered A was acked");
-}
-
-/// A memory backend cut off from its spine once closed: every call that would settle a
-/// delivery (commit, ack, nack, release, dead-letter store) fails as unreachable, as on a
-/// network partition. Pulls still answer (an empty closed queue answers at once).
-/// Calls fail with `error()`: a broken connection, or a timeout.
-#[derive(Clone)]
-struct Partitioned(MemoryBackend, fn() -> necro_core::BackendError);
-
-impl Partitioned {
-    fn new(memory: &MemoryBackend) -> Self {
-        Self(memory.clone(), || {
-            necro_core::BackendError::Connection("partitioned".into())
-        })
-    }
-
-    fn timing_out(memory: &MemoryBackend) -> Self {
-        Self(memory.clone(), || {
-            necro_core::BackendError::Timeout(Duration::from_secs(2))
-        })
-    }
-
-    fn check(&self) -> Result<(), necro_core::BackendError> {
-        if self.0.is_closed() {
-            Err((self.1)())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Backend for Partitioned {
-    type Token = <MemoryBackend as Backend>::Token;
-
-    async fn enqueue(
-        &self,
-        batch: Vec<necro_core::Envelope>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.enqueue(batch).await
-    }
-
-    async fn pull(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<necro_core::Delivery<Self::Token>>, necro_core::BackendError> {
-        self.0.pull(max, wait).await
-    }
-
-    async fn ack(&self, tokens: Vec<Self::Token>) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.ack(tokens).await
-    }
-
-    async fn nack(
-        &self,
-        delivery: necro_core::Delivery<Self::Token>,
-        reason: String,
-    ) -> Result<necro_core::NackOutcome, necro_core::BackendError> {
-        self.check()?;
-        self.0.nack(delivery, reason).await
-    }
-
-    async fn release(
-        &self,
-        deliveries: Vec<necro_core::Delivery<Self::Token>>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.release(deliveries).await
-    }
-
-    async fn commit(
-        &self,
-        emitted: Vec<necro_core::Envelope>,
-        acks: Vec<Self::Token>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.commit(emitted, acks).await
-    }
-}
-
-impl necro_core::DeadLetterStore for Partitioned {
-    async fn store(&self, letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.store(letter).await
-    }
 }
 
 // Issue 10 item 6: when the source can be neither committed, dead-lettered nor given back,
@@ -369,52 +264,4 @@ fn unreachable_enqueue_failures_reach_the_metrics() {
         text.contains(r#"necro_dead_letters_total{kind="enqueue_failed",event_type="B"} 1"#),
         "{text}"
     );
-}
-
-/// Collects what a `tracing_subscriber::fmt` subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
-}
-
-// Issue 10 item 8: a commit that timed out may still apply when the backend answers; the log
-// says the outcome is unknown instead of promising a redelivery.
-#[tokio::test(start_paused = true)]
-async fn a_timed_out_commit_is_logged_as_of_unknown_outcome() {
-    let logs = Captured::default();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_writer({
-            let logs = logs.clone();
-            move || logs.clone()
-        })
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
-    let memory = MemoryBackend::new();
-    let spine = Spine::builder(Partitioned::timing_out(&memory))
-        .organ(closer(&memory))
-        .build()
-        .unwrap();
-    spine.send(ev("A")).await.unwrap();
-    let err = spine.run_until_drained().await.unwrap_err();
-    assert!(matches!(err, RunError::Unsettled { .. }), "{err}");
-    let text = logs.text();
-    assert!(text.contains("batch commit timed out"), "{text}");
-    assert!(text.contains("outcome is unknown"), "{text}");
-    assert!(text.contains("appear twice"), "{text}");
-    assert!(!text.contains("will be redelivered"), "{text}");
 }
