@@ -28,6 +28,7 @@ use crate::stats::Counters;
 /// | `concurrency` | 1 (strict FIFO and organ order) |
 /// | `batch_size` | 64 deliveries per pull |
 /// | `poll_interval` | 250 ms (how long a service run waits in one pull) |
+/// | `shutdown_timeout` | 25 s (how long a service run's events in flight may take to finish after shutdown is requested) |
 #[must_use = "a builder does nothing until build() is called"]
 pub struct SpineBuilder<B: Backend> {
     backend: Arc<B>,
@@ -136,6 +137,24 @@ impl<B: Backend> SpineBuilder<B> {
     /// How long a service run waits in one pull before checking for shutdown (default 250 ms).
     pub fn poll_interval(mut self, d: Duration) -> Self {
         self.settings.poll_interval = d;
+        self
+    }
+
+    /// How long, after shutdown is requested, a service run ([`Spine::run`],
+    /// [`Spine::run_until`]) lets the events it is handling finish (default 25 s).
+    ///
+    /// On shutdown the run stops pulling and gives back at once (`Backend::release`, no
+    /// attempt counted) the events it pulled but has not started. Events being handled get
+    /// until this deadline; those still unfinished then are abandoned (their organ calls are
+    /// dropped; a sync organ's thread runs on, its result discarded) and given back too, and
+    /// the run commits what finished and returns `Ok` with its stats (`Stats::released` counts
+    /// what was given back). Zero gives back everything not finished at once. A commit under
+    /// way at the deadline is not cut short: it is bounded by the backend's own timeout.
+    /// Keep it below the grace period of whatever sends the signal, with room for that
+    /// commit: the default suits Kubernetes' default `terminationGracePeriodSeconds` of 30 s;
+    /// `docker stop` waits only 10 s unless given `--time`.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.shutdown_timeout = timeout;
         self
     }
 

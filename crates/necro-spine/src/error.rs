@@ -53,7 +53,9 @@ pub enum RunError {
         max_steps: u64,
     },
     /// Emitted events could not be enqueued (enqueue failure mode FAIL, or RETRY exhausted).
-    /// Their source events were not acked.
+    /// Their source events were not acked: they were given back for redelivery (nacked when
+    /// the backend refused the events; released, no attempt counted, when it could not be
+    /// reached; if even that failed, the backend still holds them as delivered).
     #[error("could not enqueue {count} emitted event(s): {source}")]
     Enqueue {
         /// How many emitted events were not enqueued.
@@ -68,6 +70,19 @@ pub enum RunError {
         /// Consecutive failures.
         failures: u32,
         /// The last error.
+        #[source]
+        source: BackendError,
+    },
+    /// Deliveries the run could settle in no way: their batch commit failed because the
+    /// backend could not be reached, and they could neither be dead-lettered and acked
+    /// (enqueue failure mode STORE) nor given back. The backend still holds them as delivered
+    /// and unacknowledged: Redis hands them out again after `claim_min_idle`; the in-memory
+    /// backend after `MemoryBackend::requeue_in_flight`.
+    #[error("{deliveries} delivery(ies) could be neither committed nor given back: {source}")]
+    Unsettled {
+        /// How many deliveries were left unsettled.
+        deliveries: usize,
+        /// The last error: why they could not be given back.
         #[source]
         source: BackendError,
     },

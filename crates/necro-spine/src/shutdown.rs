@@ -1,14 +1,18 @@
 //! Graceful shutdown: a handle that asks a running spine to stop, and [`shutdown_signal`],
 //! which resolves on the signals a service is stopped with.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use tokio::sync::Notify;
+use tokio::time::Instant;
 
 #[derive(Debug, Default)]
 struct State {
     requested: AtomicBool,
+    /// When shutdown was first requested (the drain deadline counts from there).
+    requested_at: Mutex<Option<Instant>>,
     notify: Notify,
 }
 
@@ -26,7 +30,25 @@ impl Shutdown {
     }
 
     pub(crate) fn reset(&self) {
+        *self.requested_at() = None;
         self.0.requested.store(false, Ordering::Release);
+    }
+
+    fn requested_at(&self) -> std::sync::MutexGuard<'_, Option<Instant>> {
+        self.0
+            .requested_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Resolves `timeout` after shutdown was first requested.
+    pub(crate) async fn deadline(&self, timeout: Duration) {
+        self.requested().await;
+        let at = self.requested_at().unwrap_or_else(Instant::now);
+        match at.checked_add(timeout) {
+            Some(deadline) => tokio::time::sleep_until(deadline).await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Resolves once shutdown is requested.
@@ -51,14 +73,17 @@ impl Shutdown {
     }
 }
 
-/// Asks a running spine to stop gracefully: it stops pulling, finishes and acks the events
-/// it already holds, and its `run` returns. Cheap to clone; send it anywhere.
+/// Asks a running spine to stop gracefully: it stops pulling, gives back at once the events
+/// it pulled but has not started, lets the events being handled finish (for at most the
+/// [shutdown timeout](crate::SpineBuilder::shutdown_timeout), then gives them back too),
+/// commits, and its `run` returns. Cheap to clone; send it anywhere.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle(Shutdown);
 
 impl ShutdownHandle {
     /// Requests shutdown.
     pub fn shutdown(&self) {
+        self.0.requested_at().get_or_insert_with(Instant::now);
         (self.0).0.requested.store(true, Ordering::Release);
         (self.0).0.notify.notify_waiters();
     }
@@ -73,6 +98,12 @@ impl ShutdownHandle {
 /// Resolves when the process is asked to stop: on SIGINT (Ctrl-C) or, on Unix, SIGTERM (what
 /// container orchestrators and service managers send). Pass it to
 /// [`Spine::run_until`](crate::Spine::run_until) so a worker stops gracefully either way.
+///
+/// The handlers are installed when the future is first polled and stay installed for the life
+/// of the process (tokio's signal handling): from then on neither signal kills the process,
+/// a second one during the drain included; the run's own [shutdown
+/// timeout](crate::SpineBuilder::shutdown_timeout) bounds how long the drain takes. A signal
+/// that arrives before the first poll still has its default effect.
 ///
 /// If a signal handler cannot be installed (rare: the process has no signal support), the
 /// failure is logged and the other signal is still awaited.

@@ -39,6 +39,7 @@ pub(crate) struct Settings {
     pub(crate) concurrency: usize,
     pub(crate) batch_size: usize,
     pub(crate) poll_interval: Duration,
+    pub(crate) shutdown_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +54,7 @@ impl Default for Settings {
             concurrency: 1,
             batch_size: 64,
             poll_interval: Duration::from_millis(250),
+            shutdown_timeout: Duration::from_secs(25),
         }
     }
 }
@@ -199,7 +201,8 @@ impl<B: Backend> Spine<B> {
     /// # Errors
     /// [`RunError::MaxStepsExceeded`] when the run would process more than `max_steps` events;
     /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY;
-    /// [`RunError::BackendUnavailable`] when the backend circuit breaker opens.
+    /// [`RunError::BackendUnavailable`] when the backend circuit breaker opens;
+    /// [`RunError::Unsettled`] when deliveries could be neither committed nor given back.
     pub async fn run_until_drained(&self) -> Result<Stats, RunError> {
         self.run_mode(Mode::Drain).await
     }
@@ -213,17 +216,42 @@ impl<B: Backend> Spine<B> {
         self.run_until_drained().await
     }
 
-    /// Runs as a service until [`ShutdownHandle::shutdown`] is called. Shutdown is graceful:
-    /// events already pulled finish and are acked. `max_steps` does not apply.
+    /// Runs as a service until [`ShutdownHandle::shutdown`] is called; a worker process
+    /// usually wants [`Spine::run_until`] with [`shutdown_signal`](crate::shutdown_signal)
+    /// instead. `max_steps` does not apply.
+    ///
+    /// Shutdown is graceful and bounded: the run stops pulling, gives back at once the events
+    /// it pulled but has not started (`Backend::release`, no attempt counted), lets the events
+    /// being handled finish for at most the
+    /// [shutdown timeout](crate::SpineBuilder::shutdown_timeout) (default 25 s), gives back
+    /// those still running then, commits what finished, and returns `Ok` with the stats
+    /// (`Stats::released` counts what was given back).
     ///
     /// # Errors
-    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY.
+    /// [`RunError::Enqueue`] under enqueue failure modes FAIL and RETRY;
+    /// [`RunError::Unsettled`] when deliveries could be neither committed nor given back.
     pub async fn run(&self) -> Result<Stats, RunError> {
         self.run_mode(Mode::Service).await
     }
 
-    /// Runs as a service until `signal` resolves (e.g. `tokio::signal::ctrl_c()`), then shuts
-    /// down gracefully.
+    /// Runs as a service until `signal` resolves, then shuts down gracefully as
+    /// [`Spine::run`] describes.
+    ///
+    /// Pass [`shutdown_signal()`](crate::shutdown_signal), which resolves on SIGINT (Ctrl-C)
+    /// and SIGTERM (what `docker stop`, Kubernetes and systemd send), rather than
+    /// `tokio::signal::ctrl_c()`, under which a SIGTERM kills the process at once with
+    /// everything it holds:
+    ///
+    /// ```no_run
+    /// # use necro_backend_memory::MemoryBackend;
+    /// # use necro_spine::Spine;
+    /// # #[tokio::main]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let spine = Spine::builder(MemoryBackend::new()).build()?;
+    /// let stats = spine.run_until(necro_spine::shutdown_signal()).await?;
+    /// println!("{stats}");
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     /// As [`Spine::run`].
@@ -291,11 +319,33 @@ impl<B: Backend> Spine<B> {
             1
         };
         let shared = Arc::new(RunShared::new(&self.inner));
-        if shards == 1 {
-            return Runner::new(Arc::clone(&self.inner), mode, shared, concurrency)
-                .run()
-                .await;
+        let result = if shards == 1 {
+            Runner::new(
+                Arc::clone(&self.inner),
+                mode,
+                Arc::clone(&shared),
+                concurrency,
+            )
+            .run()
+            .await
+        } else {
+            self.run_runners(mode, &shared, shards).await
+        };
+        // A run that left deliveries it could settle in no way does not end `Ok`.
+        match (result, shared.take_unsettled()) {
+            (Ok(()), Some((deliveries, source))) => Err(RunError::Unsettled { deliveries, source }),
+            (result, _) => result,
         }
+    }
+
+    /// Runs `shards` runners as tasks of their own and waits for them.
+    async fn run_runners(
+        &self,
+        mode: Mode,
+        shared: &Arc<RunShared>,
+        shards: usize,
+    ) -> Result<(), RunError> {
+        let concurrency = self.inner.settings.concurrency;
         // Every runner is a task of its own, this one only waits: a runner that ran here would
         // hold the others back on this thread until it yielded.
         let share = |i: usize| concurrency / shards + usize::from(i < concurrency % shards);
@@ -303,7 +353,7 @@ impl<B: Backend> Spine<B> {
             (0..shards)
                 .map(|i| {
                     let runner =
-                        Runner::new(Arc::clone(&self.inner), mode, Arc::clone(&shared), share(i));
+                        Runner::new(Arc::clone(&self.inner), mode, Arc::clone(shared), share(i));
                     tokio::spawn(runner.run())
                 })
                 .collect(),
@@ -353,6 +403,8 @@ struct RunShared {
     /// Set (before `abort`) when a runner failed because the backend cannot be reached: the
     /// others then do not give deliveries back one by one either.
     unreachable: AtomicBool,
+    /// Deliveries that could be neither committed nor given back, with the first error.
+    unsettled: std::sync::Mutex<Option<(usize, necro_core::BackendError)>>,
 }
 
 impl RunShared {
@@ -364,8 +416,35 @@ impl RunShared {
             settled: Notify::new(),
             abort: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
+            unsettled: std::sync::Mutex::new(None),
         }
     }
+
+    /// Counts `n` deliveries as unsettled.
+    fn unsettle(&self, n: usize, err: necro_core::BackendError) {
+        let mut unsettled = self
+            .unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &mut *unsettled {
+            Some((count, _)) => *count += n,
+            None => *unsettled = Some((n, err)),
+        }
+    }
+
+    fn take_unsettled(&self) -> Option<(usize, necro_core::BackendError)> {
+        self.unsettled
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+}
+
+/// How long to wait after the `failures`-th consecutive backend failure: 50 ms doubling, at
+/// most 5 s.
+fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    (Duration::from_millis(50) * 2u32.pow(exp)).min(Duration::from_secs(5))
 }
 
 const PROCESSED_TOTAL: &str = "necro_events_processed_total";
@@ -436,11 +515,50 @@ enum Outcome {
     DeadLetter(Box<DeadLetter>, Vec<Envelope>),
     /// Give it back to the backend.
     Nack(String),
+    /// Give it back unhandled, without counting an attempt: its organs were still running at
+    /// the shutdown deadline.
+    Release,
 }
 
 struct Done<T> {
     delivery: Delivery<T>,
     outcome: Outcome,
+}
+
+/// What one runner shares with the tasks it spawns.
+struct Local<T> {
+    shared: Arc<RunShared>,
+    /// Deliveries of tasks dropped before they finished (aborted at the shutdown deadline).
+    abandoned: std::sync::Mutex<Vec<Delivery<T>>>,
+}
+
+impl<T> Local<T> {
+    fn take_abandoned(&self) -> Vec<Delivery<T>> {
+        std::mem::take(
+            &mut *self
+                .abandoned
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+}
+
+/// Holds a spawned task's delivery; if the task is dropped before it finishes, hands the
+/// delivery to its runner so it can be given back.
+struct Abandon<'a, T> {
+    delivery: Option<Delivery<T>>,
+    sink: &'a std::sync::Mutex<Vec<Delivery<T>>>,
+}
+
+impl<T> Drop for Abandon<'_, T> {
+    fn drop(&mut self) {
+        if let Some(delivery) = self.delivery.take() {
+            self.sink
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(delivery);
+        }
+    }
 }
 
 /// Why one organ call failed.
@@ -455,13 +573,18 @@ struct Runner<B: Backend> {
     inner: Arc<Inner<B>>,
     mode: Mode,
     shared: Arc<RunShared>,
+    /// `shared`, and what this runner's tasks hand back.
+    local: Arc<Local<B::Token>>,
     /// This runner's share of the spine's concurrency.
     concurrency: usize,
     queue: VecDeque<Delivery<B::Token>>,
     done: Vec<Done<B::Token>>,
     /// Events whose organs are still waiting (they did not finish on their first poll).
-    tasks: JoinSet<Done<B::Token>>,
+    /// `None` only if a task lost its delivery, which cannot happen.
+    tasks: JoinSet<Option<Done<B::Token>>>,
     pull_failures: u32,
+    /// Consecutive unreachable commits whose sources had to be given back.
+    commit_failures: u32,
     /// Deliveries this runner pulled and has not settled (its part of `shared.held`).
     held: usize,
     /// Another runner failed: wind down.
@@ -478,15 +601,21 @@ impl<B: Backend> Drop for Runner<B> {
 
 impl<B: Backend> Runner<B> {
     fn new(inner: Arc<Inner<B>>, mode: Mode, shared: Arc<RunShared>, concurrency: usize) -> Self {
+        let local = Arc::new(Local {
+            shared: Arc::clone(&shared),
+            abandoned: std::sync::Mutex::new(Vec::new()),
+        });
         Self {
             inner,
             mode,
             shared,
+            local,
             concurrency: concurrency.max(1),
             queue: VecDeque::new(),
             done: Vec::new(),
             tasks: JoinSet::new(),
             pull_failures: 0,
+            commit_failures: 0,
             held: 0,
             aborted: false,
         }
@@ -517,26 +646,33 @@ impl<B: Backend> Runner<B> {
             self.shared.settled.notify_waiters();
         }
         if unreachable {
-            // Giving deliveries back one by one would wait out a timeout each; unacked, they
-            // are redelivered by the backend anyway. Only wait for what is still running.
-            while self.tasks.join_next().await.is_some() {}
-        } else if result.is_err() || self.aborted {
-            // Give back whatever is still held so nothing is lost.
+            // Committing or giving deliveries back one by one would wait out a timeout each:
+            // what is still held (once what is running finished) is given back in one call.
+            // If that fails too, the backend still has them as delivered and unacknowledged.
             while let Some(res) = self.tasks.join_next().await {
-                if let Ok(done) = res {
-                    self.done.push(done);
-                }
+                self.collect(res);
             }
-            let _ = self.flush().await;
-            // Pulled but never handled: given back without counting an attempt.
-            let leftover: Vec<_> = self.queue.drain(..).collect();
-            let n = leftover.len();
+            let held: Vec<_> = self
+                .queue
+                .drain(..)
+                .chain(self.done.drain(..).map(|d| d.delivery))
+                .collect();
+            let n = held.len();
             if n > 0 {
-                if let Err(e) = self.inner.backend.release(leftover).await {
-                    self.backend_error("release", &e);
+                match self.inner.backend.release(held).await {
+                    Ok(()) => Counters::add(&self.inner.counters.released, n as u64),
+                    Err(e) => self.backend_error("release", &e),
                 }
                 self.settle(n);
             }
+        } else if result.is_err() || self.aborted {
+            // Give back whatever is still held so nothing is lost.
+            while let Some(res) = self.tasks.join_next().await {
+                self.collect(res);
+            }
+            let _ = self.flush().await;
+            // Pulled but never handled: given back without counting an attempt.
+            self.release_queue("as the run stopped").await;
         }
         result
     }
@@ -550,12 +686,17 @@ impl<B: Backend> Runner<B> {
             }
             // Start what we hold, up to the concurrency limit.
             while self.tasks.len() < concurrency {
+                if self.mode == Mode::Service && self.inner.shutdown.is_requested() {
+                    // Pulled but not started: given back at once.
+                    self.release_queue("on shutdown").await;
+                    break;
+                }
                 let Some(delivery) = self.queue.pop_front() else {
                     break;
                 };
                 self.check_steps(&delivery)?;
                 if concurrency == 1 {
-                    let outcome = dispatch(&self.inner, &self.shared.hot, &delivery).await;
+                    let outcome = self.dispatch_inline(&delivery).await;
                     self.done.push(Done { delivery, outcome });
                 } else {
                     self.start(delivery).await;
@@ -593,9 +734,7 @@ impl<B: Backend> Runner<B> {
                 continue;
             }
             // Wait for at least one in-flight event, then collect all that are ready.
-            if let Some(res) = self.tasks.join_next().await {
-                self.collect(res);
-            }
+            self.join_one().await;
             while let Some(res) = self.tasks.try_join_next() {
                 self.collect(res);
             }
@@ -610,16 +749,126 @@ impl<B: Backend> Runner<B> {
     /// it keeps its slot without holding up the others.
     async fn start(&mut self, delivery: Delivery<B::Token>) {
         let inner = Arc::clone(&self.inner);
-        let shared = Arc::clone(&self.shared);
+        let local = Arc::clone(&self.local);
         let mut fut = Box::pin(async move {
-            let outcome = dispatch(&inner, &shared.hot, &delivery).await;
-            Done { delivery, outcome }
+            let mut slot = Abandon {
+                delivery: Some(delivery),
+                sink: &local.abandoned,
+            };
+            let outcome = match &slot.delivery {
+                Some(delivery) => dispatch(&inner, &local.shared.hot, delivery).await,
+                None => return None,
+            };
+            slot.delivery
+                .take()
+                .map(|delivery| Done { delivery, outcome })
         });
         match std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await {
-            Poll::Ready(done) => self.done.push(done),
+            Poll::Ready(done) => self.done.extend(done),
             Poll::Pending => {
                 self.tasks.spawn(fut);
             }
+        }
+    }
+
+    /// Dispatches `delivery` right here (concurrency 1). In a service run, an event whose
+    /// organs are still running at the shutdown deadline is abandoned, to be given back.
+    async fn dispatch_inline(&mut self, delivery: &Delivery<B::Token>) -> Outcome {
+        let inner = &*self.inner;
+        let shared = &*self.shared;
+        let outcome = {
+            let mut dispatching = pin!(dispatch(inner, &shared.hot, delivery));
+            if self.mode == Mode::Drain {
+                return dispatching.await;
+            }
+            // Most organs finish on their first poll: then nothing else is looked at.
+            let first = std::future::poll_fn(|cx| Poll::Ready(dispatching.as_mut().poll(cx)));
+            if let Poll::Ready(outcome) = first.await {
+                return outcome;
+            }
+            // This one waits. The rest of the batch goes back as soon as shutdown is requested;
+            // this one at the shutdown deadline if it has not finished by then.
+            let queue = &mut self.queue;
+            let mut released = 0;
+            let outcome = loop {
+                tokio::select! {
+                    biased;
+                    outcome = &mut dispatching => break outcome,
+                    () = inner.shutdown.requested(), if !queue.is_empty() => {
+                        released = queue.len();
+                        give_back(inner, shared, queue.drain(..).collect(), "on shutdown").await;
+                    }
+                    () = inner.shutdown.deadline(inner.settings.shutdown_timeout) => {
+                        warn_abandoned(inner, 1);
+                        break Outcome::Release;
+                    }
+                }
+            };
+            (outcome, released)
+        };
+        let (outcome, released) = outcome;
+        self.settle(released);
+        outcome
+    }
+
+    /// Waits for one spawned event to finish and collects it. In a service run, at the
+    /// shutdown deadline every event still running is abandoned instead, to be given back.
+    async fn join_one(&mut self) {
+        if self.mode == Mode::Drain {
+            if let Some(res) = self.tasks.join_next().await {
+                self.collect(res);
+            }
+            return;
+        }
+        let shutdown = self.inner.shutdown.clone();
+        let timeout = self.inner.settings.shutdown_timeout;
+        if !self.queue.is_empty() && !shutdown.is_requested() {
+            // Every slot is taken and more are waiting: those go back as soon as shutdown is
+            // requested, not when a slot frees up.
+            tokio::select! {
+                biased;
+                res = self.tasks.join_next() => {
+                    if let Some(res) = res {
+                        self.collect(res);
+                    }
+                    return;
+                }
+                () = shutdown.requested() => self.release_queue("on shutdown").await,
+            }
+        }
+        tokio::select! {
+            biased;
+            res = self.tasks.join_next() => {
+                if let Some(res) = res {
+                    self.collect(res);
+                }
+            }
+            () = shutdown.deadline(timeout) => {
+                self.tasks.abort_all();
+                while let Some(res) = self.tasks.join_next().await {
+                    self.collect(res);
+                }
+                let abandoned = self.local.take_abandoned();
+                self.deadline_passed(abandoned.len());
+                self.done.extend(abandoned.into_iter().map(|delivery| Done {
+                    delivery,
+                    outcome: Outcome::Release,
+                }));
+            }
+        }
+    }
+
+    fn deadline_passed(&self, abandoned: usize) {
+        warn_abandoned(&self.inner, abandoned);
+    }
+
+    /// Gives back every delivery pulled and not started.
+    async fn release_queue(&mut self, when: &str) {
+        let leftover: Vec<_> = self.queue.drain(..).collect();
+        let n = leftover.len();
+        if n > 0 {
+            self.give_back(leftover, when).await;
+            self.settle(n);
         }
     }
 
@@ -638,10 +887,12 @@ impl<B: Backend> Runner<B> {
         false
     }
 
-    fn collect(&mut self, res: Result<Done<B::Token>, tokio::task::JoinError>) {
+    fn collect(&mut self, res: Result<Option<Done<B::Token>>, tokio::task::JoinError>) {
         match res {
-            Ok(done) => self.done.push(done),
-            // Organ panics are caught inside dispatch; a task can only fail by being aborted.
+            Ok(done) => self.done.extend(done),
+            // Aborted at the shutdown deadline: its delivery is in `local.abandoned`.
+            Err(e) if e.is_cancelled() => {}
+            // Organ panics are caught inside dispatch.
             Err(e) => tracing::error!(target: TARGET, error = %e, "dispatch task failed"),
         }
     }
@@ -708,9 +959,7 @@ impl<B: Backend> Runner<B> {
                     self.inner.shutdown.sleep(breaker.cooldown).await;
                     metrics::gauge!("necro_backend_circuit_state").set(2.0);
                 } else {
-                    let exp = self.pull_failures.saturating_sub(1).min(16);
-                    let backoff =
-                        (Duration::from_millis(50) * 2u32.pow(exp)).min(Duration::from_secs(5));
+                    let backoff = backoff(self.pull_failures);
                     tracing::warn!(
                         target: TARGET,
                         error = %necro_core::error_chain(&err),
@@ -742,6 +991,7 @@ impl<B: Backend> Runner<B> {
 
     async fn commit_done(&mut self, done: Vec<Done<B::Token>>) -> Result<(), RunError> {
         let mut commits: Vec<(Delivery<B::Token>, Vec<Envelope>)> = Vec::with_capacity(done.len());
+        let mut release = Vec::new();
         for Done { delivery, outcome } in done {
             match outcome {
                 Outcome::Ack(emitted) => commits.push((delivery, emitted)),
@@ -761,7 +1011,11 @@ impl<B: Backend> Runner<B> {
                     }
                 }
                 Outcome::Nack(reason) => self.nack(delivery, reason).await,
+                Outcome::Release => release.push(delivery),
             }
+        }
+        if !release.is_empty() {
+            self.give_back(release, "at the shutdown deadline").await;
         }
         if commits.is_empty() {
             return Ok(());
@@ -770,6 +1024,7 @@ impl<B: Backend> Runner<B> {
         let n_emitted = all_emitted.len();
         match self.inner.backend.commit(all_emitted, acks).await {
             Ok(()) => {
+                self.commit_failures = 0;
                 self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);
                 Ok(())
             }
@@ -797,11 +1052,22 @@ impl<B: Backend> Runner<B> {
     }
 
     /// The batch commit failed because the backend cannot be reached. Going source by source
-    /// (or nacking each) would wait out one timeout per source, so the batch is handled whole:
-    /// under RETRY its commit is retried per the retry policy; if it still fails, nothing of it
-    /// is acked and the backend redelivers every source (whose organs then run again: at least
-    /// once). FAIL and RETRY then stop the run with [`RunError::Enqueue`]; STORE goes on, and
-    /// the next pulls feed the backend circuit breaker.
+    /// (or nacking each) would wait out one timeout per source, so the batch is handled whole,
+    /// with at most one call of each kind, stopping at the first that fails:
+    ///
+    /// - RETRY first retries the whole commit per the retry policy.
+    /// - Every emitted event counts as an enqueue failure.
+    /// - STORE dead-letters the emitted events (`enqueue_failed`) and acks the sources whose
+    ///   output is stored; the sources left (their output could not be stored, or the ack
+    ///   failed) are given back with one `release`, and are redelivered. Sources that cannot
+    ///   be given back either are counted in `RunShared::unsettled`: the run goes on (the next
+    ///   pulls feed the backend circuit breaker) but does not end `Ok`.
+    /// - FAIL and RETRY give the whole batch back with one `release` and stop the run with
+    ///   [`RunError::Enqueue`].
+    ///
+    /// A timed-out commit may still apply when the backend answers again: nothing here can
+    /// tell, and at-least-once covers it (a source may be delivered again and its output
+    /// appear twice, or be both enqueued and dead-lettered).
     async fn commit_unreachable(
         &mut self,
         commits: Vec<(Delivery<B::Token>, Vec<Envelope>)>,
@@ -819,22 +1085,113 @@ impl<B: Backend> Runner<B> {
                 Err(e) => err = e,
             }
         }
-        self.backend_error("commit", &err);
+        Counters::add(&self.inner.counters.backend_errors, 1);
+        metrics::counter!("necro_backend_errors_total", "op" => "commit").increment(1);
+        self.count_enqueue_failures(commits.iter().flat_map(|(_, e)| e.iter()));
+        let message = if matches!(err, necro_core::BackendError::Timeout(_)) {
+            "batch commit timed out: its outcome is unknown (the backend may still apply it), \
+             so its sources may be delivered again and their output appear twice"
+        } else {
+            "backend unreachable: the batch commit failed"
+        };
         tracing::error!(
             target: TARGET,
             error = %necro_core::error_chain(&err),
             sources = commits.len(),
             emitted = n_emitted,
             mode = ?mode,
-            "backend unreachable: the batch stays unacknowledged and will be redelivered"
+            "{message}"
         );
-        match mode {
-            EnqueueFailureMode::Store => Ok(()),
-            _ => Err(RunError::Enqueue {
+        if mode != EnqueueFailureMode::Store {
+            let deliveries = commits.into_iter().map(|(d, _)| d).collect();
+            self.give_back(deliveries, "after an unreachable commit")
+                .await;
+            return Err(RunError::Enqueue {
                 count: n_emitted,
                 source: err,
-            }),
+            });
         }
+        let reason = format!("enqueue failed: {}", necro_core::error_chain(&err));
+        let mut acks = Vec::new();
+        let mut rest = Vec::new();
+        let mut store_failed = false;
+        for (delivery, emitted) in commits {
+            if !store_failed {
+                match self.dead_letter_output(&emitted, &reason).await {
+                    Ok(()) => {
+                        acks.push(delivery);
+                        continue;
+                    }
+                    Err(e) => {
+                        self.backend_error("dead_letter", &e);
+                        store_failed = true;
+                    }
+                }
+            }
+            rest.push(delivery);
+        }
+        if !acks.is_empty() {
+            let tokens = acks.iter().map(|d| d.token.clone()).collect();
+            if let Err(e) = self.inner.backend.ack(tokens).await {
+                Counters::add(&self.inner.counters.ack_errors, 1);
+                metrics::counter!("necro_backend_errors_total", "op" => "ack").increment(1);
+                tracing::error!(
+                    target: TARGET,
+                    error = %necro_core::error_chain(&e),
+                    sources = acks.len(),
+                    "ack failed after dead-lettering the output; giving the sources back"
+                );
+                rest.append(&mut acks);
+            }
+        }
+        if !rest.is_empty() {
+            self.give_back(rest, "after an unreachable commit").await;
+            // Given back, they come straight back: without a pause a backend that takes
+            // nothing would be asked again and again.
+            self.commit_failures = self.commit_failures.saturating_add(1);
+            self.inner
+                .shutdown
+                .sleep(backoff(self.commit_failures))
+                .await;
+        }
+        Ok(())
+    }
+
+    /// Stores one source's emitted events as `enqueue_failed` dead letters, stopping at the
+    /// first that fails (whose error it returns).
+    async fn dead_letter_output(
+        &self,
+        emitted: &[Envelope],
+        reason: &str,
+    ) -> Result<(), necro_core::BackendError> {
+        for env in emitted {
+            let letter = DeadLetter::with_reason(
+                env.event.clone(),
+                env.meta,
+                DeadLetterKind::EnqueueFailed,
+                reason.to_owned(),
+                0,
+            );
+            self.inner.dead_letters.store_boxed(letter).await?;
+            Counters::add(&self.inner.counters.dead_lettered, 1);
+            metrics::counter!("necro_dead_letters_total", "kind" => "enqueue_failed", "event_type" => env.event.event_type().shared()).increment(1);
+        }
+        Ok(())
+    }
+
+    /// Counts emitted events that could not be enqueued, per event type.
+    fn count_enqueue_failures<'a>(&self, events: impl Iterator<Item = &'a Envelope>) {
+        for env in events {
+            let t = env.event.event_type();
+            self.inner.counters.enqueue_failure(t.as_str(), 1);
+            metrics::counter!("necro_enqueue_failures_total", "event_type" => t.shared())
+                .increment(1);
+        }
+    }
+
+    /// Gives deliveries back unhandled: see [`give_back`].
+    async fn give_back(&self, deliveries: Vec<Delivery<B::Token>>, when: &str) -> bool {
+        give_back(&self.inner, &self.shared, deliveries, when).await
     }
 
     /// The RETRY enqueue mode: after a commit failed with `err`, commits `emitted` and `acks`
@@ -898,7 +1255,7 @@ impl<B: Backend> Runner<B> {
                 event_id = %delivery.event.id(),
                 event_type = %delivery.event.event_type(),
                 error = %necro_core::error_chain(&err),
-                "ack failed; the backend will redeliver the event"
+                "ack failed; the backend may deliver the event again"
             );
             return Ok(());
         }
@@ -915,12 +1272,7 @@ impl<B: Backend> Runner<B> {
                 Err(e) => err = e,
             }
         }
-        for env in &emitted {
-            self.inner
-                .counters
-                .enqueue_failure(env.event.event_type().as_str(), 1);
-            metrics::counter!("necro_enqueue_failures_total", "event_type" => env.event.event_type().shared()).increment(1);
-        }
+        self.count_enqueue_failures(emitted.iter());
         tracing::error!(
             target: TARGET,
             event_id = %delivery.event.id(),
@@ -933,22 +1285,11 @@ impl<B: Backend> Runner<B> {
         match mode {
             EnqueueFailureMode::Store => {
                 let reason = format!("enqueue failed: {}", necro_core::error_chain(&err));
-                for env in &emitted {
-                    let letter = DeadLetter::with_reason(
-                        env.event.clone(),
-                        env.meta,
-                        DeadLetterKind::EnqueueFailed,
-                        reason.clone(),
-                        0,
-                    );
-                    if let Err(e) = self.inner.dead_letters.store_boxed(letter).await {
-                        self.backend_error("dead_letter", &e);
-                        self.nack(delivery, format!("dead-letter store failed: {e}"))
-                            .await;
-                        return Ok(());
-                    }
-                    Counters::add(&self.inner.counters.dead_lettered, 1);
-                    metrics::counter!("necro_dead_letters_total", "kind" => "enqueue_failed", "event_type" => env.event.event_type().shared()).increment(1);
+                if let Err(e) = self.dead_letter_output(&emitted, &reason).await {
+                    self.backend_error("dead_letter", &e);
+                    self.nack(delivery, format!("dead-letter store failed: {e}"))
+                        .await;
+                    return Ok(());
                 }
                 if let Err(e) = backend.ack(vec![delivery.token.clone()]).await {
                     Counters::add(&self.inner.counters.ack_errors, 1);
@@ -966,9 +1307,7 @@ impl<B: Backend> Runner<B> {
     }
 
     fn backend_error(&self, op: &'static str, err: &necro_core::BackendError) {
-        Counters::add(&self.inner.counters.backend_errors, 1);
-        metrics::counter!("necro_backend_errors_total", "op" => op).increment(1);
-        tracing::error!(target: TARGET, op, error = %necro_core::error_chain(err), "backend call failed");
+        backend_error(&self.inner, op, err);
     }
 
     async fn nack(&self, delivery: Delivery<B::Token>, reason: String) {
@@ -981,6 +1320,59 @@ impl<B: Backend> Runner<B> {
             Ok(_) => Counters::add(&self.inner.counters.nacked, 1),
             Err(err) => self.backend_error("nack", &err),
         }
+    }
+}
+
+/// Counts and logs a failed backend call.
+fn backend_error<B: Backend>(inner: &Inner<B>, op: &'static str, err: &necro_core::BackendError) {
+    Counters::add(&inner.counters.backend_errors, 1);
+    metrics::counter!("necro_backend_errors_total", "op" => op).increment(1);
+    tracing::error!(target: TARGET, op, error = %necro_core::error_chain(err), "backend call failed");
+}
+
+/// Gives deliveries back unhandled, in one `release` (no attempt counted). When that fails,
+/// they stay delivered and unacknowledged in the backend; they are counted as unsettled, so
+/// the run does not end `Ok`. Returns whether they were given back.
+async fn give_back<B: Backend>(
+    inner: &Inner<B>,
+    shared: &RunShared,
+    deliveries: Vec<Delivery<B::Token>>,
+    when: &str,
+) -> bool {
+    let n = deliveries.len();
+    if n == 0 {
+        return true;
+    }
+    match inner.backend.release(deliveries).await {
+        Ok(()) => {
+            Counters::add(&inner.counters.released, n as u64);
+            tracing::warn!(target: TARGET, deliveries = n, "gave deliveries back {when}");
+            true
+        }
+        Err(e) => {
+            backend_error(inner, "release", &e);
+            tracing::error!(
+                target: TARGET,
+                deliveries = n,
+                error = %necro_core::error_chain(&e),
+                "could not give deliveries back {when}: the backend still holds them as \
+                 delivered (Redis hands them out again after claim_min_idle)"
+            );
+            shared.unsettle(n, e);
+            false
+        }
+    }
+}
+
+/// Logs that `abandoned` events were still being handled at the shutdown deadline.
+fn warn_abandoned<B: Backend>(inner: &Inner<B>, abandoned: usize) {
+    if abandoned > 0 {
+        tracing::warn!(
+            target: TARGET,
+            abandoned,
+            timeout_ms = inner.settings.shutdown_timeout.as_millis() as u64,
+            "shutdown deadline passed: events still being handled are abandoned and given back"
+        );
     }
 }
 

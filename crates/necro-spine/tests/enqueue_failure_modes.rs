@@ -6,7 +6,7 @@ use std::time::Duration;
 use necro_backend_memory::MemoryBackend;
 use necro_core::{Backend, DeadLetterKind, Emit, Event, organ_fn};
 use necro_spine::{EnqueueFailureMode, RetryPolicy, RunError, Spine};
-use support::ev;
+use support::{Partitioned, closer, ev};
 
 /// An organ that emits two events for every A.
 fn splitter() -> necro_core::BoxedOrgan {
@@ -135,4 +135,133 @@ async fn a_full_bounded_queue_refuses_at_once() {
     // Draining frees room.
     spine.run_until_drained().await.unwrap();
     spine.send(ev("A")).await.unwrap();
+}
+
+/// A dead-letter store that cannot be reached.
+struct UnreachableStore;
+
+impl necro_core::DeadLetterStore for UnreachableStore {
+    async fn store(&self, _letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
+        Err(necro_core::BackendError::Closed)
+    }
+}
+
+// Issue 10 item 6: under STORE, an unreachable commit dead-letters the output and acks the
+// source, as a refused one does; items 7: the failed events are counted.
+#[tokio::test]
+async fn store_mode_on_an_unreachable_backend_dead_letters_the_output_and_acks() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(closer(&backend))
+        .build()
+        .unwrap();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(backend.in_flight(), 0, "the source is settled");
+    assert_eq!(backend.len(), 0);
+    let letters = backend.dead_letters().list();
+    assert_eq!(letters.len(), 1, "the output is kept: {letters:?}");
+    assert_eq!(letters[0].kind, DeadLetterKind::EnqueueFailed);
+    assert_eq!(letters[0].event.event_type(), "B");
+    assert!(
+        letters[0].reason.contains("closed"),
+        "{}",
+        letters[0].reason
+    );
+    assert_eq!(stats.dead_lettered, 1);
+    assert_eq!(stats.enqueue_failures.get("B"), Some(&1), "{stats:?}");
+    assert_eq!(stats.emitted, 0);
+}
+
+// Issue 10 item 6: when the output cannot be dead-lettered either, the source is given back
+// (released, no attempt counted) and redelivered.
+#[tokio::test(start_paused = true)]
+async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettered() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder_with_dead_letters(backend.clone(), UnreachableStore)
+        .organ(closer(&backend))
+        .build()
+        .unwrap();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(
+        stats.processed, 2,
+        "A handled, given back, handled again: {stats:?}"
+    );
+    assert_eq!(stats.released, 1);
+    assert_eq!(stats.enqueue_failures.get("B"), Some(&1));
+    assert_eq!(stats.dead_lettered, 0);
+    assert!(backend.is_idle(), "the redelivered A was acked");
+}
+
+// Issue 10 item 6: when the source can be neither committed, dead-lettered nor given back,
+// the run does not end `Ok` as if nothing had happened.
+#[tokio::test(start_paused = true)]
+async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
+    let memory = MemoryBackend::new();
+    let spine = Spine::builder(Partitioned::new(&memory))
+        .organ(closer(&memory))
+        .build()
+        .unwrap();
+    spine.send(ev("A")).await.unwrap();
+    let err = spine.run_until_drained().await.unwrap_err();
+    assert!(
+        matches!(err, RunError::Unsettled { deliveries: 1, .. }),
+        "{err}"
+    );
+    assert!(err.to_string().contains("partitioned"), "{err}");
+    assert_eq!(memory.in_flight(), 1, "still held by the backend, not lost");
+    assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
+}
+
+// Issue 10 item 7: FAIL on an unreachable backend counts the failed events too, and gives the
+// batch back in one call.
+#[tokio::test]
+async fn fail_mode_on_an_unreachable_backend_counts_and_gives_back() {
+    let backend = MemoryBackend::new();
+    let spine = Spine::builder(backend.clone())
+        .organ(closer(&backend))
+        .enqueue_failure_mode(EnqueueFailureMode::Fail)
+        .build()
+        .unwrap();
+    let err = spine.run_event(ev("A")).await.unwrap_err();
+    assert!(matches!(err, RunError::Enqueue { count: 1, .. }), "{err}");
+    assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
+    assert_eq!(backend.in_flight(), 0, "given back");
+    assert_eq!(backend.len(), 1);
+    let again = backend.pull(1, Duration::ZERO).await.unwrap();
+    assert_eq!(again[0].attempt, 1, "a release counts no attempt");
+}
+
+// Issue 10 item 7, through a real metrics recorder: the failed events are in
+// `necro_enqueue_failures_total`, the unreachable commit in `necro_backend_errors_total`.
+#[test]
+fn unreachable_enqueue_failures_reach_the_metrics() {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let backend = MemoryBackend::new();
+            let spine = Spine::builder(backend.clone())
+                .organ(closer(&backend))
+                .build()
+                .unwrap();
+            spine.run_event(ev("A")).await.unwrap();
+        });
+    });
+    let text = handle.render();
+    assert!(
+        text.contains(r#"necro_enqueue_failures_total{event_type="B"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"necro_backend_errors_total{op="commit"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"necro_dead_letters_total{kind="enqueue_failed",event_type="B"} 1"#),
+        "{text}"
+    );
 }
