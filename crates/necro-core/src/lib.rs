@@ -40,6 +40,7 @@ mod error;
 mod event;
 mod organ;
 mod payload;
+pub mod telemetry;
 
 pub use backend::{
     Backend, DeadLetterStore, Delivery, DynDeadLetterStore, Envelope, Health, HealthReport,
