@@ -28,8 +28,8 @@ pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
 /// (correlation and causation ids), as a fresh delivery (attempt 1). Replay is all-or-nothing:
 /// if the queue cannot take every letter (it is full or closed) the store is left untouched.
 /// The events keep their ids, so an organ that deduplicates by event id treats a replayed event
-/// as the one it already saw. To replay selectively or into another backend, [`drain`](Self::drain) the
-/// letters and enqueue what you choose.
+/// as the one it already saw. To replay selectively or into another backend,
+/// [`drain`](Self::drain) the letters and enqueue what you choose.
 ///
 /// ```
 /// use necro_backend_memory::{MemoryBackend, MemoryDeadLetters};
