@@ -1,12 +1,12 @@
-//! [`MemoryDeadLetters`]: a bounded, in-process dead-letter store.
+//! [`MemoryDeadLetters`]: a bounded, in-process dead-letter store (its
+//! [`replay_into`](MemoryDeadLetters::replay_into) a backend is in `replay.rs`).
 
 use std::collections::VecDeque;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use necro_core::{BackendError, DeadLetter, DeadLetterStore, Envelope};
+use necro_core::{BackendError, DeadLetter, DeadLetterStore};
 
-use crate::backend::MemoryBackend;
 use crate::error::MemoryBuildError;
 
 /// How many letters [`MemoryDeadLetters::default`] keeps.
@@ -24,12 +24,12 @@ pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 10_000;
 /// # Replay
 ///
 /// Once the cause of the failures is fixed, [`replay_into`](Self::replay_into) puts every stored
-/// event back onto a [`MemoryBackend`], oldest first, with its metadata (correlation and
-/// causation ids), as a fresh delivery (attempt 1). Replay is all-or-nothing: if the queue
-/// cannot take every letter (it is full or closed) the store is left untouched. The events keep
-/// their ids, so an organ that deduplicates by event id treats a replayed event as the one it
-/// already saw. To replay selectively or into another backend, [`drain`](Self::drain) the
-/// letters and enqueue what you choose.
+/// event back onto a [`MemoryBackend`](crate::MemoryBackend), oldest first, with its metadata
+/// (correlation and causation ids), as a fresh delivery (attempt 1). Replay is all-or-nothing:
+/// if the queue cannot take every letter (it is full or closed) the store is left untouched.
+/// The events keep their ids, so an organ that deduplicates by event id treats a replayed event
+/// as the one it already saw. To replay selectively or into another backend,
+/// [`drain`](Self::drain) the letters and enqueue what you choose.
 ///
 /// ```
 /// use necro_backend_memory::{MemoryBackend, MemoryDeadLetters};
@@ -65,9 +65,12 @@ struct Inner {
     state: Mutex<State>,
 }
 
+/// What the lock guards.
 #[derive(Default)]
-struct State {
-    letters: VecDeque<DeadLetter>,
+pub(crate) struct State {
+    /// The letters, oldest first.
+    pub(crate) letters: VecDeque<DeadLetter>,
+    /// How many were evicted.
     dropped: u64,
 }
 
@@ -157,38 +160,8 @@ impl MemoryDeadLetters {
         }
     }
 
-    /// Re-enqueues every stored event onto `backend`, oldest first, and empties the store.
-    ///
-    /// Each event keeps its id and metadata and starts again at attempt 1. All-or-nothing:
-    /// on error nothing was enqueued and every letter is still here.
-    ///
-    /// Returns how many events were replayed.
-    ///
-    /// # Errors
-    /// [`BackendError::Full`] when the queue cannot take every letter;
-    /// [`BackendError::Closed`] when the backend is closed.
-    pub fn replay_into(&self, backend: &MemoryBackend) -> Result<usize, BackendError> {
-        // Lock order: this store, then the backend's queue. The backend never takes this
-        // store's lock while holding its own, so the two cannot deadlock.
-        let mut state = self.lock();
-        let count = state.letters.len();
-        if count == 0 {
-            return Ok(0);
-        }
-        let batch: Vec<Envelope> = state
-            .letters
-            .iter()
-            .map(|l| Envelope::with_meta(l.event.clone(), l.meta))
-            .collect();
-        backend.enqueue_now(batch)?;
-        state.letters.clear();
-        drop(state);
-        record_len(0);
-        tracing::info!(count, "replayed dead letters into the memory backend");
-        Ok(count)
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
+    /// Locks the store (a poisoned lock is taken over: its state is always consistent).
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.inner
             .state
             .lock()
@@ -227,7 +200,8 @@ impl DeadLetterStore for MemoryDeadLetters {
     }
 }
 
-fn record_len(len: usize) {
+/// Sets the `necro_memory_dead_letters` gauge.
+pub(crate) fn record_len(len: usize) {
     #[allow(clippy::cast_precision_loss)]
     metrics::gauge!("necro_memory_dead_letters").set(len as f64);
 }

@@ -45,6 +45,7 @@
 mod backend;
 mod dead_letters;
 mod error;
+mod replay;
 
 pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend, MemoryBackendBuilder, MemoryToken};
 pub use dead_letters::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryDeadLetters};

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
-use crate::backend::Metadata;
+use crate::envelope::Metadata;
 use crate::event::Event;
 
 /// How an organ (or an enqueue) failed.

@@ -1,10 +1,10 @@
-//! Error types shared by every NecroStack crate.
+//! The error types every layer shares, below all of them (this file imports nothing from the
+//! crate): [`EventError`] (an event could not be built or read), [`BackendError`] (a backend
+//! failed), [`BoxError`], and [`error_chain`] / [`panic_message`] for reporting. The errors of
+//! typed payloads ([`DecodeError`](crate::DecodeError), in `payload.rs`) and of organs
+//! ([`OrganError`](crate::OrganError), in `organ_error.rs`) sit beside what raises them.
 
-use std::any::Any;
 use std::error::Error as StdError;
-use std::fmt;
-
-use crate::event::EventType;
 
 /// A boxed error with its cause chain intact.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -109,125 +109,6 @@ pub enum EventError {
     Serialize(#[source] serde_json::Error),
 }
 
-/// Why a payload could not be decoded into its typed form.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum DecodeError {
-    /// The event is not of the type the payload struct belongs to.
-    #[error("expected a {expected} event, got a {found} event")]
-    WrongType {
-        /// The payload struct's event type.
-        expected: &'static str,
-        /// The event's type.
-        found: EventType,
-    },
-    /// A field is missing or does not fit.
-    #[error("{event_type} payload does not decode into {target}: at `{path}`: {source}")]
-    Invalid {
-        /// The event's type.
-        event_type: EventType,
-        /// The Rust type decoding was attempted into.
-        target: &'static str,
-        /// Path to the field that failed (`.` for the root).
-        path: String,
-        /// serde_json's complaint.
-        #[source]
-        source: serde_json::Error,
-    },
-}
-
-/// Whether an organ's failure is worth retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Retry {
-    /// Transient: retry per the organ's retry policy before the failure mode applies.
-    Transient,
-    /// Permanent: retrying cannot help (bad input); the failure mode applies at once.
-    Permanent,
-}
-
-/// The error an organ returns.
-///
-/// Like `anyhow::Error`, any `std::error::Error` converts into it with `?`, keeping its cause
-/// chain. Retry intent is explicit: errors are [`Retry::Transient`] by default, except
-/// [`DecodeError`] and [`EventError`] (bad input), which are [`Retry::Permanent`].
-///
-/// ```
-/// use necro_core::{OrganError, Retry};
-/// let e = OrganError::permanent_msg("card declined");
-/// assert_eq!(e.retry(), Retry::Permanent);
-/// let io = std::io::Error::other("smtp down");
-/// assert_eq!(OrganError::from(io).retry(), Retry::Transient);
-/// ```
-pub struct OrganError {
-    retry: Retry,
-    inner: BoxError,
-}
-
-impl OrganError {
-    /// A transient error from any error value.
-    pub fn transient(err: impl Into<BoxError>) -> Self {
-        Self {
-            retry: Retry::Transient,
-            inner: err.into(),
-        }
-    }
-
-    /// A permanent error from any error value: never retried.
-    pub fn permanent(err: impl Into<BoxError>) -> Self {
-        Self {
-            retry: Retry::Permanent,
-            inner: err.into(),
-        }
-    }
-
-    /// A transient error from a message.
-    pub fn msg(message: impl fmt::Display) -> Self {
-        Self::transient(message.to_string())
-    }
-
-    /// A permanent error from a message.
-    pub fn permanent_msg(message: impl fmt::Display) -> Self {
-        Self::permanent(message.to_string())
-    }
-
-    /// The retry intent.
-    #[must_use]
-    pub fn retry(&self) -> Retry {
-        self.retry
-    }
-
-    /// Whether retrying may help.
-    #[must_use]
-    pub fn is_transient(&self) -> bool {
-        self.retry == Retry::Transient
-    }
-
-    /// The underlying error, with its cause chain.
-    #[must_use]
-    pub fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.inner
-    }
-
-    /// Consumes this into the underlying boxed error.
-    #[must_use]
-    pub fn into_inner(self) -> BoxError {
-        self.inner
-    }
-
-    /// Attempts to downcast the underlying error.
-    #[must_use]
-    pub fn downcast_ref<E: StdError + 'static>(&self) -> Option<&E> {
-        self.inner.downcast_ref::<E>()
-    }
-
-    /// The message followed by every cause, joined with `": "`.
-    #[must_use]
-    pub fn chain_string(&self) -> String {
-        error_chain(&*self.inner)
-    }
-}
-
 /// The message a panic carried (`panic!("...")` gives a `&str` or a `String`), for reporting
 /// a caught panic (`catch_unwind`, a task's `JoinError::into_panic`) as a failure.
 ///
@@ -260,46 +141,6 @@ pub fn error_chain(err: &(dyn StdError + 'static)) -> String {
         cur = e.source();
     }
     out
-}
-
-impl<E: StdError + Send + Sync + 'static> From<E> for OrganError {
-    fn from(err: E) -> Self {
-        let any: &dyn Any = &err;
-        let retry = if any.is::<DecodeError>() || any.is::<EventError>() {
-            Retry::Permanent
-        } else {
-            Retry::Transient
-        };
-        Self {
-            retry,
-            inner: Box::new(err),
-        }
-    }
-}
-
-impl fmt::Display for OrganError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if f.alternate() {
-            f.write_str(&self.chain_string())
-        } else {
-            fmt::Display::fmt(&self.inner, f)
-        }
-    }
-}
-
-impl fmt::Debug for OrganError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("OrganError")
-            .field("retry", &self.retry)
-            .field("error", &self.chain_string())
-            .finish()
-    }
-}
-
-impl AsRef<dyn StdError + Send + Sync + 'static> for OrganError {
-    fn as_ref(&self) -> &(dyn StdError + Send + Sync + 'static) {
-        &*self.inner
-    }
 }
 
 /// What went wrong inside a backend.
@@ -351,17 +192,5 @@ impl BackendError {
     #[must_use]
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Connection(_) | Self::Timeout(_) | Self::Closed)
-    }
-}
-
-impl From<OrganError> for Box<dyn StdError + Send + Sync + 'static> {
-    fn from(err: OrganError) -> Self {
-        err.inner
-    }
-}
-
-impl From<OrganError> for Box<dyn StdError + 'static> {
-    fn from(err: OrganError) -> Self {
-        err.inner
     }
 }

@@ -1,9 +1,8 @@
-//! The event model: [`Event`], [`EventType`] and their validation.
+//! The event model: [`Event`] — its payload limits and validation, and its four-field JSON
+//! form, read and written (the [`EventType`] it carries is in `event_type.rs`).
 
-use std::borrow::Borrow;
 use std::cell::Cell;
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
 use serde::de::{self, DeserializeOwned};
@@ -15,8 +14,9 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime, UtcOffset};
 use uuid::Uuid;
 
-use crate::error::{DecodeError, EventError};
-use crate::payload::Payload;
+use crate::error::EventError;
+use crate::event_type::EventType;
+use crate::payload::{DecodeError, Payload};
 
 /// The largest payload an event may carry, in bytes of its compact JSON text (UTF-8).
 ///
@@ -33,115 +33,6 @@ pub const MAX_PAYLOAD_BYTES: usize = 1_000_000;
 /// (its default recursion limit is 128 levels), with room to spare for the event's own JSON
 /// form and for documents that embed it, so [`Event::payload`] always holds the whole payload.
 pub const MAX_PAYLOAD_DEPTH: usize = 100;
-
-/// A validated event type: trimmed, never empty.
-///
-/// Cheap to clone (reference counted). Compares equal to the `&str` it holds.
-///
-/// ```
-/// use necro_core::EventType;
-/// let t = EventType::new("  ORDER_PLACED ").unwrap();
-/// assert_eq!(t, "ORDER_PLACED");
-/// assert!(EventType::new("   ").is_err());
-/// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct EventType(Arc<str>);
-
-impl EventType {
-    /// Validates and trims `value`.
-    ///
-    /// # Errors
-    /// [`EventError::EmptyEventType`] when nothing is left after trimming.
-    pub fn new(value: &str) -> Result<Self, EventError> {
-        let trimmed = value.trim();
-        if trimmed.is_empty() {
-            return Err(EventError::EmptyEventType);
-        }
-        Ok(Self(Arc::from(trimmed)))
-    }
-
-    /// The type as a shared string (no copy), e.g. for metric labels.
-    #[must_use]
-    pub fn shared(&self) -> Arc<str> {
-        Arc::clone(&self.0)
-    }
-
-    /// The type as a string slice.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(&*self.0, f)
-    }
-}
-
-impl fmt::Display for EventType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl AsRef<str> for EventType {
-    fn as_ref(&self) -> &str {
-        &self.0
-    }
-}
-
-impl Borrow<str> for EventType {
-    fn borrow(&self) -> &str {
-        &self.0
-    }
-}
-
-impl PartialEq<str> for EventType {
-    fn eq(&self, other: &str) -> bool {
-        &*self.0 == other
-    }
-}
-
-impl PartialEq<&str> for EventType {
-    fn eq(&self, other: &&str) -> bool {
-        &*self.0 == *other
-    }
-}
-
-impl FromStr for EventType {
-    type Err = EventError;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<&str> for EventType {
-    type Error = EventError;
-    fn try_from(s: &str) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl TryFrom<String> for EventType {
-    type Error = EventError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(&s)
-    }
-}
-
-impl Serialize for EventType {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.0)
-    }
-}
-
-impl<'de> Deserialize<'de> for EventType {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = std::borrow::Cow::<'de, str>::deserialize(d)?;
-        Self::new(&s).map_err(de::Error::custom)
-    }
-}
 
 /// An immutable fact: what happened, when, and its data.
 ///
@@ -380,7 +271,7 @@ impl Event {
     pub fn to_json(&self) -> String {
         let inner = &*self.0;
         let raw = inner.raw.get();
-        let mut out = String::with_capacity(raw.len() + inner.event_type.0.len() + 120);
+        let mut out = String::with_capacity(raw.len() + inner.event_type.as_str().len() + 120);
         out.push_str("{\"id\":\"");
         out.push_str(
             inner

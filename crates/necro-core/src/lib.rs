@@ -36,27 +36,30 @@
 mod backend;
 mod dead_letter;
 mod emit;
+mod envelope;
 mod error;
 mod event;
+mod event_type;
 mod organ;
+mod organ_error;
 mod payload;
 pub mod telemetry;
 
 pub use backend::{
-    Backend, DeadLetterStore, Delivery, DynDeadLetterStore, Envelope, Health, HealthReport,
-    Metadata, NackOutcome,
+    Backend, DeadLetterStore, DynDeadLetterStore, Health, HealthReport, NackOutcome,
 };
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use emit::Emit;
-pub use error::{
-    BackendError, BoxError, DecodeError, EventError, OrganError, Retry, error_chain, panic_message,
-};
-pub use event::{Event, EventType, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, format_timestamp};
+pub use envelope::{Delivery, Envelope, Metadata};
+pub use error::{BackendError, BoxError, EventError, error_chain, panic_message};
+pub use event::{Event, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, format_timestamp};
+pub use event_type::EventType;
 pub use organ::{
     BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,
     SyncOrgan, TypedOrgan, marker, organ_fn, short_type_name,
 };
-pub use payload::Payload;
+pub use organ_error::{OrganError, Retry};
+pub use payload::{DecodeError, Payload};
 
 /// Re-exported so organ authors need no direct dependency for `json!` and `Value`.
 pub use serde_json;

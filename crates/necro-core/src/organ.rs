@@ -5,8 +5,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::emit::Emit;
-use crate::error::OrganError;
 use crate::event::Event;
+use crate::organ_error::OrganError;
 use crate::payload::Payload;
 
 /// A boxed, `Send` future: the erased edge between organs and the spine.

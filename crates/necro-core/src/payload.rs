@@ -1,7 +1,10 @@
-//! Typed payloads: tie a serde struct to its event type.
+//! Typed payloads: the [`Payload`] trait that ties a serde struct to its event type, and the
+//! [`DecodeError`] for an event whose payload does not fit its struct.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+use crate::event_type::EventType;
 
 /// A payload struct bound to one event type.
 ///
@@ -25,4 +28,31 @@ use serde::de::DeserializeOwned;
 pub trait Payload: Serialize + DeserializeOwned {
     /// The event type this payload travels under.
     const EVENT_TYPE: &'static str;
+}
+
+/// Why a payload could not be decoded into its typed form.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The event is not of the type the payload struct belongs to.
+    #[error("expected a {expected} event, got a {found} event")]
+    WrongType {
+        /// The payload struct's event type.
+        expected: &'static str,
+        /// The event's type.
+        found: EventType,
+    },
+    /// A field is missing or does not fit.
+    #[error("{event_type} payload does not decode into {target}: at `{path}`: {source}")]
+    Invalid {
+        /// The event's type.
+        event_type: EventType,
+        /// The Rust type decoding was attempted into.
+        target: &'static str,
+        /// Path to the field that failed (`.` for the root).
+        path: String,
+        /// serde_json's complaint.
+        #[source]
+        source: serde_json::Error,
+    },
 }
