@@ -13,21 +13,18 @@ use fred::interfaces::{
 use fred::types::config::{Options, ReconnectPolicy};
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
 use fred::types::{Builder, Key, Value};
-use necro_core::{
-    Backend, BackendError, DeadLetterKind, Delivery, Envelope, Metadata, NackOutcome,
-    format_timestamp,
-};
+use necro_core::{Backend, BackendError, DeadLetterKind, Delivery, Envelope, NackOutcome};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
 use crate::config::RedisConfig;
 use crate::entry::{
-    Decoded, EntryId, RawEntry, decode, event_fields, parse_entries, parse_xreadgroup,
-    value_string, value_u64,
+    EntryId, event_fields, parse_entries, parse_xreadgroup, value_string, value_u64,
 };
 use crate::error::{
     ConnectError, backend_error, is_busygroup, is_nogroup, sent_write_error, unexpected_reply,
 };
+use crate::record::{DlqRecord, classify, kind_str, now_timestamp};
 use crate::stats::{Counters, RedisStats};
 
 /// Extra time a command is given beyond its own blocking time before fred gives up on it.
@@ -98,68 +95,6 @@ impl fmt::Debug for RedisBackend {
             .field("dlq", &c.dlq_stream())
             .finish_non_exhaustive()
     }
-}
-
-/// A dead letter about to be written: the DLQ entry's fields, and the main-stream entry to ack.
-pub(crate) struct DlqRecord {
-    pub(crate) original_id: Option<EntryId>,
-    pub(crate) event: String,
-    pub(crate) reason: String,
-    pub(crate) kind: DeadLetterKind,
-    pub(crate) attempts: u32,
-    pub(crate) organ: Option<String>,
-    pub(crate) failures: Option<String>,
-    pub(crate) meta: Metadata,
-    /// Every field of a malformed entry, as JSON.
-    pub(crate) fields: Option<String>,
-    pub(crate) failed_at: String,
-}
-
-impl DlqRecord {
-    pub(crate) fn fields(&self, consumer: &str) -> Vec<(&'static str, String)> {
-        let mut f = vec![
-            (
-                "original_id",
-                self.original_id
-                    .as_ref()
-                    .map(|id| id.as_str().to_owned())
-                    .unwrap_or_default(),
-            ),
-            ("event", self.event.clone()),
-            ("reason", self.reason.clone()),
-            ("failed_at", self.failed_at.clone()),
-            ("kind", kind_str(self.kind)),
-            ("attempts", self.attempts.to_string()),
-            ("consumer", consumer.to_owned()),
-        ];
-        if let Some(o) = &self.organ {
-            f.push(("organ", o.clone()));
-        }
-        if let Some(x) = &self.failures {
-            f.push(("failures", x.clone()));
-        }
-        if let Some(x) = &self.fields {
-            f.push(("fields", x.clone()));
-        }
-        if let Some(c) = self.meta.correlation_id {
-            f.push(("correlation_id", c.to_string()));
-        }
-        if let Some(c) = self.meta.causation_id {
-            f.push(("causation_id", c.to_string()));
-        }
-        f
-    }
-}
-
-pub(crate) fn kind_str(kind: DeadLetterKind) -> String {
-    match serde_json::to_value(kind) {
-        Ok(serde_json::Value::String(s)) => s,
-        _ => format!("{kind:?}"),
-    }
-}
-
-pub(crate) fn now_timestamp() -> String {
-    format_timestamp(time::OffsetDateTime::now_utc())
 }
 
 impl RedisBackend {
@@ -634,7 +569,13 @@ impl RedisBackend {
                 continue;
             };
             let attempt = u32::try_from(count).unwrap_or(u32::MAX).max(1);
-            if let Some(d) = self.classify(entry, attempt, &mut records, &mut acks) {
+            if let Some(d) = classify(
+                entry,
+                attempt,
+                inner.config.max_retries,
+                &mut records,
+                &mut acks,
+            ) {
                 deliveries.push(d);
             }
         }
@@ -645,68 +586,6 @@ impl RedisBackend {
             debug!(stream = %inner.config.stream_key(), count = deliveries.len(), "reclaimed pending entries");
         }
         Ok(deliveries)
-    }
-
-    /// Sorts one read entry: a delivery, a dead letter (malformed or over-delivered), or an
-    /// ack (deleted from the stream meanwhile).
-    fn classify(
-        &self,
-        entry: RawEntry,
-        attempt: u32,
-        records: &mut Vec<DlqRecord>,
-        acks: &mut Vec<EntryId>,
-    ) -> Option<Delivery<EntryId>> {
-        let max_retries = self.inner.config.max_retries;
-        match decode(entry) {
-            Decoded::Good { id, event, meta } if attempt > max_retries => {
-                records.push(DlqRecord {
-                    original_id: Some(id),
-                    event: event.to_json(),
-                    reason: format!(
-                        "delivered {} times without being acknowledged (max_retries = {max_retries}); the consumer crashed or stalled",
-                        attempt - 1
-                    ),
-                    kind: DeadLetterKind::MaxDeliveries,
-                    attempts: attempt - 1,
-                    organ: None,
-                    failures: None,
-                    meta,
-                    fields: None,
-                    failed_at: now_timestamp(),
-                });
-                None
-            }
-            Decoded::Good { id, event, meta } => Some(Delivery {
-                event,
-                meta,
-                attempt,
-                token: id,
-            }),
-            Decoded::Malformed {
-                id,
-                reason,
-                raw_event,
-                fields_json,
-            } => {
-                records.push(DlqRecord {
-                    original_id: Some(id),
-                    event: raw_event,
-                    reason,
-                    kind: DeadLetterKind::Malformed,
-                    attempts: attempt,
-                    organ: None,
-                    failures: None,
-                    meta: Metadata::default(),
-                    fields: Some(fields_json),
-                    failed_at: now_timestamp(),
-                });
-                None
-            }
-            Decoded::Deleted { id } => {
-                acks.push(id);
-                None
-            }
-        }
     }
 
     /// `XREADGROUP ... COUNT max [BLOCK wait] STREAMS key >`: on the reading connection when
@@ -761,7 +640,7 @@ impl RedisBackend {
         let mut records = Vec::new();
         let mut acks = Vec::new();
         for entry in entries {
-            if let Some(d) = self.classify(entry, 1, &mut records, &mut acks) {
+            if let Some(d) = classify(entry, 1, inner.config.max_retries, &mut records, &mut acks) {
                 deliveries.push(d);
             }
         }

@@ -73,6 +73,7 @@ mod entry;
 mod error;
 mod health;
 mod python;
+mod record;
 mod stats;
 
 pub use backend::RedisBackend;
@@ -81,10 +82,11 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONSUMER_GROUP, DEFAULT_MAX_RETRIES, DEFAULT_POOL_SIZE,
     DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
 };
-pub use dlq::{DeadLetterQueue, DlqEntry, ReplayReport};
+pub use dlq::{DeadLetterQueue, ReplayReport};
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
 pub use python::{PythonCompatError, python_payload_size};
+pub use record::DlqEntry;
 pub use stats::RedisStats;
 
 #[cfg(test)]
