@@ -1,31 +1,25 @@
 //! The backend: connections, enqueue, pull (reclaim + read), ack, nack, commit.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use fred::clients::{Client, Pool};
 use fred::error::Error as FredError;
-use fred::interfaces::{
-    ClientLike, EventInterface, KeysInterface, StreamsInterface, TransactionInterface,
-};
-use fred::types::config::{Options, ReconnectPolicy};
-use fred::types::streams::{XCap, XCapKind, XCapTrim};
-use fred::types::{Builder, Key, Value};
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface, TransactionInterface};
+use fred::types::config::Options;
+use fred::types::streams::XCap;
+use fred::types::{Key, Value};
 use necro_core::{Backend, BackendError, DeadLetterKind, Delivery, Envelope, NackOutcome};
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use crate::config::RedisConfig;
+use crate::config::{RedisConfig, RedisConfigBuilder};
+use crate::connect::Inner;
 use crate::entry::{
     EntryId, event_fields, parse_entries, parse_xreadgroup, value_string, value_u64,
 };
-use crate::error::{
-    ConnectError, backend_error, is_busygroup, is_nogroup, sent_write_error, unexpected_reply,
-};
+use crate::error::{ConnectError, backend_error, is_nogroup, sent_write_error, unexpected_reply};
 use crate::record::{DlqRecord, classify, kind_str, now_timestamp};
-use crate::stats::{Counters, RedisStats};
+use crate::stats::RedisStats;
 
 /// Extra time a command is given beyond its own blocking time before fred gives up on it.
 const MIN_COMMAND_SLACK: Duration = Duration::from_millis(500);
@@ -40,48 +34,6 @@ const MIN_COMMAND_SLACK: Duration = Duration::from_millis(500);
 #[derive(Clone)]
 pub struct RedisBackend {
     pub(crate) inner: Arc<Inner>,
-}
-
-pub(crate) struct Inner {
-    pub(crate) config: RedisConfig,
-    /// Non-blocking commands: enqueue, ack, claim, DLQ, health.
-    pub(crate) pool: Pool,
-    /// The blocking `XREADGROUP` only, so nothing ever queues behind it.
-    reader: Client,
-    pub(crate) stream: Key,
-    pub(crate) dlq: Key,
-    pub(crate) group: String,
-    pub(crate) consumer: String,
-    cap: XCap,
-    pub(crate) counters: Arc<Counters>,
-    claim: Mutex<ClaimState>,
-    closed: AtomicBool,
-    listeners: Vec<JoinHandle<()>>,
-}
-
-struct ClaimState {
-    /// Where the next `XAUTOCLAIM` scan starts (`0-0` = from the beginning of the PEL).
-    cursor: String,
-    /// When the next scan is due.
-    next_check: Instant,
-}
-
-impl Drop for Inner {
-    fn drop(&mut self) {
-        for task in &self.listeners {
-            task.abort();
-        }
-        if !self.closed.load(Ordering::Relaxed)
-            && let Ok(handle) = tokio::runtime::Handle::try_current()
-        {
-            let pool = self.pool.clone();
-            let reader = self.reader.clone();
-            handle.spawn(async move {
-                let _ = reader.quit().await;
-                let _ = pool.quit().await;
-            });
-        }
-    }
 }
 
 impl fmt::Debug for RedisBackend {
@@ -99,8 +51,8 @@ impl fmt::Debug for RedisBackend {
 
 impl RedisBackend {
     /// Starts a configuration builder: `RedisBackend::builder(url).….connect().await`.
-    pub fn builder(redis_url: impl Into<String>) -> crate::RedisConfigBuilder {
-        crate::RedisConfigBuilder::new(redis_url)
+    pub fn builder(redis_url: impl Into<String>) -> RedisConfigBuilder {
+        RedisConfigBuilder::new(redis_url)
     }
 
     /// Connects the pool and the reading connection, and creates the consumer group (and the
@@ -110,117 +62,9 @@ impl RedisBackend {
     /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, or the
     /// group cannot be created. Its message masks the password.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
-        let url = config.masked_url().to_owned();
-        let connect_err = |e: FredError| ConnectError::Connect {
-            url: url.clone(),
-            source: Box::new(crate::error::RedisError::from(e)),
-        };
-        let fred_config = fred::types::config::Config::from_url_centralized(&config.redis_url)
-            .map_err(connect_err)?;
-        let mut builder = Builder::from_config(fred_config);
-        let command_timeout = config.command_timeout;
-        let connect_timeout = config.connect_timeout;
-        builder
-            .with_connection_config(|c| {
-                c.connection_timeout = connect_timeout;
-                c.internal_command_timeout = command_timeout.max(Duration::from_secs(1));
-                c.tcp.nodelay = Some(true);
-            })
-            .with_performance_config(|p| {
-                p.default_command_timeout = command_timeout;
-            })
-            .set_policy(ReconnectPolicy::new_exponential(0, 50, 2_000, 2));
-        let pool = builder.build_pool(config.pool_size).map_err(connect_err)?;
-        let reader = builder.build().map_err(connect_err)?;
-
-        let init = async {
-            pool.init().await?;
-            reader.init().await?;
-            Ok::<(), FredError>(())
-        };
-        match tokio::time::timeout(connect_timeout, init).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                let _ = pool.quit().await;
-                let _ = reader.quit().await;
-                return Err(connect_err(e));
-            }
-            Err(_) => {
-                let _ = pool.quit().await;
-                let _ = reader.quit().await;
-                return Err(ConnectError::Timeout {
-                    url,
-                    timeout: connect_timeout,
-                });
-            }
-        }
-
-        let counters = Arc::new(Counters::new(config.stream_key()));
-        // Subscribed after the first connection, so every notification is a reconnection.
-        let mut listeners = Vec::with_capacity(config.pool_size + 1);
-        for client in pool.clients().iter().chain(std::iter::once(&reader)) {
-            let mut rx = client.reconnect_rx();
-            let counters = Arc::clone(&counters);
-            let stream = config.stream_key().to_owned();
-            listeners.push(tokio::spawn(async move {
-                use tokio::sync::broadcast::error::RecvError;
-                loop {
-                    match rx.recv().await {
-                        Ok(server) => {
-                            counters.reconnections(1);
-                            info!(stream = %stream, server = %server, "reconnected to Redis");
-                        }
-                        Err(RecvError::Lagged(n)) => counters.reconnections(n),
-                        Err(RecvError::Closed) => break,
-                    }
-                }
-            }));
-        }
-
-        let cap = match config.max_len {
-            Some(n) => XCap::try_from((
-                XCapKind::MaxLen,
-                XCapTrim::AlmostExact,
-                i64::try_from(n).unwrap_or(i64::MAX),
-            ))
-            .map_err(connect_err)?,
-            None => XCap::from(None::<()>),
-        };
-        let backend = Self {
-            inner: Arc::new(Inner {
-                stream: Key::from(config.stream_key()),
-                dlq: Key::from(config.dlq_stream()),
-                group: config.consumer_group.clone(),
-                consumer: config.consumer_name.clone(),
-                cap,
-                counters,
-                claim: Mutex::new(ClaimState {
-                    cursor: "0-0".to_owned(),
-                    next_check: Instant::now(),
-                }),
-                closed: AtomicBool::new(false),
-                listeners,
-                pool,
-                reader,
-                config,
-            }),
-        };
-        backend
-            .ensure_group()
-            .await
-            .map_err(|source| ConnectError::Group {
-                stream: backend.inner.config.stream_key().to_owned(),
-                group: backend.inner.group.clone(),
-                source,
-            })?;
-        debug!(
-            url = %backend.inner.config.masked_url(),
-            stream = %backend.inner.config.stream_key(),
-            group = %backend.inner.group,
-            consumer = %backend.inner.consumer,
-            "connected to Redis"
-        );
-        Ok(backend)
+        Ok(Self {
+            inner: Arc::new(Inner::connect(config).await?),
+        })
     }
 
     /// The validated configuration (its `Debug` masks the password).
@@ -248,26 +92,7 @@ impl RedisBackend {
     /// # Errors
     /// A [`BackendError`] when Redis cannot be reached or refuses.
     pub async fn ensure_group(&self) -> Result<(), BackendError> {
-        self.check_open()?;
-        let r: Result<Value, FredError> = self
-            .inner
-            .pool
-            .next()
-            .xgroup_create(
-                self.inner.stream.clone(),
-                self.inner.group.as_str(),
-                "0",
-                true,
-            )
-            .await;
-        match r {
-            Ok(_) => {
-                debug!(stream = %self.inner.config.stream_key(), group = %self.inner.group, "created consumer group");
-                Ok(())
-            }
-            Err(e) if is_busygroup(&e) => Ok(()),
-            Err(e) => Err(backend_error(e)),
-        }
+        self.inner.ensure_group().await
     }
 
     /// Deletes this backend's stream and its dead-letter stream, with every entry, the
@@ -277,7 +102,7 @@ impl RedisBackend {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn delete_streams(&self) -> Result<(), BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         let dlq = Key::from(self.inner.config.dlq_stream());
         let _: Value = self
             .inner
@@ -296,58 +121,7 @@ impl RedisBackend {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn close(&self) -> Result<(), BackendError> {
-        let inner = &self.inner;
-        if inner.closed.swap(true, Ordering::Relaxed) {
-            return Ok(());
-        }
-        let leave = async {
-            let pending: Value = inner
-                .pool
-                .next()
-                .xpending(
-                    inner.stream.clone(),
-                    inner.group.as_str(),
-                    ("-", "+", 1, inner.consumer.as_str()),
-                )
-                .await?;
-            if matches!(&pending, Value::Array(a) if a.is_empty()) {
-                let _: Value = inner
-                    .pool
-                    .next()
-                    .xgroup_delconsumer(
-                        inner.stream.clone(),
-                        inner.group.as_str(),
-                        inner.consumer.as_str(),
-                    )
-                    .await?;
-            }
-            Ok::<(), FredError>(())
-        };
-        let left = leave.await.map_err(backend_error);
-        let _ = inner.reader.quit().await;
-        let quit = inner.pool.quit().await.map_err(backend_error);
-        left.and(quit)
-    }
-
-    /// With `python_compatible`, refuses events a Python consumer would dead-letter.
-    pub(crate) fn check_python<'a>(
-        &self,
-        events: impl IntoIterator<Item = &'a necro_core::Event>,
-    ) -> Result<(), BackendError> {
-        if self.inner.config.python_compatible {
-            crate::python::check(events)
-        } else {
-            Ok(())
-        }
-    }
-
-    /// Fails fast once [`close`](Self::close) ran, instead of waiting out a command timeout.
-    pub(crate) fn check_open(&self) -> Result<(), BackendError> {
-        if self.inner.closed.load(Ordering::Relaxed) {
-            Err(BackendError::Closed)
-        } else {
-            Ok(())
-        }
+        self.inner.close().await
     }
 
     /// Queues one `XADD` per envelope into a MULTI/EXEC transaction (sent at `exec`).
@@ -381,7 +155,7 @@ impl RedisBackend {
         records: &[DlqRecord],
         extra_acks: &[EntryId],
     ) -> Result<(), BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         if records.is_empty() && extra_acks.is_empty() {
             return Ok(());
         }
@@ -691,8 +465,8 @@ impl Backend for RedisBackend {
     /// One `XADD` for a single event; a MULTI/EXEC of `XADD`s (one round trip, all or
     /// nothing) for a batch.
     async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
-        self.check_open()?;
-        self.check_python(batch.iter().map(|e| &e.event))?;
+        self.inner.check_open()?;
+        self.inner.check_python(batch.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         match batch.len() {
             0 => return Ok(()),
@@ -733,7 +507,7 @@ impl Backend for RedisBackend {
         max: usize,
         wait: Duration,
     ) -> Result<Vec<Delivery<EntryId>>, BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         if max == 0 {
             return Ok(Vec::new());
         }
@@ -749,7 +523,7 @@ impl Backend for RedisBackend {
 
     /// One `XACK` for all the tokens.
     async fn ack(&self, tokens: Vec<EntryId>) -> Result<(), BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         if tokens.is_empty() {
             return Ok(());
         }
@@ -767,7 +541,7 @@ impl Backend for RedisBackend {
         delivery: Delivery<EntryId>,
         reason: String,
     ) -> Result<NackOutcome, BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         let inner = &self.inner;
         if delivery.attempt >= inner.config.max_retries {
             let record = DlqRecord {
@@ -807,7 +581,7 @@ impl Backend for RedisBackend {
     /// is set back, so its next delivery carries the same attempt number and does not count
     /// towards `max_retries`.
     async fn release(&self, deliveries: Vec<Delivery<EntryId>>) -> Result<(), BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         let inner = &self.inner;
         let mut by_attempt: std::collections::BTreeMap<u32, Vec<String>> = Default::default();
         for delivery in &deliveries {
@@ -834,14 +608,14 @@ impl Backend for RedisBackend {
     /// The `XADD`s of every emitted event and the `XACK` of the sources in one MULTI/EXEC:
     /// a crash cannot leave the outputs without the ack or the ack without the outputs.
     async fn commit(&self, emitted: Vec<Envelope>, acks: Vec<EntryId>) -> Result<(), BackendError> {
-        self.check_open()?;
+        self.inner.check_open()?;
         if emitted.is_empty() {
             return self.ack(acks).await;
         }
         if acks.is_empty() {
             return self.enqueue(emitted).await;
         }
-        self.check_python(emitted.iter().map(|e| &e.event))?;
+        self.inner.check_python(emitted.iter().map(|e| &e.event))?;
         let inner = &self.inner;
         let tx = inner.pool.next().multi();
         self.queue_xadds(&tx, &emitted).await?;
@@ -865,5 +639,17 @@ impl Backend for RedisBackend {
 
     fn atomic_commit(&self) -> bool {
         true
+    }
+}
+
+impl RedisConfigBuilder {
+    /// Validates the options and connects: `builder.connect().await` is
+    /// `RedisBackend::connect(builder.build()?).await`.
+    ///
+    /// # Errors
+    /// [`ConnectError::Config`] for a bad option, the other
+    /// variants when Redis cannot be reached or the group cannot be created.
+    pub async fn connect(self) -> Result<RedisBackend, ConnectError> {
+        RedisBackend::connect(self.build()?).await
     }
 }

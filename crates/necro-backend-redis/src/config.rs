@@ -440,16 +440,6 @@ impl RedisConfigBuilder {
             python_compatible: self.python_compatible,
         })
     }
-
-    /// Validates the options and connects: `builder.connect().await` is
-    /// `RedisBackend::connect(builder.build()?).await`.
-    ///
-    /// # Errors
-    /// [`ConnectError::Config`](crate::ConnectError::Config) for a bad option, the other
-    /// variants when Redis cannot be reached or the group cannot be created.
-    pub async fn connect(self) -> Result<crate::RedisBackend, crate::ConnectError> {
-        crate::RedisBackend::connect(self.build()?).await
-    }
 }
 
 fn non_empty(option: &'static str, value: String) -> Result<String, ConfigError> {

@@ -55,7 +55,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn count(&self) -> Result<u64, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let n: Value = inner
             .pool
@@ -111,7 +111,7 @@ impl DeadLetterQueue<'_> {
         end: &str,
         count: usize,
     ) -> Result<Vec<RawEntry>, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -176,11 +176,12 @@ impl DeadLetterQueue<'_> {
         &self,
         batch: &[(EntryId, Event, Metadata)],
     ) -> Result<Vec<(EntryId, EntryId)>, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         self.backend
+            .inner
             .check_python(batch.iter().map(|(_, event, _)| event))?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
@@ -230,7 +231,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn purge(&self, id: impl AsRef<str>) -> Result<bool, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let n: Value = inner
             .pool
@@ -246,7 +247,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn purge_all(&self) -> Result<u64, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
         let _: Value = tx.xlen(inner.dlq.clone()).await.map_err(backend_error)?;

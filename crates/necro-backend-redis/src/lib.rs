@@ -68,6 +68,7 @@
 
 mod backend;
 mod config;
+mod connect;
 mod dlq;
 mod entry;
 mod error;
