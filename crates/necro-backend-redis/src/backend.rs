@@ -5,20 +5,17 @@ use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use fred::error::Error as FredError;
-use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface, TransactionInterface};
+use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
 use fred::types::config::Options;
-use fred::types::streams::XCap;
 use fred::types::{Key, Value};
 use necro_core::{Backend, BackendError, DeadLetterKind, Delivery, Envelope, NackOutcome};
 use tracing::{debug, warn};
 
 use crate::config::{RedisConfig, RedisConfigBuilder};
 use crate::connect::Inner;
-use crate::entry::{
-    EntryId, event_fields, parse_entries, parse_xreadgroup, value_string, value_u64,
-};
-use crate::error::{ConnectError, backend_error, is_nogroup, sent_write_error, unexpected_reply};
-use crate::record::{DlqRecord, classify, kind_str, now_timestamp};
+use crate::entry::{EntryId, parse_entries, parse_xreadgroup, value_string, value_u64};
+use crate::error::{ConnectError, backend_error, is_nogroup, unexpected_reply};
+use crate::record::{DlqRecord, classify, now_timestamp};
 use crate::stats::RedisStats;
 
 /// Extra time a command is given beyond its own blocking time before fred gives up on it.
@@ -122,89 +119,6 @@ impl RedisBackend {
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn close(&self) -> Result<(), BackendError> {
         self.inner.close().await
-    }
-
-    /// Queues one `XADD` per envelope into a MULTI/EXEC transaction (sent at `exec`).
-    async fn queue_xadds(
-        &self,
-        tx: &fred::clients::Transaction,
-        batch: &[Envelope],
-    ) -> Result<(), BackendError> {
-        for e in batch {
-            let _: Value = tx
-                .xadd(
-                    self.inner.stream.clone(),
-                    false,
-                    self.max_len_cap(),
-                    "*",
-                    event_fields(&e.event, &e.meta),
-                )
-                .await
-                .map_err(backend_error)?;
-        }
-        Ok(())
-    }
-
-    fn max_len_cap(&self) -> XCap {
-        self.inner.cap.clone()
-    }
-
-    /// Writes dead letters and acks their originals (plus `extra_acks`) in one MULTI/EXEC.
-    pub(crate) async fn write_dead_letters(
-        &self,
-        records: &[DlqRecord],
-        extra_acks: &[EntryId],
-    ) -> Result<(), BackendError> {
-        self.inner.check_open()?;
-        if records.is_empty() && extra_acks.is_empty() {
-            return Ok(());
-        }
-        let inner = &self.inner;
-        let acks: Vec<&str> = records
-            .iter()
-            .filter_map(|r| r.original_id.as_ref().map(EntryId::as_str))
-            .chain(extra_acks.iter().map(EntryId::as_str))
-            .collect();
-        let tx = inner.pool.next().multi();
-        for r in records {
-            let _: Value = tx
-                .xadd(
-                    inner.dlq.clone(),
-                    false,
-                    None::<()>,
-                    "*",
-                    r.fields(&inner.consumer),
-                )
-                .await
-                .map_err(backend_error)?;
-        }
-        if !acks.is_empty() {
-            let _: Value = tx
-                .xack(inner.stream.clone(), inner.group.as_str(), acks)
-                .await
-                .map_err(backend_error)?;
-        }
-        let _: Value = tx
-            .exec(true)
-            .await
-            .map_err(|e| sent_write_error(e, "MULTI/EXEC of dead letters"))?;
-        let malformed = records
-            .iter()
-            .filter(|r| r.kind == DeadLetterKind::Malformed)
-            .count();
-        inner.counters.dead_lettered(records.len() as u64);
-        inner.counters.malformed(malformed as u64);
-        for r in records {
-            warn!(
-                stream = %inner.config.stream_key(),
-                original_id = r.original_id.as_ref().map(EntryId::as_str).unwrap_or(""),
-                kind = %kind_str(r.kind),
-                attempts = r.attempts,
-                reason = %r.reason,
-                "dead-lettered"
-            );
-        }
-        Ok(())
     }
 
     /// `XCLAIM key group consumer 0 ids IDLE claim_min_idle [RETRYCOUNT n] JUSTID`: the entries
@@ -353,7 +267,7 @@ impl RedisBackend {
                 deliveries.push(d);
             }
         }
-        self.write_dead_letters(&records, &acks).await?;
+        self.inner.write_dead_letters(&records, &acks).await?;
         if !deliveries.is_empty() {
             inner.counters.recovered(deliveries.len() as u64);
             inner.counters.pulled(deliveries.len() as u64);
@@ -418,33 +332,9 @@ impl RedisBackend {
                 deliveries.push(d);
             }
         }
-        self.write_dead_letters(&records, &acks).await?;
+        self.inner.write_dead_letters(&records, &acks).await?;
         inner.counters.pulled(deliveries.len() as u64);
         Ok(deliveries)
-    }
-
-    async fn xack(&self, ids: &[EntryId]) -> Result<u64, BackendError> {
-        let inner = &self.inner;
-        let ids: Vec<&str> = ids.iter().map(EntryId::as_str).collect();
-        let n: Value = inner
-            .pool
-            .next()
-            .xack(inner.stream.clone(), inner.group.as_str(), ids)
-            .await
-            .map_err(backend_error)?;
-        Ok(value_u64(&n).unwrap_or(0))
-    }
-
-    fn note_acked(&self, requested: usize, acked: u64) {
-        self.inner.counters.acked(acked);
-        if acked < requested as u64 {
-            debug!(
-                stream = %self.inner.config.stream_key(),
-                requested,
-                acked,
-                "some entries were already acknowledged"
-            );
-        }
     }
 }
 
@@ -465,37 +355,7 @@ impl Backend for RedisBackend {
     /// One `XADD` for a single event; a MULTI/EXEC of `XADD`s (one round trip, all or
     /// nothing) for a batch.
     async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
-        self.inner.check_open()?;
-        self.inner.check_python(batch.iter().map(|e| &e.event))?;
-        let inner = &self.inner;
-        match batch.len() {
-            0 => return Ok(()),
-            1 => {
-                let e = &batch[0];
-                let _: Value = inner
-                    .pool
-                    .next()
-                    .xadd(
-                        inner.stream.clone(),
-                        false,
-                        self.max_len_cap(),
-                        "*",
-                        event_fields(&e.event, &e.meta),
-                    )
-                    .await
-                    .map_err(|e| sent_write_error(e, "XADD"))?;
-            }
-            _ => {
-                let tx = inner.pool.next().multi();
-                self.queue_xadds(&tx, &batch).await?;
-                let _: Value = tx
-                    .exec(true)
-                    .await
-                    .map_err(|e| sent_write_error(e, "MULTI/EXEC enqueue"))?;
-            }
-        }
-        inner.counters.enqueued(batch.len() as u64);
-        Ok(())
+        self.inner.enqueue(batch).await
     }
 
     /// Reclaims idle pending entries first (when a scan is due), then reads new ones.
@@ -523,13 +383,7 @@ impl Backend for RedisBackend {
 
     /// One `XACK` for all the tokens.
     async fn ack(&self, tokens: Vec<EntryId>) -> Result<(), BackendError> {
-        self.inner.check_open()?;
-        if tokens.is_empty() {
-            return Ok(());
-        }
-        let n = self.xack(&tokens).await?;
-        self.note_acked(tokens.len(), n);
-        Ok(())
+        self.inner.ack(tokens).await
     }
 
     /// Below `max_retries` deliveries the entry stays pending, marked idle (`XCLAIM … IDLE
@@ -556,7 +410,8 @@ impl Backend for RedisBackend {
                 fields: None,
                 failed_at: now_timestamp(),
             };
-            self.write_dead_letters(std::slice::from_ref(&record), &[])
+            self.inner
+                .write_dead_letters(std::slice::from_ref(&record), &[])
                 .await?;
             return Ok(NackOutcome::DeadLettered);
         }
@@ -608,33 +463,7 @@ impl Backend for RedisBackend {
     /// The `XADD`s of every emitted event and the `XACK` of the sources in one MULTI/EXEC:
     /// a crash cannot leave the outputs without the ack or the ack without the outputs.
     async fn commit(&self, emitted: Vec<Envelope>, acks: Vec<EntryId>) -> Result<(), BackendError> {
-        self.inner.check_open()?;
-        if emitted.is_empty() {
-            return self.ack(acks).await;
-        }
-        if acks.is_empty() {
-            return self.enqueue(emitted).await;
-        }
-        self.inner.check_python(emitted.iter().map(|e| &e.event))?;
-        let inner = &self.inner;
-        let tx = inner.pool.next().multi();
-        self.queue_xadds(&tx, &emitted).await?;
-        let ids: Vec<&str> = acks.iter().map(EntryId::as_str).collect();
-        let _: Value = tx
-            .xack(inner.stream.clone(), inner.group.as_str(), ids)
-            .await
-            .map_err(backend_error)?;
-        let reply: Value = tx
-            .exec(true)
-            .await
-            .map_err(|e| sent_write_error(e, "MULTI/EXEC commit"))?;
-        let acked = match &reply {
-            Value::Array(items) => items.last().and_then(value_u64).unwrap_or(0),
-            _ => 0,
-        };
-        inner.counters.enqueued(emitted.len() as u64);
-        self.note_acked(acks.len(), acked);
-        Ok(())
+        self.inner.commit(emitted, acks).await
     }
 
     fn atomic_commit(&self) -> bool {

@@ -281,7 +281,8 @@ impl DeadLetterStore for RedisBackend {
             fields: None,
             failed_at: format_timestamp(letter.failed_at),
         };
-        self.write_dead_letters(std::slice::from_ref(&record), &[])
+        self.inner
+            .write_dead_letters(std::slice::from_ref(&record), &[])
             .await
     }
 }

@@ -67,6 +67,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod backend;
+mod commit;
 mod config;
 mod connect;
 mod dlq;
