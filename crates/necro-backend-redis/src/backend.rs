@@ -4,21 +4,15 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fred::error::Error as FredError;
-use fred::interfaces::{ClientLike, KeysInterface, StreamsInterface};
-use fred::types::config::Options;
+use fred::interfaces::KeysInterface;
 use fred::types::{Key, Value};
 use necro_core::{Backend, BackendError, Delivery, Envelope, NackOutcome};
 
 use crate::config::{RedisConfig, RedisConfigBuilder};
 use crate::connect::Inner;
-use crate::entry::{EntryId, parse_xreadgroup};
-use crate::error::{ConnectError, backend_error, is_nogroup};
-use crate::record::classify;
+use crate::entry::EntryId;
+use crate::error::{ConnectError, backend_error};
 use crate::stats::RedisStats;
-
-/// Extra time a command is given beyond its own blocking time before fred gives up on it.
-const MIN_COMMAND_SLACK: Duration = Duration::from_millis(500);
 
 /// A NecroStack backend on Redis Streams: durable, shared by any number of workers through a
 /// consumer group, at-least-once.
@@ -119,67 +113,6 @@ impl RedisBackend {
     pub async fn close(&self) -> Result<(), BackendError> {
         self.inner.close().await
     }
-
-    /// `XREADGROUP ... COUNT max [BLOCK wait] STREAMS key >`: on the reading connection when
-    /// it blocks, otherwise on a pooled one, so that a spine's runners asking without waiting
-    /// never queue behind another runner's `BLOCK`.
-    async fn read_new(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery<EntryId>>, BackendError> {
-        let inner = &self.inner;
-        let block = wait.min(inner.config.block_timeout);
-        let block_ms = if block.is_zero() {
-            None
-        } else {
-            Some(u64::try_from(block.as_millis()).unwrap_or(u64::MAX).max(1))
-        };
-        let options = Options {
-            timeout: Some(block + inner.config.command_timeout.max(MIN_COMMAND_SLACK)),
-            ..Options::default()
-        };
-        let mut retried = false;
-        let reply = loop {
-            let client = if block_ms.is_some() {
-                &inner.reader
-            } else {
-                inner.pool.next()
-            };
-            let r: Result<Value, FredError> = client
-                .with_options(&options)
-                .xreadgroup(
-                    inner.group.as_str(),
-                    inner.consumer.as_str(),
-                    Some(max as u64),
-                    block_ms,
-                    false,
-                    inner.stream.clone(),
-                    ">",
-                )
-                .await;
-            match r {
-                Ok(v) => break v,
-                Err(e) if is_nogroup(&e) && !retried => {
-                    retried = true;
-                    self.ensure_group().await?;
-                }
-                Err(e) => return Err(backend_error(e)),
-            }
-        };
-        let entries = parse_xreadgroup(reply)?;
-        let mut deliveries = Vec::with_capacity(entries.len());
-        let mut records = Vec::new();
-        let mut acks = Vec::new();
-        for entry in entries {
-            if let Some(d) = classify(entry, 1, inner.config.max_retries, &mut records, &mut acks) {
-                deliveries.push(d);
-            }
-        }
-        self.inner.write_dead_letters(&records, &acks).await?;
-        inner.counters.pulled(deliveries.len() as u64);
-        Ok(deliveries)
-    }
 }
 
 impl Backend for RedisBackend {
@@ -211,7 +144,7 @@ impl Backend for RedisBackend {
                 return Ok(reclaimed);
             }
         }
-        self.read_new(max, wait).await
+        self.inner.read_new(max, wait).await
     }
 
     /// One `XACK` for all the tokens.

@@ -75,6 +75,7 @@ mod entry;
 mod error;
 mod health;
 mod python;
+mod read;
 mod reclaim;
 mod record;
 mod stats;
