@@ -1,4 +1,6 @@
-//! The backend: connections, enqueue, pull (reclaim + read), ack, nack, commit.
+//! The public backend: [`RedisBackend`], a cheap handle on the shared state of `connect.rs`,
+//! its own methods and its `Backend` impl, each a call into `connect.rs`, `commit.rs`,
+//! `reclaim.rs` or `read.rs`; and [`RedisConfigBuilder::connect`], which builds one.
 
 use std::fmt;
 use std::sync::Arc;
@@ -188,8 +190,8 @@ impl RedisConfigBuilder {
     /// `RedisBackend::connect(builder.build()?).await`.
     ///
     /// # Errors
-    /// [`ConnectError::Config`] for a bad option, the other
-    /// variants when Redis cannot be reached or the group cannot be created.
+    /// [`ConnectError::Config`] for a bad option, the other variants when Redis cannot be
+    /// reached or the group cannot be created.
     pub async fn connect(self) -> Result<RedisBackend, ConnectError> {
         RedisBackend::connect(self.build()?).await
     }

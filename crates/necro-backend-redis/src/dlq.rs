@@ -1,4 +1,6 @@
-//! The dead-letter stream: storing, listing, replaying and purging.
+//! The dead-letter stream: [`DeadLetterQueue`] (counting, listing, replaying and purging) and
+//! the `DeadLetterStore` impl that stores the spine's dead letters. The records themselves are
+//! in `record.rs`.
 
 use fred::error::Error as FredError;
 use fred::interfaces::{KeysInterface, StreamsInterface, TransactionInterface};

@@ -88,11 +88,13 @@ impl Inner {
         Ok(())
     }
 
+    /// Whether the next reclaim scan is due (see `claim_interval`).
     pub(crate) fn claim_due(&self) -> bool {
         let state = self.claim.lock().unwrap_or_else(PoisonError::into_inner);
         Instant::now() >= state.next_check
     }
 
+    /// Makes the next pull scan for idle entries at once (after a nack or release).
     pub(crate) fn wake_claim(&self) {
         let mut state = self.claim.lock().unwrap_or_else(PoisonError::into_inner);
         state.next_check = Instant::now();
