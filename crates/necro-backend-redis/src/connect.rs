@@ -20,6 +20,10 @@ use crate::config::RedisConfig;
 use crate::error::{ConnectError, backend_error, is_busygroup};
 use crate::stats::Counters;
 
+/// What all clones of a `RedisBackend` share: the validated configuration, the connections,
+/// the keys and names, the counters, the reclaim schedule and the closed flag. Its methods are
+/// spread by concept: connecting and closing here, writes in `commit.rs`, redelivery in
+/// `reclaim.rs`, reading in `read.rs`.
 pub(crate) struct Inner {
     pub(crate) config: RedisConfig,
     /// Non-blocking commands: enqueue, ack, claim, DLQ, health.
@@ -37,6 +41,7 @@ pub(crate) struct Inner {
     listeners: Vec<JoinHandle<()>>,
 }
 
+/// The `XAUTOCLAIM` scan's progress and schedule.
 pub(crate) struct ClaimState {
     /// Where the next `XAUTOCLAIM` scan starts (`0-0` = from the beginning of the PEL).
     pub(crate) cursor: String,
