@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::ConfigError;
+
 /// The default stream key, shared with the Python NecroStack.
 pub const DEFAULT_STREAM_KEY: &str = "necrostack:events";
 /// The default consumer group, shared with the Python NecroStack.
@@ -23,59 +25,6 @@ pub const DEFAULT_COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 const MASK: &str = "****";
-
-/// A configuration option that was rejected at build time.
-///
-/// Its `Display` never contains a password: URLs are masked.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ConfigError {
-    /// The Redis URL could not be parsed.
-    #[error("invalid Redis URL {url}: {reason}")]
-    InvalidUrl {
-        /// The URL with its password masked.
-        url: String,
-        /// What is wrong with it.
-        reason: String,
-        /// The URL parser's error, when it was the parser that refused.
-        #[source]
-        source: Option<url::ParseError>,
-    },
-    /// The URL's scheme is neither `redis` nor `rediss`.
-    #[error("unsupported Redis URL scheme {scheme:?} (expected redis:// or rediss://)")]
-    UnsupportedScheme {
-        /// The scheme found.
-        scheme: String,
-    },
-    /// A `rediss://` URL was given but the crate was built without its `tls` feature.
-    #[error("{url} needs TLS; enable the `tls` feature of necro-backend-redis")]
-    TlsNotEnabled {
-        /// The URL with its password masked.
-        url: String,
-    },
-    /// A name option (stream key, group, consumer, DLQ stream) was empty or blank.
-    #[error("option `{option}` must not be empty")]
-    Empty {
-        /// The option's name.
-        option: &'static str,
-    },
-    /// A numeric option was out of its range.
-    #[error("option `{option}` is {value}, expected {expected}")]
-    OutOfRange {
-        /// The option's name.
-        option: &'static str,
-        /// The value given.
-        value: String,
-        /// The accepted range.
-        expected: &'static str,
-    },
-    /// The dead-letter stream is the main stream.
-    #[error("the dead-letter stream must differ from the main stream ({stream:?})")]
-    DlqIsMainStream {
-        /// The shared key.
-        stream: String,
-    },
-}
 
 /// Validated settings of a [`RedisBackend`](crate::RedisBackend).
 ///
@@ -490,16 +439,6 @@ impl RedisConfigBuilder {
             connect_timeout: self.connect_timeout,
             python_compatible: self.python_compatible,
         })
-    }
-
-    /// Validates the options and connects: `builder.connect().await` is
-    /// `RedisBackend::connect(builder.build()?).await`.
-    ///
-    /// # Errors
-    /// [`ConnectError::Config`](crate::ConnectError::Config) for a bad option, the other
-    /// variants when Redis cannot be reached or the group cannot be created.
-    pub async fn connect(self) -> Result<crate::RedisBackend, crate::ConnectError> {
-        crate::RedisBackend::connect(self.build()?).await
     }
 }
 

@@ -1,125 +1,19 @@
-//! The dead-letter stream: storing, listing, replaying and purging.
+//! The dead-letter stream: [`DeadLetterQueue`] (counting, listing, replaying and purging) and
+//! the `DeadLetterStore` impl that stores the spine's dead letters. The records themselves are
+//! in `record.rs`.
 
 use fred::error::Error as FredError;
 use fred::interfaces::{KeysInterface, StreamsInterface, TransactionInterface};
 use fred::types::Value;
-use necro_core::{
-    BackendError, DeadLetter, DeadLetterKind, DeadLetterStore, Event, Failure, Metadata,
-    format_timestamp,
-};
-use uuid::Uuid;
+use necro_core::{BackendError, DeadLetter, DeadLetterStore, Event, Metadata, format_timestamp};
 
-use crate::backend::{DlqRecord, RedisBackend};
-use crate::entry::{
-    EntryId, RawEntry, event_fields, json_bytes, parse_entries, value_string, value_u64,
-};
+use crate::backend::RedisBackend;
+use crate::entry::{EntryId, RawEntry, event_fields, parse_entries, value_string, value_u64};
 use crate::error::{backend_error, sent_write_error, unexpected_reply};
+use crate::record::{DlqEntry, DlqRecord};
 
 /// Entries read per round trip by [`DeadLetterQueue::replay_all`].
 const PAGE: usize = 100;
-
-/// One entry of the dead-letter stream, as listed.
-///
-/// The Python original writes `original_id`, `event`, `reason` and `failed_at`; the Rust
-/// backend adds `kind`, `attempts`, `consumer` and, when known, `organ`, `failures` (JSON),
-/// `fields` (JSON of a malformed entry's fields), `correlation_id` and `causation_id`.
-/// Fields a writer left out are `None` or empty here.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct DlqEntry {
-    /// This entry's id in the dead-letter stream (what replay and purge take).
-    pub id: EntryId,
-    /// The id the event had in the main stream, when it came from a delivery.
-    pub original_id: Option<EntryId>,
-    /// The `event` field as stored: the event's JSON, or whatever a malformed entry's
-    /// `event` field held when it is UTF-8 text (empty when it was binary: see
-    /// [`original_fields`](Self::original_fields)).
-    pub raw_event: String,
-    /// The event, when `raw_event` is a valid one (malformed entries have none).
-    pub event: Option<Event>,
-    /// Why it was dead-lettered.
-    pub reason: String,
-    /// When, as written (`2024-01-15T10:30:45.123456+00:00`).
-    pub failed_at: String,
-    /// What kind of failure, when recorded.
-    pub kind: Option<DeadLetterKind>,
-    /// How many times it was delivered, when recorded.
-    pub attempts: Option<u32>,
-    /// The first organ that failed, if any.
-    pub organ: Option<String>,
-    /// Every organ's failure, when recorded.
-    pub failures: Vec<Failure>,
-    /// Chain-tracing metadata, when recorded.
-    pub meta: Metadata,
-    /// The consumer that dead-lettered it, when recorded.
-    pub consumer: Option<String>,
-    /// A malformed entry's original fields, as stored: a JSON array of `[name, value]` pairs
-    /// in the entry's order, each a JSON string when it is UTF-8 and `{"base64": "…"}` when
-    /// it is not; the `event` value is `null` when it is [`raw_event`](Self::raw_event) (so
-    /// it is stored once). [`original_fields`](Self::original_fields) decodes it.
-    pub fields: Option<String>,
-}
-
-impl DlqEntry {
-    /// A malformed entry's fields exactly as they were in the main stream, names and values
-    /// byte for byte, in their order: decoded from [`fields`](Self::fields), with the `event`
-    /// value taken from [`raw_event`](Self::raw_event) where it is stored. Also reads the
-    /// JSON-object form of `fields` that earlier versions wrote (non-UTF-8 bytes in it were
-    /// already replaced then). `None` for a dead letter that is not a malformed entry, or
-    /// when `fields` does not decode.
-    #[must_use]
-    pub fn original_fields(&self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
-        let fields: serde_json::Value = serde_json::from_str(self.fields.as_deref()?).ok()?;
-        match fields {
-            serde_json::Value::Array(pairs) => pairs
-                .iter()
-                .map(|pair| match pair.as_array()?.as_slice() {
-                    [name, serde_json::Value::Null] => {
-                        Some((json_bytes(name)?, self.raw_event.clone().into_bytes()))
-                    }
-                    [name, value] => Some((json_bytes(name)?, json_bytes(value)?)),
-                    _ => None,
-                })
-                .collect(),
-            serde_json::Value::Object(map) => map
-                .iter()
-                .map(|(k, v)| Some((k.clone().into_bytes(), v.as_str()?.as_bytes().to_vec())))
-                .collect(),
-            _ => None,
-        }
-    }
-}
-
-impl DlqEntry {
-    fn from_raw(raw: &RawEntry) -> Self {
-        let text = |name: &str| raw.field_str(name).map(std::borrow::Cow::into_owned);
-        let raw_event = text("event").unwrap_or_default();
-        let uuid = |name: &str| text(name).and_then(|s| Uuid::parse_str(&s).ok());
-        Self {
-            id: raw.id.clone(),
-            original_id: text("original_id")
-                .filter(|s| !s.is_empty())
-                .map(EntryId::from),
-            event: Event::from_json(&raw_event).ok(),
-            raw_event,
-            reason: text("reason").unwrap_or_default(),
-            failed_at: text("failed_at").unwrap_or_default(),
-            kind: text("kind")
-                .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
-            attempts: text("attempts").and_then(|a| a.parse().ok()),
-            organ: text("organ"),
-            failures: text("failures")
-                .and_then(|f| serde_json::from_str(&f).ok())
-                .unwrap_or_default(),
-            meta: Metadata {
-                correlation_id: uuid("correlation_id"),
-                causation_id: uuid("causation_id"),
-            },
-            consumer: text("consumer"),
-            fields: text("fields"),
-        }
-    }
-}
 
 /// What [`DeadLetterQueue::replay_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -163,7 +57,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn count(&self) -> Result<u64, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let n: Value = inner
             .pool
@@ -219,7 +113,7 @@ impl DeadLetterQueue<'_> {
         end: &str,
         count: usize,
     ) -> Result<Vec<RawEntry>, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -284,11 +178,12 @@ impl DeadLetterQueue<'_> {
         &self,
         batch: &[(EntryId, Event, Metadata)],
     ) -> Result<Vec<(EntryId, EntryId)>, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         if batch.is_empty() {
             return Ok(Vec::new());
         }
         self.backend
+            .inner
             .check_python(batch.iter().map(|(_, event, _)| event))?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
@@ -338,7 +233,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn purge(&self, id: impl AsRef<str>) -> Result<bool, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let n: Value = inner
             .pool
@@ -354,7 +249,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn purge_all(&self) -> Result<u64, BackendError> {
-        self.backend.check_open()?;
+        self.backend.inner.check_open()?;
         let inner = &self.backend.inner;
         let tx = inner.pool.next().multi();
         let _: Value = tx.xlen(inner.dlq.clone()).await.map_err(backend_error)?;
@@ -388,7 +283,8 @@ impl DeadLetterStore for RedisBackend {
             fields: None,
             failed_at: format_timestamp(letter.failed_at),
         };
-        self.write_dead_letters(std::slice::from_ref(&record), &[])
+        self.inner
+            .write_dead_letters(std::slice::from_ref(&record), &[])
             .await
     }
 }

@@ -1,11 +1,63 @@
-//! Errors: connecting, and the mapping of fred's errors onto necro-core's `BackendError`.
+//! Errors: rejected options, connecting, and the mapping of fred's errors onto necro-core's
+//! `BackendError`.
 
 use std::time::Duration;
 
 use fred::error::{Error as FredError, ErrorKind};
 use necro_core::{BackendError, BoxError};
 
-use crate::config::ConfigError;
+/// A configuration option that was rejected at build time.
+///
+/// Its `Display` never contains a password: URLs are masked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The Redis URL could not be parsed.
+    #[error("invalid Redis URL {url}: {reason}")]
+    InvalidUrl {
+        /// The URL with its password masked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+        /// The URL parser's error, when it was the parser that refused.
+        #[source]
+        source: Option<url::ParseError>,
+    },
+    /// The URL's scheme is neither `redis` nor `rediss`.
+    #[error("unsupported Redis URL scheme {scheme:?} (expected redis:// or rediss://)")]
+    UnsupportedScheme {
+        /// The scheme found.
+        scheme: String,
+    },
+    /// A `rediss://` URL was given but the crate was built without its `tls` feature.
+    #[error("{url} needs TLS; enable the `tls` feature of necro-backend-redis")]
+    TlsNotEnabled {
+        /// The URL with its password masked.
+        url: String,
+    },
+    /// A name option (stream key, group, consumer, DLQ stream) was empty or blank.
+    #[error("option `{option}` must not be empty")]
+    Empty {
+        /// The option's name.
+        option: &'static str,
+    },
+    /// A numeric option was out of its range.
+    #[error("option `{option}` is {value}, expected {expected}")]
+    OutOfRange {
+        /// The option's name.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The accepted range.
+        expected: &'static str,
+    },
+    /// The dead-letter stream is the main stream.
+    #[error("the dead-letter stream must differ from the main stream ({stream:?})")]
+    DlqIsMainStream {
+        /// The shared key.
+        stream: String,
+    },
+}
 
 /// Why [`RedisBackend::connect`](crate::RedisBackend::connect) failed.
 ///

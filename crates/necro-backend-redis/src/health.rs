@@ -28,7 +28,7 @@ impl Health for RedisBackend {
                 .detail("group", cfg.consumer_group())
                 .detail("consumer", cfg.consumer_name())
         };
-        if let Err(e) = self.check_open() {
+        if let Err(e) = inner.check_open() {
             return base(HealthReport::unhealthy(e.to_string()));
         }
         let client = inner.pool.next();

@@ -67,24 +67,30 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod backend;
+mod commit;
 mod config;
+mod connect;
 mod dlq;
 mod entry;
 mod error;
 mod health;
 mod python;
+mod read;
+mod reclaim;
+mod record;
 mod stats;
 
 pub use backend::RedisBackend;
 pub use config::{
-    ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_TIMEOUT, DEFAULT_CLAIM_MIN_IDLE_MS,
-    DEFAULT_COMMAND_TIMEOUT, DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONSUMER_GROUP, DEFAULT_MAX_RETRIES,
-    DEFAULT_POOL_SIZE, DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
+    DEFAULT_BATCH_SIZE, DEFAULT_BLOCK_TIMEOUT, DEFAULT_CLAIM_MIN_IDLE_MS, DEFAULT_COMMAND_TIMEOUT,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONSUMER_GROUP, DEFAULT_MAX_RETRIES, DEFAULT_POOL_SIZE,
+    DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
 };
-pub use dlq::{DeadLetterQueue, DlqEntry, ReplayReport};
+pub use dlq::{DeadLetterQueue, ReplayReport};
 pub use entry::EntryId;
-pub use error::{ConnectError, WriteOutcomeUnknown};
+pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
 pub use python::{PythonCompatError, python_payload_size};
+pub use record::DlqEntry;
 pub use stats::RedisStats;
 
 #[cfg(test)]

@@ -1,0 +1,235 @@
+//! Dead-letter records, written and read: the fields a dead letter is written with
+//! ([`DlqRecord`]), how a read entry becomes a delivery or a dead letter ([`classify`]), and
+//! how an entry of the dead-letter stream is read back ([`DlqEntry`]).
+
+use necro_core::{DeadLetterKind, Delivery, Event, Failure, Metadata, format_timestamp};
+use uuid::Uuid;
+
+use crate::entry::{Decoded, EntryId, RawEntry, decode, json_bytes};
+
+/// A dead letter about to be written: the DLQ entry's fields, and the main-stream entry to ack.
+pub(crate) struct DlqRecord {
+    pub(crate) original_id: Option<EntryId>,
+    pub(crate) event: String,
+    pub(crate) reason: String,
+    pub(crate) kind: DeadLetterKind,
+    pub(crate) attempts: u32,
+    pub(crate) organ: Option<String>,
+    pub(crate) failures: Option<String>,
+    pub(crate) meta: Metadata,
+    /// Every field of a malformed entry, as JSON.
+    pub(crate) fields: Option<String>,
+    pub(crate) failed_at: String,
+}
+
+impl DlqRecord {
+    pub(crate) fn fields(&self, consumer: &str) -> Vec<(&'static str, String)> {
+        let mut f = vec![
+            (
+                "original_id",
+                self.original_id
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned())
+                    .unwrap_or_default(),
+            ),
+            ("event", self.event.clone()),
+            ("reason", self.reason.clone()),
+            ("failed_at", self.failed_at.clone()),
+            ("kind", kind_str(self.kind)),
+            ("attempts", self.attempts.to_string()),
+            ("consumer", consumer.to_owned()),
+        ];
+        if let Some(o) = &self.organ {
+            f.push(("organ", o.clone()));
+        }
+        if let Some(x) = &self.failures {
+            f.push(("failures", x.clone()));
+        }
+        if let Some(x) = &self.fields {
+            f.push(("fields", x.clone()));
+        }
+        if let Some(c) = self.meta.correlation_id {
+            f.push(("correlation_id", c.to_string()));
+        }
+        if let Some(c) = self.meta.causation_id {
+            f.push(("causation_id", c.to_string()));
+        }
+        f
+    }
+}
+
+pub(crate) fn kind_str(kind: DeadLetterKind) -> String {
+    match serde_json::to_value(kind) {
+        Ok(serde_json::Value::String(s)) => s,
+        _ => format!("{kind:?}"),
+    }
+}
+
+pub(crate) fn now_timestamp() -> String {
+    format_timestamp(time::OffsetDateTime::now_utc())
+}
+
+/// Sorts one read entry, delivered `attempt` times: a delivery, a dead letter (malformed or
+/// delivered more than `max_retries` times), or an ack (deleted from the stream meanwhile).
+pub(crate) fn classify(
+    entry: RawEntry,
+    attempt: u32,
+    max_retries: u32,
+    records: &mut Vec<DlqRecord>,
+    acks: &mut Vec<EntryId>,
+) -> Option<Delivery<EntryId>> {
+    match decode(entry) {
+        Decoded::Good { id, event, meta } if attempt > max_retries => {
+            records.push(DlqRecord {
+                original_id: Some(id),
+                event: event.to_json(),
+                reason: format!(
+                    "delivered {} times without being acknowledged (max_retries = {max_retries}); the consumer crashed or stalled",
+                    attempt - 1
+                ),
+                kind: DeadLetterKind::MaxDeliveries,
+                attempts: attempt - 1,
+                organ: None,
+                failures: None,
+                meta,
+                fields: None,
+                failed_at: now_timestamp(),
+            });
+            None
+        }
+        Decoded::Good { id, event, meta } => Some(Delivery {
+            event,
+            meta,
+            attempt,
+            token: id,
+        }),
+        Decoded::Malformed {
+            id,
+            reason,
+            raw_event,
+            fields_json,
+        } => {
+            records.push(DlqRecord {
+                original_id: Some(id),
+                event: raw_event,
+                reason,
+                kind: DeadLetterKind::Malformed,
+                attempts: attempt,
+                organ: None,
+                failures: None,
+                meta: Metadata::default(),
+                fields: Some(fields_json),
+                failed_at: now_timestamp(),
+            });
+            None
+        }
+        Decoded::Deleted { id } => {
+            acks.push(id);
+            None
+        }
+    }
+}
+
+/// One entry of the dead-letter stream, as listed.
+///
+/// The Python original writes `original_id`, `event`, `reason` and `failed_at`; the Rust
+/// backend adds `kind`, `attempts`, `consumer` and, when known, `organ`, `failures` (JSON),
+/// `fields` (JSON of a malformed entry's fields), `correlation_id` and `causation_id`.
+/// Fields a writer left out are `None` or empty here.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct DlqEntry {
+    /// This entry's id in the dead-letter stream (what replay and purge take).
+    pub id: EntryId,
+    /// The id the event had in the main stream, when it came from a delivery.
+    pub original_id: Option<EntryId>,
+    /// The `event` field as stored: the event's JSON, or whatever a malformed entry's
+    /// `event` field held when it is UTF-8 text (empty when it was binary: see
+    /// [`original_fields`](Self::original_fields)).
+    pub raw_event: String,
+    /// The event, when `raw_event` is a valid one (malformed entries have none).
+    pub event: Option<Event>,
+    /// Why it was dead-lettered.
+    pub reason: String,
+    /// When, as written (`2024-01-15T10:30:45.123456+00:00`).
+    pub failed_at: String,
+    /// What kind of failure, when recorded.
+    pub kind: Option<DeadLetterKind>,
+    /// How many times it was delivered, when recorded.
+    pub attempts: Option<u32>,
+    /// The first organ that failed, if any.
+    pub organ: Option<String>,
+    /// Every organ's failure, when recorded.
+    pub failures: Vec<Failure>,
+    /// Chain-tracing metadata, when recorded.
+    pub meta: Metadata,
+    /// The consumer that dead-lettered it, when recorded.
+    pub consumer: Option<String>,
+    /// A malformed entry's original fields, as stored: a JSON array of `[name, value]` pairs
+    /// in the entry's order, each a JSON string when it is UTF-8 and `{"base64": "…"}` when
+    /// it is not; the `event` value is `null` when it is [`raw_event`](Self::raw_event) (so
+    /// it is stored once). [`original_fields`](Self::original_fields) decodes it.
+    pub fields: Option<String>,
+}
+
+impl DlqEntry {
+    /// A malformed entry's fields exactly as they were in the main stream, names and values
+    /// byte for byte, in their order: decoded from [`fields`](Self::fields), with the `event`
+    /// value taken from [`raw_event`](Self::raw_event) where it is stored. Also reads the
+    /// JSON-object form of `fields` that earlier versions wrote (non-UTF-8 bytes in it were
+    /// already replaced then). `None` for a dead letter that is not a malformed entry, or
+    /// when `fields` does not decode.
+    #[must_use]
+    pub fn original_fields(&self) -> Option<Vec<(Vec<u8>, Vec<u8>)>> {
+        let fields: serde_json::Value = serde_json::from_str(self.fields.as_deref()?).ok()?;
+        match fields {
+            serde_json::Value::Array(pairs) => pairs
+                .iter()
+                .map(|pair| match pair.as_array()?.as_slice() {
+                    [name, serde_json::Value::Null] => {
+                        Some((json_bytes(name)?, self.raw_event.clone().into_bytes()))
+                    }
+                    [name, value] => Some((json_bytes(name)?, json_bytes(value)?)),
+                    _ => None,
+                })
+                .collect(),
+            serde_json::Value::Object(map) => map
+                .iter()
+                .map(|(k, v)| Some((k.clone().into_bytes(), v.as_str()?.as_bytes().to_vec())))
+                .collect(),
+            _ => None,
+        }
+    }
+}
+
+impl DlqEntry {
+    /// Reads an entry of the dead-letter stream; fields a writer left out are `None` or empty.
+    pub(crate) fn from_raw(raw: &RawEntry) -> Self {
+        let text = |name: &str| raw.field_str(name).map(std::borrow::Cow::into_owned);
+        let raw_event = text("event").unwrap_or_default();
+        let uuid = |name: &str| text(name).and_then(|s| Uuid::parse_str(&s).ok());
+        Self {
+            id: raw.id.clone(),
+            original_id: text("original_id")
+                .filter(|s| !s.is_empty())
+                .map(EntryId::from),
+            event: Event::from_json(&raw_event).ok(),
+            raw_event,
+            reason: text("reason").unwrap_or_default(),
+            failed_at: text("failed_at").unwrap_or_default(),
+            kind: text("kind")
+                .and_then(|k| serde_json::from_value(serde_json::Value::String(k)).ok()),
+            attempts: text("attempts").and_then(|a| a.parse().ok()),
+            organ: text("organ"),
+            failures: text("failures")
+                .and_then(|f| serde_json::from_str(&f).ok())
+                .unwrap_or_default(),
+            meta: Metadata {
+                correlation_id: uuid("correlation_id"),
+                causation_id: uuid("causation_id"),
+            },
+            consumer: text("consumer"),
+            fields: text("fields"),
+        }
+    }
+}
