@@ -675,7 +675,8 @@ fn unknown_tokens(unknown: &[MemoryToken]) -> Result<(), BackendError> {
 
 fn record_depth(len: usize) {
     #[allow(clippy::cast_precision_loss)]
-    metrics::gauge!("necro_queue_depth", "backend" => "memory").set(len as f64);
+    metrics::gauge!(necro_core::telemetry::memory::QUEUE_DEPTH.name, "backend" => "memory")
+        .set(len as f64);
 }
 
 /// A fast hasher for the in-flight map: its keys are sequential numbers this crate makes, not

@@ -203,5 +203,5 @@ impl DeadLetterStore for MemoryDeadLetters {
 /// Sets the `necro_memory_dead_letters` gauge.
 pub(crate) fn record_len(len: usize) {
     #[allow(clippy::cast_precision_loss)]
-    metrics::gauge!("necro_memory_dead_letters").set(len as f64);
+    metrics::gauge!(necro_core::telemetry::memory::DEAD_LETTERS_HELD.name).set(len as f64);
 }

@@ -1,6 +1,7 @@
 //! Counters: kept as atomics for [`RedisStats`] snapshots and recorded through the `metrics`
 //! facade (names in `docs/metrics-contract.md`, label `stream`).
 
+use necro_core::telemetry::redis as telemetry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -26,14 +27,15 @@ pub struct RedisStats {
     pub recovered: u64,
 }
 
-pub(crate) const ENQUEUED: &str = "necro_redis_enqueued_total";
-pub(crate) const PULLED: &str = "necro_redis_pulled_total";
-pub(crate) const ACKED: &str = "necro_redis_acked_total";
-pub(crate) const DEAD_LETTERED: &str = "necro_redis_dead_lettered_total";
-pub(crate) const RECONNECTIONS: &str = "necro_redis_reconnections_total";
-pub(crate) const RECOVERED: &str = "necro_redis_recovered_total";
-pub(crate) const PENDING: &str = "necro_redis_pending";
-pub(crate) const STREAM_LENGTH: &str = "necro_redis_stream_length";
+/// The metric names, from the contract in `necro_core::telemetry::redis`.
+pub(crate) const ENQUEUED: &str = telemetry::ENQUEUED.name;
+pub(crate) const PULLED: &str = telemetry::PULLED.name;
+pub(crate) const ACKED: &str = telemetry::ACKED.name;
+pub(crate) const DEAD_LETTERED: &str = telemetry::DEAD_LETTERED.name;
+pub(crate) const RECONNECTIONS: &str = telemetry::RECONNECTIONS.name;
+pub(crate) const RECOVERED: &str = telemetry::RECOVERED.name;
+pub(crate) const PENDING: &str = telemetry::PENDING.name;
+pub(crate) const STREAM_LENGTH: &str = telemetry::STREAM_LENGTH.name;
 
 /// The live counters, shared with the reconnection listeners.
 #[derive(Debug)]
