@@ -2,6 +2,7 @@
 //!
 //! Run with `cargo bench -p necro-bench --bench event`.
 #![allow(missing_docs)] // criterion_group! generates undocumented public items.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Bench harness: failed setup stops the run.
 
 use std::hint::black_box;
 

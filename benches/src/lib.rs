@@ -10,6 +10,7 @@
 //!
 //! The criterion benches in `benches/benches/` and the report command share this code.
 #![forbid(unsafe_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Bench harness: failed setup stops the run.
 
 pub mod events;
 pub mod memory;

@@ -3,6 +3,7 @@
 //! A model of the queue runs beside the backend. After every operation each enqueued event is
 //! in exactly one of: queued, in flight, acked, dead-lettered; and the backend agrees with the
 //! model on what is queued (order and attempts), in flight and dead-lettered.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

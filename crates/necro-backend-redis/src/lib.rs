@@ -64,7 +64,6 @@
 //!
 //! `docs/redis.md` covers the failure model, the DLQ and running several workers.
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod backend;
 mod commit;

@@ -1,4 +1,5 @@
 //! The dead-letter API: store (the spine's letters), list, get, replay one or all, purge one or all.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

@@ -1,4 +1,5 @@
 //! Redis restarted mid-run (own server, AOF on) and killed client connections are survived.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Crash recovery: a consumer that pulls and dies leaves its entries pending; another claims
 //! them after `claim_min_idle`; after `max_retries` deliveries the entry is a dead letter.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The spine end to end on Redis: a three-step chain (START → STEP2 → STEP3) of ordinary
 //! organs, unchanged from what runs on the in-memory backend; and NACK mode dead-lettering
 //! through Redis redelivery.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

@@ -31,7 +31,6 @@
 //! # }
 //! ```
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod backend;
 mod dead_letter;

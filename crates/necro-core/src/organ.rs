@@ -142,6 +142,16 @@ pub enum Handler {
     Blocking(Arc<dyn DynSyncOrgan>),
 }
 
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self {
+            Handler::Async(_) => "Async",
+            Handler::Blocking(_) => "Blocking",
+        };
+        f.debug_tuple(name).finish_non_exhaustive()
+    }
+}
+
 /// An organ with its type erased, its name and event types captured: what the spine holds.
 #[derive(Clone)]
 pub struct BoxedOrgan {

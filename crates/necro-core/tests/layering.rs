@@ -1,5 +1,6 @@
 //! The crate layering promised in docs/architecture.md: backends and the spine depend on
 //! necro-core and not on each other; necro-core pulls no async runtime and no Redis client.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
 fn normal_deps(package: &str) -> Vec<String> {

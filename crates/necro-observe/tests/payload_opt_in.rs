@@ -1,5 +1,6 @@
 //! Payload fields are dropped unless the application opts in; the non-blocking writer
 //! flushes on guard drop.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 mod support;
 
 use tracing_subscriber::layer::SubscriberExt;

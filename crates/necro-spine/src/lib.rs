@@ -37,7 +37,6 @@
 //! # Ok(()) }
 //! ```
 #![forbid(unsafe_code)]
-#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 mod breaker;
 mod builder;

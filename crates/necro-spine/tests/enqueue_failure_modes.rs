@@ -1,4 +1,5 @@
 //! Enqueue failure modes FAIL, RETRY, STORE, on a real bounded in-memory queue.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 mod support;
 
 use std::time::Duration;

@@ -1,4 +1,5 @@
 //! `max_steps`: exactly max_steps events is a clean run; one more is a typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 mod support;
 
 use necro_backend_memory::MemoryBackend;

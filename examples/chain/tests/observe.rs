@@ -1,4 +1,5 @@
 //! `--json-logs` and `--metrics-addr` on the chain example.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::collections::HashMap;
 
 use example_support::testing::{ServingExample, json_lines, redis_url_or_skip, run_ok};

@@ -2,6 +2,7 @@
 //! (delivered + failed + dead-lettered = requested), the blocked number sits in the
 //! dead-letter queue with its reason, email's transient failures are retried, the prompt
 //! survives bad lines, and the same organs run on Redis.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
 use example_support::testing::{redis_url_or_skip, run_ok};

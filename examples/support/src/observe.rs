@@ -127,6 +127,8 @@ impl ObserveGuard {
 
 /// Test helpers for `--json-logs` and `--metrics-addr`.
 pub(crate) mod testing {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a panic fails the test.
+
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::{SocketAddr, TcpStream};
     use std::process::{Child, Command, ExitStatus, Stdio};

@@ -1,6 +1,7 @@
 //! Runs the trading example end to end: the demo's fills, final books, positions and
 //! dead-lettered settlement; both file formats; stress invariants; the prompt driven through
 //! standard input with bad lines; and the same organs on Redis.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
 use example_support::testing::{redis_url_or_skip, run_ok};

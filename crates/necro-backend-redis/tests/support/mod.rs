@@ -2,6 +2,7 @@
 //! under `CI=true`), per-test stream keys that clean up after themselves, a private
 //! `redis-server` that can be killed and restarted, and small Redis admin calls.
 #![allow(dead_code)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};

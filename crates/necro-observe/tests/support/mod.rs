@@ -1,6 +1,7 @@
 //! Shared helpers: an in-memory log sink, a three-step chain with a failing organ, and a
 //! minimal HTTP GET over a real socket.
 #![allow(dead_code, unreachable_pub)]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 use std::io;
 use std::net::SocketAddr;
