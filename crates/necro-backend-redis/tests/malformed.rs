@@ -1,5 +1,6 @@
 //! Malformed entries of every kind are dead-lettered with their reason and acked; the good
 //! entries around them are delivered, in order.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

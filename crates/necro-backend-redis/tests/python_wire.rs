@@ -1,4 +1,5 @@
 //! Wire compatibility with the Python NecroStack, both ways, on the default group.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 

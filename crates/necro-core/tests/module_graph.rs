@@ -3,6 +3,7 @@
 //! import each other, directly or around a loop (`use crate::a::..` and `crate::a::..` paths in
 //! code, comments left out; a `crate::Name` that lib.rs re-exports counts as the module it comes
 //! from).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -1,5 +1,6 @@
 //! Property tests for the event model: every valid event round-trips through JSON exactly;
 //! every invalid input is rejected with the right typed error.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use necro_core::{Event, EventError, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};

@@ -1,4 +1,5 @@
 //! Service runs and graceful shutdown with events in flight.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 mod support;
 
 use std::collections::HashSet;
