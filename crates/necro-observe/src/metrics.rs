@@ -371,3 +371,90 @@ impl Drop for MetricsServer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    /// The value of the one line of `text` that starts with `series` and a space.
+    fn value(text: &str, series: &str) -> f64 {
+        let prefix = format!("{series} ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {series}: {text}"));
+        line[prefix.len()..].parse().unwrap()
+    }
+
+    #[test]
+    fn the_live_view_shows_the_quantiles_metrics_renders() {
+        // The default window (the last 40 to 60 s): nothing expires while the test reads.
+        let (recorder, handle) = Metrics::new().build();
+        metrics::with_local_recorder(&recorder, || {
+            for ms in 1..=200 {
+                metrics::histogram!("necro_handler_duration_seconds", "organ" => "a")
+                    .record(f64::from(ms) / 1000.0);
+            }
+        });
+        let text = handle.render();
+        let (_, live) = handle.snapshot.snapshot().histograms[0];
+        let q = |q: &str| {
+            value(
+                &text,
+                &format!("necro_handler_duration_seconds{{organ=\"a\",quantile=\"{q}\"}}"),
+            )
+        };
+        assert!(q("0.5") > 0.09 && q("0.99") > 0.19, "{text}");
+        assert_eq!(
+            (live.p50, live.p99),
+            (Some(q("0.5")), Some(q("0.99"))),
+            "{text}"
+        );
+        assert_eq!(
+            live.count,
+            value(&text, "necro_handler_duration_seconds_count{organ=\"a\"}")
+        );
+        let sum = value(&text, "necro_handler_duration_seconds_sum{organ=\"a\"}");
+        assert!((live.sum - sum).abs() < 1e-9, "{} vs {sum}", live.sum);
+    }
+
+    #[test]
+    fn past_the_window_metrics_and_the_live_view_both_drop_the_quantiles() {
+        let mut m = Metrics::new();
+        // 3 buckets of 50 ms: a sample counts for 100 to 150 ms.
+        m.window = Window::new(Duration::from_millis(50), NonZeroU32::MIN.saturating_add(2));
+        let (recorder, handle) = m.build();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("necro_handler_duration_seconds", "organ" => "a").record(0.002);
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let text = handle.render();
+        let p50 = "necro_handler_duration_seconds{organ=\"a\",quantile=\"0.5\"}";
+        assert_eq!(value(&text, p50), 0.0, "{text}");
+        let count = "necro_handler_duration_seconds_count{organ=\"a\"}";
+        assert_eq!(value(&text, count), 1.0, "{text}");
+        let (_, live) = handle.snapshot.snapshot().histograms[0];
+        assert_eq!((live.p50, live.p99, live.count), (None, None, 1.0));
+    }
+
+    #[test]
+    fn the_event_type_cap_applies_to_metrics_and_the_live_view() {
+        let (recorder, handle) = Metrics::new().max_event_types(1).build();
+        metrics::with_local_recorder(&recorder, || {
+            for t in ["A", "B", "C"] {
+                metrics::counter!(view::PROCESSED, "event_type" => t).increment(1);
+            }
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("necro_events_processed_total{event_type=\"_other\"} 2"),
+            "{text}"
+        );
+        let by_type = handle.snapshot.snapshot().by(view::PROCESSED, "event_type");
+        assert_eq!(
+            by_type.into_iter().collect::<Vec<_>>(),
+            [("A".to_owned(), 1.0), ("_other".to_owned(), 2.0)]
+        );
+    }
+}
