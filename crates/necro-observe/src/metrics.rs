@@ -90,6 +90,14 @@ impl Metrics {
     /// handle to serve it with ([`Metrics::serve`]): for a recorder behind your own fanout
     /// or layers, or a local one. It caps `event_type` as [`Metrics::max_event_types`]
     /// says, then records both for `/metrics` and for the live view.
+    ///
+    /// ```
+    /// let (recorder, handle) = necro_observe::Metrics::new().build();
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::counter!("necro_events_processed_total", "event_type" => "A").increment(2);
+    /// });
+    /// assert!(handle.render().contains("necro_events_processed_total{event_type=\"A\"} 2"));
+    /// ```
     pub fn build(&self) -> (MetricsRecorder, MetricsHandle) {
         let prometheus = self.window.prometheus().build_recorder();
         let (live, snapshot) = snapshot::recorder(self.window);

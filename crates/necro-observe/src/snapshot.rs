@@ -8,7 +8,7 @@
 //! page's p50 and p99 are computed from the same calls, over the same window, as the
 //! quantiles on `/metrics`: the two differ only by the moment each was read.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -259,12 +259,8 @@ impl Snapshot {
 
     /// The sums of the counter or gauge `name`, grouped by the value of `label` (`""` for
     /// series without it).
-    pub(crate) fn by(
-        &self,
-        name: &str,
-        label_key: &str,
-    ) -> std::collections::BTreeMap<String, f64> {
-        let mut out = std::collections::BTreeMap::new();
+    pub(crate) fn by(&self, name: &str, label_key: &str) -> BTreeMap<String, f64> {
+        let mut out = BTreeMap::new();
         for (key, v) in self.named(name) {
             *out.entry(label(key, label_key).unwrap_or("").to_owned())
                 .or_insert(0.0) += v;
