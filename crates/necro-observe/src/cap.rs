@@ -1,9 +1,9 @@
-//! A recorder wrapper that bounds the `event_type` label.
+//! [`CapLabelsLayer`]: a `metrics-util` layer that bounds the values one label may take.
 //!
 //! Organ names, streams and failure kinds are fixed by the application's code, but event
 //! types arrive from the wire: on Redis, a producer that invents event types would create a
-//! new series per type. Past `max` distinct values, further event types are recorded as
-//! [`OVERFLOW`].
+//! new series per type. Installed for the `event_type` label, past `max` distinct values
+//! further event types are recorded as [`OVERFLOW`].
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -12,29 +12,55 @@ use std::sync::{PoisonError, RwLock};
 use metrics::{
     Counter, Gauge, Histogram, Key, KeyName, Label, Metadata, Recorder, SharedString, Unit,
 };
+use metrics_util::layers::Layer;
 
-/// The `event_type` label value used once the cap is reached.
+/// The label value used once the cap is reached.
 pub(crate) const OVERFLOW: &str = "_other";
 
-const LABEL: &str = "event_type";
+/// Caps the distinct values of one label at `max`; wraps a recorder in [`CapLabels`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CapLabelsLayer {
+    label: &'static str,
+    max: usize,
+}
 
-pub(crate) struct Capped<R> {
+impl CapLabelsLayer {
+    /// At most `max` distinct values of `label`; later values are recorded as [`OVERFLOW`].
+    pub(crate) fn new(label: &'static str, max: usize) -> Self {
+        Self { label, max }
+    }
+}
+
+impl<R> Layer<R> for CapLabelsLayer {
+    type Output = CapLabels<R>;
+
+    fn layer(&self, inner: R) -> CapLabels<R> {
+        CapLabels {
+            inner,
+            label: self.label,
+            max: self.max,
+            seen: RwLock::new(HashSet::new()),
+        }
+    }
+}
+
+/// The recorder [`CapLabelsLayer`] makes: `inner` sees the first `max` values of `label`
+/// as they are and every later one as [`OVERFLOW`].
+#[derive(Debug)]
+pub(crate) struct CapLabels<R> {
     inner: R,
+    label: &'static str,
     max: usize,
     seen: RwLock<HashSet<String>>,
 }
 
-impl<R> Capped<R> {
-    pub(crate) fn new(inner: R, max: usize) -> Self {
-        Self {
-            inner,
-            max,
-            seen: RwLock::new(HashSet::new()),
-        }
-    }
-
+impl<R> CapLabels<R> {
     fn key<'k>(&self, key: &'k Key) -> Cow<'k, Key> {
-        let Some(value) = key.labels().find(|l| l.key() == LABEL).map(Label::value) else {
+        let Some(value) = key
+            .labels()
+            .find(|l| l.key() == self.label)
+            .map(Label::value)
+        else {
             return Cow::Borrowed(key);
         };
         if self
@@ -56,8 +82,8 @@ impl<R> Capped<R> {
         let labels: Vec<Label> = key
             .labels()
             .map(|l| {
-                if l.key() == LABEL {
-                    Label::new(LABEL, OVERFLOW)
+                if l.key() == self.label {
+                    Label::new(self.label, OVERFLOW)
                 } else {
                     l.clone()
                 }
@@ -67,7 +93,7 @@ impl<R> Capped<R> {
     }
 }
 
-impl<R: Recorder> Recorder for Capped<R> {
+impl<R: Recorder> Recorder for CapLabels<R> {
     fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
         self.inner.describe_counter(key, unit, description);
     }
@@ -88,134 +114,17 @@ impl<R: Recorder> Recorder for Capped<R> {
     }
 }
 
-/// Describes every metric NecroStack records, so `/metrics` carries `# HELP` lines.
-pub(crate) fn describe_all() {
-    use metrics::{describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(
-        "necro_events_processed_total",
-        Unit::Count,
-        "Events pulled and dispatched, per event type."
-    );
-    describe_counter!(
-        "necro_events_emitted_total",
-        Unit::Count,
-        "Events emitted by organs and enqueued, per emitted event type."
-    );
-    describe_counter!(
-        "necro_events_unrouted_total",
-        Unit::Count,
-        "Events no organ listens to (acked), per event type."
-    );
-    describe_histogram!(
-        "necro_handler_duration_seconds",
-        Unit::Seconds,
-        "Time spent in one organ call, per organ: a summary: quantiles over the last 40 to 60 s, _sum and _count since start."
-    );
-    describe_counter!(
-        "necro_handler_errors_total",
-        Unit::Count,
-        "Organ failures after retries, per organ and kind (error, permanent, timeout, panic, circuit_open)."
-    );
-    describe_counter!(
-        "necro_handler_retries_total",
-        Unit::Count,
-        "Organ call retries, per organ."
-    );
-    describe_counter!(
-        "necro_enqueue_failures_total",
-        Unit::Count,
-        "Emitted events that could not be enqueued, per event type."
-    );
-    describe_counter!(
-        "necro_enqueue_retries_total",
-        Unit::Count,
-        "Enqueue retries (enqueue failure mode RETRY)."
-    );
-    describe_counter!(
-        "necro_dead_letters_total",
-        Unit::Count,
-        "Events dead-lettered by the spine, per kind (handler_failed, max_deliveries, enqueue_failed) and event type."
-    );
-    describe_counter!(
-        "necro_backend_errors_total",
-        Unit::Count,
-        "Failed backend calls, per operation."
-    );
-    describe_gauge!(
-        "necro_circuit_state",
-        "Organ circuit breaker: 0 closed, 1 open, 2 half-open."
-    );
-    describe_gauge!(
-        "necro_backend_circuit_state",
-        "Backend circuit breaker: 0 closed, 1 open, 2 half-open."
-    );
-    describe_gauge!(
-        "necro_events_in_flight",
-        Unit::Count,
-        "Events being handled now."
-    );
-    describe_gauge!(
-        "necro_queue_depth",
-        Unit::Count,
-        "Events waiting in the in-memory queue."
-    );
-    describe_gauge!(
-        "necro_memory_dead_letters",
-        Unit::Count,
-        "Dead letters held by the in-memory store."
-    );
-    describe_counter!(
-        "necro_redis_enqueued_total",
-        Unit::Count,
-        "Entries added to the stream."
-    );
-    describe_counter!(
-        "necro_redis_pulled_total",
-        Unit::Count,
-        "Entries read from the stream."
-    );
-    describe_counter!(
-        "necro_redis_acked_total",
-        Unit::Count,
-        "Entries acknowledged."
-    );
-    describe_counter!(
-        "necro_redis_dead_lettered_total",
-        Unit::Count,
-        "Entries moved to the dead-letter stream."
-    );
-    describe_counter!(
-        "necro_redis_reconnections_total",
-        Unit::Count,
-        "Reconnections to Redis."
-    );
-    describe_counter!(
-        "necro_redis_recovered_total",
-        Unit::Count,
-        "Pending entries claimed from other consumers."
-    );
-    describe_gauge!(
-        "necro_redis_pending",
-        Unit::Count,
-        "Entries delivered but not yet acknowledged."
-    );
-    describe_gauge!(
-        "necro_redis_stream_length",
-        Unit::Count,
-        "Entries in the stream."
-    );
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use metrics_exporter_prometheus::PrometheusBuilder;
+    use metrics_util::layers::Stack;
 
     #[test]
     fn event_types_past_the_cap_are_folded_into_overflow() {
         let prom = PrometheusBuilder::new().build_recorder();
         let handle = prom.handle();
-        let capped = Capped::new(prom, 2);
+        let capped = Stack::new(prom).push(CapLabelsLayer::new("event_type", 2));
         metrics::with_local_recorder(&capped, || {
             for t in ["A", "B", "C", "D", "A"] {
                 metrics::counter!("necro_events_processed_total", "event_type" => t).increment(1);

@@ -53,12 +53,16 @@
 #![forbid(unsafe_code)]
 
 mod cap;
+mod describe;
 mod error;
 mod logs;
 mod metrics;
+mod snapshot;
 mod view;
 
 pub use error::ObserveError;
 pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, init_json_logs};
-pub use metrics::{DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsServer};
+pub use metrics::{
+    DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsHandle, MetricsRecorder, MetricsServer,
+};
 pub use metrics_exporter_prometheus::PrometheusHandle;

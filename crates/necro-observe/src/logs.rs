@@ -18,7 +18,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::ObserveError;
+use crate::error::ObserveError;
 
 /// The field name that is dropped from every line unless payload logging is switched on.
 pub const PAYLOAD_FIELD: &str = "payload";

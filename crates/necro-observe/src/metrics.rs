@@ -1,4 +1,9 @@
-//! The Prometheus recorder and its HTTP endpoint: `/metrics` and the live view at `/`.
+//! The recorder [`Metrics`] builds and installs, and its HTTP endpoint: `/metrics` and the
+//! live view at `/`.
+//!
+//! One recorder stack: the `event_type` cap ([`CapLabelsLayer`]) in front of a fanout to the
+//! Prometheus recorder (which renders `/metrics`) and the live view's snapshot recorder
+//! (which the page reads).
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -11,12 +16,16 @@ use hyper::body::{Bytes, Incoming};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_util::layers::{Fanout, FanoutBuilder, Stack};
 use tokio::task::JoinHandle;
 
-use crate::ObserveError;
-use crate::cap::{Capped, describe_all};
-use crate::view::{self, Snapshot};
+use crate::cap::{CapLabels, CapLabelsLayer};
+use crate::describe::describe_all;
+use crate::error::ObserveError;
+use crate::snapshot::{self, SnapshotHandle, Window};
+use crate::view;
 
 /// The default metrics address: loopback only, port 9464.
 pub const DEFAULT_ADDR: SocketAddr =
@@ -35,6 +44,7 @@ pub struct Metrics {
     addr: SocketAddr,
     upkeep: Duration,
     max_event_types: usize,
+    window: Window,
 }
 
 impl Default for Metrics {
@@ -51,6 +61,7 @@ impl Metrics {
             addr: DEFAULT_ADDR,
             upkeep: Duration::from_secs(5),
             max_event_types: DEFAULT_MAX_EVENT_TYPES,
+            window: Window::DEFAULT,
         }
     }
 
@@ -75,7 +86,36 @@ impl Metrics {
         self
     }
 
-    /// Installs a Prometheus recorder as the global `metrics` recorder and serves it.
+    /// Builds the recorder [`Metrics::install`] installs, without installing it, and the
+    /// handle to serve it with ([`Metrics::serve`]): for a recorder behind your own fanout
+    /// or layers, or a local one. It caps `event_type` as [`Metrics::max_event_types`]
+    /// says, then records both for `/metrics` and for the live view.
+    ///
+    /// ```
+    /// let (recorder, handle) = necro_observe::Metrics::new().build();
+    /// metrics::with_local_recorder(&recorder, || {
+    ///     metrics::counter!("necro_events_processed_total", "event_type" => "A").increment(2);
+    /// });
+    /// assert!(handle.render().contains("necro_events_processed_total{event_type=\"A\"} 2"));
+    /// ```
+    pub fn build(&self) -> (MetricsRecorder, MetricsHandle) {
+        let prometheus = self.window.prometheus().build_recorder();
+        let (live, snapshot) = snapshot::recorder(self.window);
+        let handle = MetricsHandle {
+            prometheus: prometheus.handle(),
+            snapshot,
+        };
+        let fanout = FanoutBuilder::default()
+            .add_recorder(prometheus)
+            .add_recorder(live)
+            .build();
+        let stack =
+            Stack::new(fanout).push(CapLabelsLayer::new("event_type", self.max_event_types));
+        (MetricsRecorder(stack), handle)
+    }
+
+    /// Installs the recorder of [`Metrics::build`] as the global `metrics` recorder, with
+    /// the HELP texts of NecroStack's metrics, and serves it.
     ///
     /// Must be called inside a Tokio runtime; the server and the upkeep task run on it until
     /// the returned [`MetricsServer`] is dropped.
@@ -87,20 +127,19 @@ impl Metrics {
     pub fn install(self) -> Result<MetricsServer, ObserveError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(ObserveError::NoRuntime)?;
         let listener = bind(self.addr)?;
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        metrics::set_global_recorder(Capped::new(recorder, self.max_event_types))
+        let (recorder, handle) = self.build();
+        metrics::set_global_recorder(recorder)
             .map_err(|_| ObserveError::RecorderAlreadyInstalled)?;
         describe_all();
         serve_on(&runtime, listener, handle, self.upkeep)
     }
 
-    /// Serves a recorder the caller installed itself (for instance behind a fanout, or as a
-    /// local recorder), through its `handle`. Runs histogram upkeep on it too.
+    /// Serves a recorder of [`Metrics::build`] the caller installed itself, through its
+    /// `handle`. Runs histogram upkeep on it too.
     ///
     /// # Errors
     /// As [`Metrics::install`], except that no recorder is installed.
-    pub fn serve(self, handle: PrometheusHandle) -> Result<MetricsServer, ObserveError> {
+    pub fn serve(self, handle: MetricsHandle) -> Result<MetricsServer, ObserveError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(ObserveError::NoRuntime)?;
         let listener = bind(self.addr)?;
         serve_on(&runtime, listener, handle, self.upkeep)
@@ -121,13 +160,67 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, ObserveError> {
     Ok(listener)
 }
 
+/// The recorder [`Metrics::build`] makes: install it as the global recorder, put it behind
+/// your own layers, or use it as a local recorder.
+#[derive(Debug)]
+pub struct MetricsRecorder(Stack<CapLabels<Fanout>>);
+
+impl Recorder for MetricsRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_counter(key, unit, description);
+    }
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_gauge(key, unit, description);
+    }
+    fn describe_histogram(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.0.describe_histogram(key, unit, description);
+    }
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.0.register_counter(key, metadata)
+    }
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.0.register_gauge(key, metadata)
+    }
+    fn register_histogram(&self, key: &Key, metadata: &Metadata<'_>) -> Histogram {
+        self.0.register_histogram(key, metadata)
+    }
+}
+
+/// Reads what a [`MetricsRecorder`] recorded: the Prometheus text, and the values the live
+/// view shows.
+#[derive(Debug, Clone)]
+pub struct MetricsHandle {
+    prometheus: PrometheusHandle,
+    snapshot: SnapshotHandle,
+}
+
+impl MetricsHandle {
+    /// The Prometheus recorder's handle.
+    #[must_use]
+    pub fn prometheus(&self) -> &PrometheusHandle {
+        &self.prometheus
+    }
+
+    /// The Prometheus text `/metrics` serves.
+    #[must_use]
+    pub fn render(&self) -> String {
+        self.prometheus.render()
+    }
+
+    /// Upkeep for both recorders: moves recorded histogram samples into their summaries.
+    fn upkeep(&self) {
+        self.prometheus.run_upkeep();
+        self.snapshot.upkeep();
+    }
+}
+
 /// Per-second totals of processed events, for the live view's throughput.
-pub(crate) type Samples = Arc<Mutex<VecDeque<f64>>>;
+type Samples = Arc<Mutex<VecDeque<f64>>>;
 
 fn serve_on(
     runtime: &tokio::runtime::Handle,
     listener: std::net::TcpListener,
-    handle: PrometheusHandle,
+    handle: MetricsHandle,
     upkeep: Duration,
 ) -> Result<MetricsServer, ObserveError> {
     let local_addr = listener.local_addr().map_err(|source| ObserveError::Bind {
@@ -150,12 +243,12 @@ fn serve_on(
     let server = runtime.spawn(accept_loop(listener, state));
     Ok(MetricsServer {
         local_addr,
-        handle,
+        handle: handle.prometheus,
         tasks: vec![sampler, server],
     })
 }
 
-async fn sample_and_upkeep(handle: PrometheusHandle, samples: Samples, upkeep: Duration) {
+async fn sample_and_upkeep(handle: MetricsHandle, samples: Samples, upkeep: Duration) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut since_upkeep = Duration::ZERO;
@@ -163,10 +256,10 @@ async fn sample_and_upkeep(handle: PrometheusHandle, samples: Samples, upkeep: D
         tick.tick().await;
         since_upkeep += Duration::from_secs(1);
         if since_upkeep >= upkeep {
-            handle.run_upkeep();
+            handle.upkeep();
             since_upkeep = Duration::ZERO;
         }
-        let total = Snapshot::parse(&handle.render()).processed_total();
+        let total = handle.snapshot.counter_total(view::PROCESSED);
         let mut s = samples.lock().unwrap_or_else(PoisonError::into_inner);
         if s.len() == SAMPLES {
             s.pop_front();
@@ -176,7 +269,7 @@ async fn sample_and_upkeep(handle: PrometheusHandle, samples: Samples, upkeep: D
 }
 
 struct State {
-    handle: PrometheusHandle,
+    handle: MetricsHandle,
     samples: Samples,
 }
 
@@ -229,7 +322,7 @@ fn route(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
 }
 
 fn current(state: &State) -> view::View {
-    let snapshot = Snapshot::parse(&state.handle.render());
+    let snapshot = state.handle.snapshot.snapshot();
     let samples: Vec<f64> = state
         .samples
         .lock()
@@ -284,5 +377,97 @@ impl Drop for MetricsServer {
         for task in &self.tasks {
             task.abort();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::num::NonZeroU32;
+
+    /// The value of the one line of `text` that starts with `series` and a space.
+    fn value(text: &str, series: &str) -> f64 {
+        let prefix = format!("{series} ");
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no {series}: {text}"));
+        line[prefix.len()..].parse().unwrap()
+    }
+
+    #[test]
+    fn the_live_view_shows_the_quantiles_metrics_renders() {
+        // The default window (the last 40 to 60 s): nothing expires while the test reads.
+        let (recorder, handle) = Metrics::new().build();
+        // 60 calls: fewer than one block (64) of the exporter's sample buffer. When a drain
+        // opens an empty window, the exporter's summary keeps only the newest block's samples
+        // in its quantiles (it reads blocks newest first); the page, reading the same summary,
+        // would show the same, but the true median is then not what this test checks.
+        metrics::with_local_recorder(&recorder, || {
+            for ms in 1..=60 {
+                metrics::histogram!("necro_handler_duration_seconds", "organ" => "a")
+                    .record(f64::from(ms) / 1000.0);
+            }
+        });
+        let text = handle.render();
+        let (_, live) = handle.snapshot.snapshot().histograms[0];
+        let q = |q: &str| {
+            value(
+                &text,
+                &format!("necro_handler_duration_seconds{{organ=\"a\",quantile=\"{q}\"}}"),
+            )
+        };
+        assert!((q("0.5") - 0.030).abs() < 0.001, "{text}");
+        assert!((q("0.99") - 0.059).abs() < 0.001, "{text}");
+        assert_eq!(
+            (live.p50, live.p99),
+            (Some(q("0.5")), Some(q("0.99"))),
+            "{text}"
+        );
+        assert_eq!(
+            live.count,
+            value(&text, "necro_handler_duration_seconds_count{organ=\"a\"}")
+        );
+        let sum = value(&text, "necro_handler_duration_seconds_sum{organ=\"a\"}");
+        assert!((live.sum - sum).abs() < 1e-9, "{} vs {sum}", live.sum);
+    }
+
+    #[test]
+    fn past_the_window_metrics_and_the_live_view_both_drop_the_quantiles() {
+        let mut m = Metrics::new();
+        // 3 buckets of 50 ms: a sample counts for 100 to 150 ms.
+        m.window = Window::new(Duration::from_millis(50), NonZeroU32::MIN.saturating_add(2));
+        let (recorder, handle) = m.build();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!("necro_handler_duration_seconds", "organ" => "a").record(0.002);
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        let text = handle.render();
+        let p50 = "necro_handler_duration_seconds{organ=\"a\",quantile=\"0.5\"}";
+        assert_eq!(value(&text, p50), 0.0, "{text}");
+        let count = "necro_handler_duration_seconds_count{organ=\"a\"}";
+        assert_eq!(value(&text, count), 1.0, "{text}");
+        let (_, live) = handle.snapshot.snapshot().histograms[0];
+        assert_eq!((live.p50, live.p99, live.count), (None, None, 1.0));
+    }
+
+    #[test]
+    fn the_event_type_cap_applies_to_metrics_and_the_live_view() {
+        let (recorder, handle) = Metrics::new().max_event_types(1).build();
+        metrics::with_local_recorder(&recorder, || {
+            for t in ["A", "B", "C"] {
+                metrics::counter!(view::PROCESSED, "event_type" => t).increment(1);
+            }
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("necro_events_processed_total{event_type=\"_other\"} 2"),
+            "{text}"
+        );
+        let by_type = handle.snapshot.snapshot().by(view::PROCESSED, "event_type");
+        assert_eq!(
+            by_type.into_iter().collect::<Vec<_>>(),
+            [("A".to_owned(), 1.0), ("_other".to_owned(), 2.0)]
+        );
     }
 }

@@ -1,144 +1,45 @@
-//! The live view: the recorder's Prometheus text, parsed and rendered as one HTML page.
+//! The live view: one [`Snapshot`] of the recorded values, rendered as one HTML page.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-/// One sample line of the Prometheus text format.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Sample {
-    pub(crate) name: String,
-    pub(crate) labels: Vec<(String, String)>,
-    pub(crate) value: f64,
-}
+use necro_core::telemetry::{memory, redis, spine};
 
-impl Sample {
-    fn label(&self, key: &str) -> Option<&str> {
-        self.labels
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
+use crate::snapshot::{Snapshot, label};
 
-/// Every sample of one render.
-#[derive(Debug, Default)]
-pub(crate) struct Snapshot {
-    samples: Vec<Sample>,
-}
-
-fn parse_line(line: &str) -> Option<Sample> {
-    let line = line.trim();
-    if line.is_empty() || line.starts_with('#') {
-        return None;
-    }
-    let (name, rest) = match line.find(['{', ' ']) {
-        Some(i) => (&line[..i], &line[i..]),
-        None => return None,
-    };
-    let mut labels = Vec::new();
-    let rest = if let Some(body) = rest.strip_prefix('{') {
-        let mut chars = body.char_indices();
-        let mut end = None;
-        loop {
-            // key
-            let mut key = String::new();
-            let mut closed = false;
-            for (i, c) in chars.by_ref() {
-                match c {
-                    '=' => break,
-                    '}' => {
-                        end = Some(i + 1);
-                        closed = true;
-                        break;
-                    }
-                    ',' | ' ' => {}
-                    c => key.push(c),
-                }
-            }
-            if closed {
-                break;
-            }
-            if !matches!(chars.next(), Some((_, '"'))) {
-                return None;
-            }
-            let mut value = String::new();
-            let mut escaped = false;
-            for (_, c) in chars.by_ref() {
-                match (escaped, c) {
-                    (true, 'n') => {
-                        value.push('\n');
-                        escaped = false;
-                    }
-                    (true, c) => {
-                        value.push(c);
-                        escaped = false;
-                    }
-                    (false, '\\') => escaped = true,
-                    (false, '"') => break,
-                    (false, c) => value.push(c),
-                }
-            }
-            labels.push((key, value));
-        }
-        &body[end?..]
-    } else {
-        rest
-    };
-    let value = rest.split_whitespace().next()?;
-    let value = match value {
-        "+Inf" => f64::INFINITY,
-        "-Inf" => f64::NEG_INFINITY,
-        v => v.parse().ok()?,
-    };
-    Some(Sample {
-        name: name.to_owned(),
-        labels,
-        value,
-    })
-}
-
-impl Snapshot {
-    /// Parses the Prometheus text format (lines it does not understand are skipped).
-    pub(crate) fn parse(text: &str) -> Self {
-        Self {
-            samples: text.lines().filter_map(parse_line).collect(),
-        }
-    }
-
-    fn named<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Sample> + 'a {
-        self.samples.iter().filter(move |s| s.name == name)
-    }
-
-    fn sum(&self, name: &str) -> f64 {
-        self.named(name).map(|s| s.value).sum()
-    }
-
-    /// Sum of `name` grouped by the value of `label`.
-    fn by(&self, name: &str, label: &str) -> BTreeMap<String, f64> {
-        let mut out = BTreeMap::new();
-        for s in self.named(name) {
-            *out.entry(s.label(label).unwrap_or("").to_owned())
-                .or_insert(0.0) += s.value;
-        }
-        out
-    }
-
-    /// Total events processed, over all event types.
-    pub(crate) fn processed_total(&self) -> f64 {
-        self.sum("necro_events_processed_total")
-    }
-}
+// The metrics the page reads, by their names in the contract (`necro_core::telemetry`).
+/// The counter the throughput is computed from.
+pub(crate) const PROCESSED: &str = spine::EVENTS_PROCESSED.name;
+const EMITTED: &str = spine::EVENTS_EMITTED.name;
+const HANDLER_ERRORS: &str = spine::HANDLER_ERRORS.name;
+const HANDLER_RETRIES: &str = spine::HANDLER_RETRIES.name;
+const CIRCUIT_STATE: &str = spine::CIRCUIT_STATE.name;
+const HANDLER_DURATION: &str = spine::HANDLER_DURATION.name;
+const DEAD_LETTERS: &str = spine::DEAD_LETTERS.name;
+const IN_FLIGHT: &str = spine::EVENTS_IN_FLIGHT.name;
+const QUEUE_DEPTH: &str = memory::QUEUE_DEPTH.name;
+const BACKEND_CIRCUIT_STATE: &str = spine::BACKEND_CIRCUIT_STATE.name;
+const UNROUTED: &str = spine::EVENTS_UNROUTED.name;
+const ENQUEUE_FAILURES: &str = spine::ENQUEUE_FAILURES.name;
+const MEMORY_DEAD_LETTERS: &str = memory::DEAD_LETTERS_HELD.name;
+const BACKEND_ERRORS: &str = spine::BACKEND_ERRORS.name;
+const REDIS_ENQUEUED: &str = redis::ENQUEUED.name;
+const REDIS_PULLED: &str = redis::PULLED.name;
+const REDIS_ACKED: &str = redis::ACKED.name;
+const REDIS_DEAD_LETTERED: &str = redis::DEAD_LETTERED.name;
+const REDIS_RECOVERED: &str = redis::RECOVERED.name;
+const REDIS_RECONNECTIONS: &str = redis::RECONNECTIONS.name;
+const REDIS_PENDING: &str = redis::PENDING.name;
+const REDIS_STREAM_LENGTH: &str = redis::STREAM_LENGTH.name;
 
 /// Per-organ row of the live view.
 #[derive(Debug, Default)]
 struct OrganRow {
     calls: f64,
     sum_seconds: f64,
+    /// `None` when no call fell in the summary's window.
     p50: Option<f64>,
     p99: Option<f64>,
-    /// The largest quantile value of the row: 0 when no call fell in the summary's window
-    /// (the exporter then renders every quantile as 0), `None` without quantile series.
-    quantile_max: Option<f64>,
     errors: BTreeMap<String, f64>,
     retries: f64,
     circuit: Option<f64>,
@@ -172,44 +73,49 @@ impl View {
     fn organs(&self) -> BTreeMap<String, OrganRow> {
         let s = &self.snapshot;
         let mut rows: BTreeMap<String, OrganRow> = BTreeMap::new();
-        for smp in &s.samples {
-            let Some(organ) = smp.label("organ") else {
+        for (key, v) in &s.counters {
+            let Some(r) = organ_row(&mut rows, key) else {
                 continue;
             };
-            let r = rows.entry(organ.to_owned()).or_default();
-            match smp.name.as_str() {
-                "necro_handler_duration_seconds_count" => r.calls += smp.value,
-                "necro_handler_duration_seconds_sum" => r.sum_seconds += smp.value,
-                "necro_handler_duration_seconds" => {
-                    let Some(q) = smp.label("quantile") else {
-                        continue;
-                    };
-                    r.quantile_max = Some(r.quantile_max.unwrap_or(0.0).max(smp.value));
-                    match q {
-                        "0.5" => r.p50 = Some(smp.value),
-                        "0.99" => r.p99 = Some(smp.value),
-                        _ => {}
-                    }
-                }
-                "necro_handler_errors_total" => {
+            match key.name() {
+                HANDLER_ERRORS => {
                     *r.errors
-                        .entry(smp.label("kind").unwrap_or("error").to_owned())
-                        .or_insert(0.0) += smp.value;
+                        .entry(label(key, "kind").unwrap_or("error").to_owned())
+                        .or_insert(0.0) += v;
                 }
-                "necro_handler_retries_total" => r.retries += smp.value,
-                "necro_circuit_state" => r.circuit = Some(smp.value),
+                HANDLER_RETRIES => r.retries += v,
                 _ => {}
             }
         }
-        for r in rows.values_mut() {
-            // No call in the window: the zeros are not latencies.
-            if r.quantile_max.is_some_and(|m| m <= 0.0) {
-                r.p50 = None;
-                r.p99 = None;
+        for (key, v) in &s.gauges {
+            let Some(r) = organ_row(&mut rows, key) else {
+                continue;
+            };
+            if key.name() == CIRCUIT_STATE {
+                r.circuit = Some(*v);
+            }
+        }
+        for (key, h) in &s.histograms {
+            let Some(r) = organ_row(&mut rows, key) else {
+                continue;
+            };
+            if key.name() == HANDLER_DURATION {
+                r.calls += h.count;
+                r.sum_seconds += h.sum;
+                r.p50 = h.p50;
+                r.p99 = h.p99;
             }
         }
         rows
     }
+}
+
+/// The row of the organ `key` is labelled with, if it is.
+fn organ_row<'r>(
+    rows: &'r mut BTreeMap<String, OrganRow>,
+    key: &metrics::Key,
+) -> Option<&'r mut OrganRow> {
+    label(key, "organ").map(|organ| rows.entry(organ.to_owned()).or_default())
 }
 
 fn esc(text: &str) -> String {
@@ -376,17 +282,13 @@ fn sparkline(history: &[f64]) -> String {
 pub(crate) fn fragment(view: &View) -> String {
     let s = &view.snapshot;
     let mut o = String::with_capacity(4096);
-    let processed = s.processed_total();
-    let emitted = s.sum("necro_events_emitted_total");
-    let handler_errors = s.sum("necro_handler_errors_total");
-    let dead = s.sum("necro_dead_letters_total");
-    let in_flight = s.sum("necro_events_in_flight");
-    let depth = s.sum("necro_queue_depth");
-    let (backend_state, backend_class) = circuit(
-        s.named("necro_backend_circuit_state")
-            .next()
-            .map(|x| x.value),
-    );
+    let processed = s.sum(PROCESSED);
+    let emitted = s.sum(EMITTED);
+    let handler_errors = s.sum(HANDLER_ERRORS);
+    let dead = s.sum(DEAD_LETTERS);
+    let in_flight = s.sum(IN_FLIGHT);
+    let depth = s.sum(QUEUE_DEPTH);
+    let (backend_state, backend_class) = circuit(s.first(BACKEND_CIRCUIT_STATE));
     let _ = write!(
         o,
         r#"<section class="cards">
@@ -451,11 +353,11 @@ pub(crate) fn fragment(view: &View) -> String {
     }
     o.push_str(r#"</tbody></table></div><p class="note">calls and mean: since start · p50 and p99: the calls of the recorder's rolling window (the last 40 to 60 s by default); – when none fell in it</p></section>"#);
     o.push_str(r#"<section><h2>Event types</h2><div class="scroll"><table id="event-types"><thead><tr><th>event type</th><th>processed</th><th>emitted</th><th>unrouted</th><th>enqueue failures</th><th>dead-lettered</th></tr></thead><tbody>"#);
-    let processed_by = s.by("necro_events_processed_total", "event_type");
-    let emitted_by = s.by("necro_events_emitted_total", "event_type");
-    let unrouted_by = s.by("necro_events_unrouted_total", "event_type");
-    let failures_by = s.by("necro_enqueue_failures_total", "event_type");
-    let dead_by = s.by("necro_dead_letters_total", "event_type");
+    let processed_by = s.by(PROCESSED, "event_type");
+    let emitted_by = s.by(EMITTED, "event_type");
+    let unrouted_by = s.by(UNROUTED, "event_type");
+    let failures_by = s.by(ENQUEUE_FAILURES, "event_type");
+    let dead_by = s.by(DEAD_LETTERS, "event_type");
     let mut types: Vec<&String> = processed_by
         .keys()
         .chain(emitted_by.keys())
@@ -483,7 +385,7 @@ pub(crate) fn fragment(view: &View) -> String {
     }
     o.push_str("</tbody></table></div></section>");
     o.push_str(r#"<section class="two"><div><h2>Dead letters by reason</h2><div class="scroll"><table id="dead-letter-kinds"><tbody>"#);
-    let dead_kinds = s.by("necro_dead_letters_total", "kind");
+    let dead_kinds = s.by(DEAD_LETTERS, "kind");
     if dead_kinds.is_empty() {
         o.push_str(r#"<tr><td class="muted">none</td></tr>"#);
     }
@@ -498,9 +400,9 @@ pub(crate) fn fragment(view: &View) -> String {
     let _ = write!(
         o,
         r#"</tbody></table></div><p class="note">held by the in-memory store: {}</p></div><div><h2>Backend errors</h2><div class="scroll"><table id="backend-errors"><tbody>"#,
-        num(s.sum("necro_memory_dead_letters"))
+        num(s.sum(MEMORY_DEAD_LETTERS))
     );
-    let ops = s.by("necro_backend_errors_total", "op");
+    let ops = s.by(BACKEND_ERRORS, "op");
     if ops.is_empty() {
         o.push_str(r#"<tr><td class="muted">none</td></tr>"#);
     }
@@ -513,18 +415,18 @@ pub(crate) fn fragment(view: &View) -> String {
         );
     }
     o.push_str("</tbody></table></div></div></section>");
-    let streams = s.by("necro_redis_pulled_total", "stream");
+    let streams = s.by(REDIS_PULLED, "stream");
     if !streams.is_empty() {
         o.push_str(r#"<section><h2>Redis streams</h2><div class="scroll"><table id="redis"><thead><tr><th>stream</th><th>enqueued</th><th>pulled</th><th>acked</th><th>dead-lettered</th><th>recovered</th><th>reconnections</th><th>pending</th><th>length</th></tr></thead><tbody>"#);
         let cols = [
-            "necro_redis_enqueued_total",
-            "necro_redis_pulled_total",
-            "necro_redis_acked_total",
-            "necro_redis_dead_lettered_total",
-            "necro_redis_recovered_total",
-            "necro_redis_reconnections_total",
-            "necro_redis_pending",
-            "necro_redis_stream_length",
+            REDIS_ENQUEUED,
+            REDIS_PULLED,
+            REDIS_ACKED,
+            REDIS_DEAD_LETTERED,
+            REDIS_RECOVERED,
+            REDIS_RECONNECTIONS,
+            REDIS_PENDING,
+            REDIS_STREAM_LENGTH,
         ];
         for stream in streams.keys() {
             let _ = write!(o, "<tr><td class=\"name\">{}</td>", esc(stream));
@@ -596,22 +498,21 @@ pub(crate) fn page(view: &View) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn parses_labels_with_escapes_and_plain_lines() {
-        let s = Snapshot::parse(
-            "# TYPE x counter\nx_total{organ=\"a\\\"b\",kind=\"error\"} 3\nplain 2.5\nq{quantile=\"0.5\"} +Inf\n",
-        );
-        assert_eq!(s.samples.len(), 3);
-        assert_eq!(s.samples[0].label("organ"), Some("a\"b"));
-        assert_eq!(s.samples[0].label("kind"), Some("error"));
-        assert!((s.samples[0].value - 3.0).abs() < f64::EPSILON);
-        assert_eq!(s.samples[1].name, "plain");
-        assert!(s.samples[2].value.is_infinite());
+    use crate::snapshot::{Window, recorder};
+
+    /// A snapshot of what `record` records, through the live view's own recorder.
+    fn recorded(window: Window, record: impl FnOnce()) -> crate::snapshot::SnapshotHandle {
+        let (rec, handle) = recorder(window);
+        metrics::with_local_recorder(&rec, record);
+        handle
     }
 
     #[test]
     fn escapes_organ_names() {
-        let s = Snapshot::parse("necro_handler_retries_total{organ=\"<b>\"} 1\n");
+        let s = recorded(Window::DEFAULT, || {
+            metrics::counter!("necro_handler_retries_total", "organ" => "<b>").increment(1);
+        })
+        .snapshot();
         let html = fragment(&View::new(s, &[]));
         assert!(html.contains("&lt;b&gt;"));
         assert!(!html.contains("<b>"));
@@ -757,19 +658,18 @@ mod tests {
         assert!(heights[2].abs() < 0.05, "{heights:?}");
     }
 
-    /// Renders, through a real Prometheus recorder whose summary window is 150 ms, one
+    /// Renders, through the live view's recorder whose summary window is 150 ms, one
     /// organ call of 2 ms; `wait` is how long to let pass before rendering.
     fn one_call_rendered_after(wait: std::time::Duration) -> Vec<String> {
-        let recorder = metrics_exporter_prometheus::PrometheusBuilder::new()
-            .set_bucket_duration(std::time::Duration::from_millis(50))
-            .unwrap()
-            .build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
+        let window = Window::new(
+            std::time::Duration::from_millis(50),
+            std::num::NonZeroU32::MIN.saturating_add(2),
+        );
+        let handle = recorded(window, || {
             metrics::histogram!("necro_handler_duration_seconds", "organ" => "a").record(0.002);
         });
         std::thread::sleep(wait);
-        let html = fragment(&View::new(Snapshot::parse(&handle.render()), &[]));
+        let html = fragment(&View::new(handle.snapshot(), &[]));
         organ_cells(&html, "a")
     }
 
@@ -787,7 +687,7 @@ mod tests {
             fresh[4].starts_with("2.0") || fresh[4].starts_with("1.9"),
             "{fresh:?}"
         );
-        // The window has passed: the exporter renders every quantile as 0, sum and count stay.
+        // The window has passed: no quantile (`/metrics` renders 0), sum and count stay.
         let old = one_call_rendered_after(std::time::Duration::from_millis(300));
         assert_eq!(old[1], "1");
         assert_eq!(old[2], "2.000");

@@ -1,7 +1,6 @@
 //! Address handling: loopback by default, a typed error for an address in use or no runtime.
 use std::net::{SocketAddr, TcpListener};
 
-use metrics_exporter_prometheus::PrometheusBuilder;
 use necro_observe::{DEFAULT_ADDR, Metrics, ObserveError};
 
 #[test]
@@ -13,8 +12,9 @@ fn default_address_is_loopback() {
 async fn address_in_use_is_a_typed_error() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let handle = PrometheusBuilder::new().build_recorder().handle();
-    let err = Metrics::new().listen(addr).serve(handle).unwrap_err();
+    let metrics = Metrics::new().listen(addr);
+    let (_recorder, handle) = metrics.build();
+    let err = metrics.serve(handle).unwrap_err();
     match err {
         ObserveError::AddrInUse { addr: a, .. } => assert_eq!(a, addr),
         other => panic!("expected AddrInUse, got {other:?}"),
@@ -23,10 +23,8 @@ async fn address_in_use_is_a_typed_error() {
 
 #[test]
 fn serving_outside_a_runtime_is_a_typed_error() {
-    let handle = PrometheusBuilder::new().build_recorder().handle();
-    let err = Metrics::new()
-        .listen(SocketAddr::from(([127, 0, 0, 1], 0)))
-        .serve(handle)
-        .unwrap_err();
+    let metrics = Metrics::new().listen(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let (_recorder, handle) = metrics.build();
+    let err = metrics.serve(handle).unwrap_err();
     assert!(matches!(err, ObserveError::NoRuntime(_)), "{err:?}");
 }
