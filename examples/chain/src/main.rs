@@ -108,7 +108,11 @@ impl App for Chain {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    example_support::exit_code(try_main().await)
+}
+
+async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
     let stats = run_app(&cli.backend, "chain", Chain { value: cli.value }).await?;

@@ -65,3 +65,8 @@ fn a_reader_that_stops_early_is_not_a_panic() {
         &["--question", "Is the bridge safe?"],
     );
 }
+
+#[test]
+fn bad_setup_is_an_error_in_display_form_and_a_failure() {
+    example_support::testing::assert_bad_setup_fails_cleanly(BIN, &[]);
+}

@@ -270,6 +270,78 @@ pub mod testing {
         assert!(out.status.success(), "{bin} {args:?} failed: {stderr}");
     }
 
+    /// Runs an example binary with `args`, asserting that it fails the way a program should:
+    /// a non-zero exit code, stderr starting with `error: `, no line starting with the
+    /// Debug-style `Error: ` of a `main` returning `Err`, no panic. Returns its stderr.
+    ///
+    /// # Panics
+    /// When the binary cannot start, or fails any of those checks.
+    #[must_use]
+    pub fn run_failing(bin: &str, args: &[&str]) -> String {
+        let out = Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && out.status.code().is_some(),
+            "{bin} {args:?} should fail with an exit code: {:?}, {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.starts_with("error: "),
+            "{bin} {args:?}: stderr should start with `error: `: {stderr}"
+        );
+        // `Error: …` at the start of a line is what a `main` returning `Err` prints (Debug).
+        assert!(
+            !stderr.lines().any(|l| l.starts_with("Error: ")),
+            "{bin} {args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{bin} {args:?}: {stderr}");
+        stderr
+    }
+
+    /// Asserts `text` holds no Debug rendering of an error (`{ `, `Os {`, `kind:`).
+    ///
+    /// # Panics
+    /// When it does.
+    pub fn assert_no_debug_text(text: &str) {
+        for debug in ["{ ", "Os {", "kind:"] {
+            assert!(!text.contains(debug), "Debug text {debug:?} in: {text}");
+        }
+    }
+
+    /// The three setup mistakes a new user makes, each of which must end the example with
+    /// `error: <message>` in Display form and a non-zero exit code: an unsupported Redis URL
+    /// scheme, a Redis URL where nothing listens, and a `--metrics-addr` already taken.
+    /// `args` go first (e.g. `--fast`).
+    ///
+    /// # Panics
+    /// When one of them does not fail that way.
+    pub fn assert_bad_setup_fails_cleanly(bin: &str, args: &[&str]) {
+        let with = |extra: &[&str]| -> Vec<String> {
+            args.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+        };
+        let run = |extra: &[&str]| {
+            let all = with(extra);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            run_failing(bin, &all)
+        };
+        let scheme = run(&["--backend", "redis", "--redis-url", "foo://x"]);
+        assert!(scheme.contains("foo"), "{scheme}");
+        assert_no_debug_text(&scheme);
+        // The Redis client's own connection error text is not this crate's to render.
+        let _refused = run(&["--backend", "redis", "--redis-url", "redis://127.0.0.1:1"]);
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        let addr = taken.local_addr().expect("local addr").to_string();
+        let in_use = run(&["--metrics-addr", &addr]);
+        assert!(in_use.contains(&addr), "{in_use}");
+        // The cause chain, in Display form: the operating system's own words come last.
+        assert!(in_use.contains("(os error"), "no cause in: {in_use}");
+        assert_no_debug_text(&in_use);
+    }
+
     /// Runs an example binary with `args` and returns its output, asserting it succeeded.
     ///
     /// # Panics
@@ -343,13 +415,17 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Turns an example's result into its exit code, printing `error: …` for a failure.
-pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+/// Turns an example's result into its exit code: success, or `error: <message>: <cause>: …`
+/// (the whole cause chain, in Display form) on stderr and exit code 1.
+pub fn exit_code(result: Result<(), BoxError>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", necro_core::error_chain(&*err));
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// The error type of the examples' `main`s and apps.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
