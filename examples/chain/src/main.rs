@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -86,24 +86,27 @@ struct Cli {
     observe: ObserveArgs,
 }
 
-struct Chain {
+struct Chain<'a> {
     value: i64,
+    observe: &'a ObserveGuard,
 }
 
-impl App for Chain {
-    type Output = Stats;
+impl App for Chain<'_> {
+    type Output = ();
     async fn run<B: Backend + DeadLetterStore>(
         self,
         backend: B,
-    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let spine = Spine::builder(backend)
             .organ(Process)
             .organ(Transform)
             .organ(Complete)
             .build()?;
-        Ok(spine
+        let stats: Stats = spine
             .run_event(Event::from_payload(&Start { value: self.value })?)
-            .await?)
+            .await?;
+        self.observe.summary(&stats);
+        Ok(())
     }
 }
 
@@ -115,8 +118,9 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    let stats = run_app(&cli.backend, "chain", Chain { value: cli.value }).await?;
-    observe.summary(&stats);
-    observe.serve_until_ctrl_c().await;
-    Ok(())
+    let app = Chain {
+        value: cli.value,
+        observe: &observe,
+    };
+    run_app(&cli.backend, &observe, "chain", app).await
 }

@@ -395,7 +395,6 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             chunk_size: cli.chunk_size,
         },
     };
-    run_app(&cli.backend, "etl", Etl { start }).await?;
-    observe.serve_until_ctrl_c().await;
+    run_app(&cli.backend, &observe, "etl", Etl { start }).await?;
     Ok(())
 }

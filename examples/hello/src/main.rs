@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, Organ, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -64,16 +64,17 @@ struct Cli {
     observe: ObserveArgs,
 }
 
-struct Hello5 {
+struct Hello5<'a> {
     name: String,
+    observe: &'a ObserveGuard,
 }
 
-impl App for Hello5 {
-    type Output = Stats;
+impl App for Hello5<'_> {
+    type Output = ();
     async fn run<B: Backend + DeadLetterStore>(
         self,
         backend: B,
-    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // 2. Wire it up.
         let spine = Spine::builder(backend)
             .organ(Greeter)
@@ -81,7 +82,9 @@ impl App for Hello5 {
             .build()?;
         // 3. Run it: until the flow is drained.
         let start = Event::from_payload(&Hello { name: self.name })?;
-        Ok(spine.run_event(start).await?)
+        let stats: Stats = spine.run_event(start).await?;
+        self.observe.summary(&stats);
+        Ok(())
     }
 }
 
@@ -93,8 +96,9 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    let stats = run_app(&cli.backend, "hello", Hello5 { name: cli.name }).await?;
-    observe.summary(&stats);
-    observe.serve_until_ctrl_c().await;
-    Ok(())
+    let app = Hello5 {
+        name: cli.name,
+        observe: &observe,
+    };
+    run_app(&cli.backend, &observe, "hello", app).await
 }

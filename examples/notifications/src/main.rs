@@ -571,8 +571,7 @@ async fn try_main() -> Result<(), BoxError> {
         email_failure_rate: cli.email_failure_rate,
         concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
     };
-    run_app(&cli.backend, "notifications", app).await?;
-    observe.serve_until_ctrl_c().await;
+    run_app(&cli.backend, &observe, "notifications", app).await?;
     Ok(())
 }
 

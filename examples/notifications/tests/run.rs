@@ -4,7 +4,9 @@
 //! survives bad lines, and the same organs run on Redis.
 use std::process::Command;
 
-use example_support::testing::{redis_url_or_skip, run_ok};
+use example_support::testing::{
+    ServingExample, assert_signal_mid_run_leaves_no_key, redis_keys, redis_url_or_skip, run_ok,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-notifications");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
@@ -183,4 +185,35 @@ fn a_reader_that_stops_early_is_not_a_panic() {
 #[test]
 fn bad_setup_is_an_error_in_display_form_and_a_failure() {
     example_support::testing::assert_bad_setup_fails_cleanly(BIN, &["--fast"]);
+}
+
+/// While the live page is served, the run's stream and its dead-letter stream stay in Redis
+/// (the counts on the page can be inspected there); stopping the example removes both.
+#[test]
+fn serving_on_redis_keeps_the_stream_and_dlq_until_stopped() {
+    let Some(url) = redis_url_or_skip("notifications serving on redis") else {
+        return;
+    };
+    let example =
+        ServingExample::start(BIN, &["--fast", "--backend", "redis", "--redis-url", &url]);
+    let stream = example.stream_key().expect("the run logs its stream");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        [stream.clone(), format!("{stream}:dlq")]
+    );
+    let (status, lines) = example.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?} {lines:#?}");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        Vec::<String>::new()
+    );
+}
+
+/// Ctrl-C in the middle of a Redis stress run: the example stops and removes its stream.
+#[test]
+fn sigint_mid_stress_on_redis_leaves_no_key() {
+    let Some(url) = redis_url_or_skip("notifications sigint mid-stress") else {
+        return;
+    };
+    assert_signal_mid_run_leaves_no_key(BIN, &["--fast", "--stress", "50000"], &url, "INT");
 }

@@ -620,8 +620,7 @@ async fn try_main() -> Result<(), BoxError> {
         verbose: !matches!(mode, Mode::Stress(_)),
         ..TradingConfig::default()
     };
-    run_app(&cli.backend, "trading", Trading { mode, config }).await?;
-    observe.serve_until_ctrl_c().await;
+    run_app(&cli.backend, &observe, "trading", Trading { mode, config }).await?;
     Ok(())
 }
 

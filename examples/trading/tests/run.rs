@@ -215,3 +215,18 @@ fn a_reader_that_stops_early_is_not_a_panic() {
 fn bad_setup_is_an_error_in_display_form_and_a_failure() {
     example_support::testing::assert_bad_setup_fails_cleanly(BIN, &["--fast"]);
 }
+
+/// SIGTERM in the middle of a Redis stress run: the example stops and removes its stream.
+#[test]
+fn sigterm_mid_stress_on_redis_leaves_no_key() {
+    let Some(url) = example_support::testing::redis_url_or_skip("trading sigterm mid-stress")
+    else {
+        return;
+    };
+    example_support::testing::assert_signal_mid_run_leaves_no_key(
+        BIN,
+        &["--fast", "--stress", "200000"],
+        &url,
+        "TERM",
+    );
+}
