@@ -70,7 +70,10 @@ fn sigterm_while_serving_on_redis_exits_0_and_leaves_nothing_behind() {
     };
     let example = ServingExample::start(BIN, &["--backend", "redis", "--redis-url", &url]);
     let stream = example.stream_key().expect("the run logs its stream");
-    assert_eq!(redis_keys(&url, &format!("{stream}*")), vec![stream.clone()]);
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        vec![stream.clone()]
+    );
     let (status, lines) = example.terminate();
     assert_eq!(status.code(), Some(0), "{status:?} {lines:#?}");
     assert_eq!(

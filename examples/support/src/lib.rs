@@ -20,7 +20,7 @@
 
 mod observe;
 
-pub use observe::{ObserveArgs, ObserveGuard};
+pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
 
 use std::future::Future;
 

@@ -3,7 +3,13 @@
 
 use std::net::SocketAddr;
 
-use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError};
+use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, PlainLogs};
+
+/// The level of the plain log lines on stderr when `RUST_LOG` is not set: warnings and errors
+/// only (a failing organ, a retry, a lost backend), never a line per event. The Redis
+/// client's own warnings (internal bookkeeping, such as quitting a client that never
+/// connected) are left out; NecroStack reports what matters of them itself.
+pub const PLAIN_DEFAULT_FILTER: &str = "warn,fred=error";
 
 /// `--json-logs` and `--metrics-addr ADDR`, flattened into each example's command line.
 ///
@@ -22,8 +28,9 @@ use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError};
 /// ```
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ObserveArgs {
-    /// Log JSON lines on stderr (level from RUST_LOG, `info` otherwise); stdout keeps the
-    /// example's own output.
+    /// Log JSON lines on stderr (level from RUST_LOG, `info` otherwise) instead of the default
+    /// plain lines (level from RUST_LOG, `warn` otherwise); stdout keeps the example's own
+    /// output either way.
     #[arg(long)]
     pub json_logs: bool,
     /// Serve Prometheus text at http://ADDR/metrics and the live view at http://ADDR/
@@ -42,9 +49,11 @@ impl ObserveArgs {
     /// metrics address that cannot be bound (for instance one already in use).
     pub fn install(&self) -> Result<ObserveGuard, ObserveError> {
         let logs = if self.json_logs {
-            Some(JsonLogs::new().install()?)
+            JsonLogs::new().install()?
         } else {
-            None
+            PlainLogs::new()
+                .default_filter(PLAIN_DEFAULT_FILTER)
+                .install()?
         };
         let metrics = match self.metrics_addr {
             Some(addr) => Some(Metrics::new().listen(addr).install()?),
@@ -62,7 +71,7 @@ impl ObserveArgs {
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the metrics endpoint"]
 pub struct ObserveGuard {
-    _logs: Option<LogGuard>,
+    _logs: LogGuard,
     metrics: Option<MetricsServer>,
     json: bool,
 }
