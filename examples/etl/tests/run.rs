@@ -1,5 +1,5 @@
 //! Runs the ETL chain end to end on the built-in sample, on a dirty CSV (quoted commas,
-//! bad rows), on a missing file (dead-lettered), and on Redis.
+//! bad rows), on an empty file, on a missing or unreadable file (an error), and on Redis.
 use example_support::testing::{redis_url_or_skip, run_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-etl");
@@ -48,12 +48,65 @@ fn cleans_a_dirty_file_in_chunks() {
     }
 }
 
+/// A file of its own under the temp dir holding `bytes`, removed when dropped.
+struct TempFile(std::path::PathBuf);
+impl TempFile {
+    fn new(name: &str, bytes: &[u8]) -> Self {
+        let path = std::env::temp_dir().join(format!("example-etl-{}-{name}", std::process::id()));
+        std::fs::write(&path, bytes).unwrap();
+        Self(path)
+    }
+    fn path(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// A zero-byte CSV is an empty table: every stage runs and the report says 0 rows.
 #[test]
-fn a_missing_file_is_dead_lettered() {
-    let out = stdout(&["--file", "/nonexistent/orders.csv"]);
-    assert!(out.contains("failed runs: 1"), "{out}");
-    assert!(out.contains("DLQ ETL_START"), "{out}");
-    assert!(out.contains("cannot read /nonexistent/orders.csv"), "{out}");
+fn an_empty_file_runs_every_stage_and_reports_0_rows() {
+    let empty = TempFile::new("empty.csv", b"");
+    let out = stdout(&["--file", empty.path()]);
+    assert!(out.contains("loaded 0 rows"), "{out}");
+    assert!(out.contains("chunk 1/1 transformed"), "{out}");
+    assert!(
+        out.contains("chunks: 1, rows valid: 0, rows rejected: 0, failed runs: 0"),
+        "{out}"
+    );
+    assert!(out.contains("processed 4, emitted 3"), "{out}");
+}
+
+/// A script must see that the input could not be read: `error: …`, non-zero exit.
+#[test]
+fn a_missing_file_is_an_error() {
+    let err = example_support::testing::run_failing(BIN, &["--file", "/nonexistent/orders.csv"]);
+    assert!(err.contains("cannot read /nonexistent/orders.csv"), "{err}");
+    example_support::testing::assert_no_debug_text(&err);
+}
+
+/// A file that opens but is not text fails in the Loader: the run is reported (the start
+/// event in the dead-letter queue), then the example fails.
+#[test]
+fn a_file_that_is_not_text_fails_the_run() {
+    let binary = TempFile::new("binary.csv", b"trader_id,symbol\n\xff\xfe\n");
+    let out = std::process::Command::new(BIN)
+        .args(["--file", binary.path()])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout} {stderr}");
+    assert!(stdout.contains("DLQ ETL_START"), "{stdout}");
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "{stderr}");
+    assert!(last.contains("cannot read"), "{stderr}");
 }
 
 #[test]
