@@ -1,4 +1,4 @@
-//! Slide 6's event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
+//! A three-step event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
 //! → Step3 (complete). Every step is its own organ; none knows the others.
 //!
 //! Run with `cargo run -p example-chain` (add `-- --value 21`, or `-- --backend redis`;
@@ -74,7 +74,7 @@ impl TypedOrgan for Complete {
     }
 }
 
-/// Slide 6's event chain on NecroStack.
+/// A three-step event chain on NecroStack: START → STEP2 → STEP3, one organ per step.
 #[derive(Parser)]
 struct Cli {
     /// The value to send down the chain.

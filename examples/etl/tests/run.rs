@@ -128,3 +128,26 @@ fn a_reader_that_stops_early_is_not_a_panic() {
 fn bad_setup_is_an_error_in_display_form_and_a_failure() {
     example_support::testing::assert_bad_setup_fails_cleanly(BIN, &[]);
 }
+
+/// The README's sample is what the example prints for the command it names (run from the
+/// repository root, as the README says).
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let out = std::process::Command::new(BIN)
+        .args([
+            "--file",
+            "examples/etl/data/dirty_orders.csv",
+            "--chunk-size",
+            "4",
+        ])
+        .current_dir(root)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "Output of `cargo run -p example-etl",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+}

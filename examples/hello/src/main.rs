@@ -1,4 +1,4 @@
-//! Slide 5's Hello World: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
+//! Hello World on NecroStack: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
 //! and a `Printer` organ that prints the greeting.
 //!
 //! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`;
@@ -52,7 +52,8 @@ impl Organ for Printer {
     }
 }
 
-/// Slide 5's Hello World on NecroStack.
+/// Hello World on NecroStack: a HELLO event, a Greeter organ that answers with GREETED, and a
+/// Printer organ that prints the greeting.
 #[derive(Parser)]
 struct Cli {
     /// Who to greet.

@@ -1,4 +1,4 @@
-//! Slide 7's notification pipeline:
+//! A multi-channel notification pipeline:
 //!
 //! `NOTIFICATION_REQUESTED` → Validator → `NOTIFICATION_VALIDATED` (or `NOTIFICATION_FAILED`)
 //! → Router (user directory) → `SEND_EMAIL` / `SEND_SMS` / `SEND_PUSH`, handled in parallel
@@ -35,7 +35,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
 
-/// Slide 7's notification pipeline on NecroStack.
+/// A multi-channel notification pipeline on NecroStack: validate, route, deliver by email, SMS
+/// and push in parallel (with retries and a dead-letter queue), audit.
 #[derive(Parser)]
 struct Cli {
     /// Read requests from a JSON (`{"notifications": [...]}`) or CSV

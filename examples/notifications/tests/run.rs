@@ -217,3 +217,23 @@ fn sigint_mid_stress_on_redis_leaves_no_key() {
     };
     assert_signal_mid_run_leaves_no_key(BIN, &["--fast", "--stress", "50000"], &url, "INT");
 }
+
+/// The README's sample summary is what the demo prints with `--fast`.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## Sample output",
+        &stdout(&["--fast"]),
+    );
+}
+
+/// The README's description of the stress mix is what a seeded stress run does.
+#[test]
+fn the_readme_stress_mix_matches_a_real_run() {
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## The stress mix",
+        &stdout(&["--fast", "--stress", "2000"]),
+    );
+}

@@ -112,3 +112,19 @@ fn rust_log_overrides_the_default_level() {
         "{err}"
     );
 }
+
+/// The README's sample is what the example prints for the command it names.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    let args = [
+        "--question",
+        "Will the release ship on Friday?",
+        "--seed",
+        "42",
+    ];
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "Output of `cargo run -p example-seance",
+        &stdout(&args),
+    );
+}

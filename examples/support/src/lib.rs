@@ -402,6 +402,65 @@ pub mod testing {
         );
     }
 
+    /// The first ```` ```text ```` block after the first line of the Markdown file at `path`
+    /// that contains `marker`, without its `$ command` lines.
+    ///
+    /// # Panics
+    /// When the file cannot be read or holds no such block.
+    #[must_use]
+    pub fn readme_sample(path: &str, marker: &str) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let at = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker:?} in {path}"));
+        let block = text[at..]
+            .split_once("```text\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .unwrap_or_else(|| panic!("no text block after {marker:?} in {path}"))
+            .0;
+        block
+            .lines()
+            .filter(|l| !l.starts_with("$ "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Asserts that the README sample after `marker` in `path` matches `output`: its lines
+    /// appear in `output` in the same order, a `...` line standing for any number of lines
+    /// and a `...` inside a line for any text.
+    ///
+    /// # Panics
+    /// When a sample line is not found in order.
+    pub fn assert_readme_sample_matches(path: &str, marker: &str, output: &str) {
+        let sample = readme_sample(path, marker);
+        let mut lines = output.lines();
+        for want in sample.iter().filter(|l| l.trim() != "...") {
+            let parts: Vec<&str> = want.split("...").collect();
+            let matches = |line: &str| {
+                let mut rest = line;
+                for (i, part) in parts.iter().enumerate() {
+                    let found = if i == 0 {
+                        rest.strip_prefix(part)
+                    } else if i == parts.len() - 1 {
+                        rest.ends_with(part).then_some("")
+                    } else {
+                        rest.find(part).map(|at| &rest[at + part.len()..])
+                    };
+                    match found {
+                        Some(r) => rest = r,
+                        None => return false,
+                    }
+                }
+                parts.len() > 1 || rest.is_empty()
+            };
+            assert!(
+                lines.any(matches),
+                "{path}: the sample line {want:?} is not in the real output (in order):\n{output}"
+            );
+        }
+    }
+
     /// Runs an example binary with `args`, writes `input` to its standard input, and returns
     /// its output, asserting it succeeded.
     ///

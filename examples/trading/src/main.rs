@@ -1,4 +1,4 @@
-//! Slide 8's trading order book: validation, a price-time-priority matching engine per
+//! A trading order book: validation, a price-time-priority matching engine per
 //! symbol, settlement with the clearing house, a risk manager and an audit trail (the
 //! pipeline itself lives in the `example_trading` library).
 //!
@@ -28,7 +28,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_orders.json");
 
-/// Slide 8's trading order book on NecroStack.
+/// A trading order book on NecroStack: validation, price-time-priority matching per symbol,
+/// settlement with retries, risk alerts and an audit trail.
 #[derive(Parser)]
 struct Cli {
     /// Read orders from a JSON (`{"orders": [...]}`) or CSV

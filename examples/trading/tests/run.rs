@@ -230,3 +230,14 @@ fn sigterm_mid_stress_on_redis_leaves_no_key() {
         "TERM",
     );
 }
+
+/// The README's sample summary is what the demo prints with `--fast`.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    let out = run_ok(BIN, &["--fast"]);
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## Sample output",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+}
