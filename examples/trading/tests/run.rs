@@ -57,7 +57,7 @@ fn demo_matches_settles_and_reports() {
     let out = stdout(&["--fast"]);
     assert_demo(&out);
     assert!(
-        out.contains("TRADE_EXECUTED       trade 1 50 AAPL @ 150.50 buyer charlie seller bob"),
+        out.contains("TRADE_EXECUTED         trade 1 50 AAPL @ 150.50 buyer charlie seller bob"),
         "{out}"
     );
 }
@@ -135,7 +135,7 @@ fn interactive_prompt_survives_bad_lines() {
         "{out}"
     );
     assert!(
-        out.contains("ORDER_FILLED         #2 bob BUY AAPL: filled 40"),
+        out.contains("ORDER_FILLED           #2 bob BUY AAPL: filled 40"),
         "{out}"
     );
     assert!(out.contains("unknown symbol \"NFLX\""), "{out}");
@@ -150,7 +150,7 @@ fn interactive_prompt_survives_bad_lines() {
     );
     assert!(out.contains("bob        AAPL       +40 shares"), "{out}");
     assert!(
-        out.contains("ORDER_CANCELLED      #1 you 60 shares: cancelled by trader"),
+        out.contains("ORDER_CANCELLED        #1 you 60 shares: cancelled by trader"),
         "{out}"
     );
     let s = summary(&out);
@@ -240,4 +240,27 @@ fn the_readme_sample_matches_the_real_output() {
         "## Sample output",
         &String::from_utf8_lossy(&out.stdout),
     );
+}
+
+/// The audit trail's lines keep one column for the event type, however long it is
+/// (`ORDER_CANCEL_REQUESTED` included): every description starts at the same column.
+#[test]
+fn the_audit_trail_is_aligned() {
+    let out = run_ok(BIN, &["--fast"]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    let columns: std::collections::BTreeSet<(usize, &str)> = out
+        .lines()
+        .filter(|l| l.starts_with("ORDER_") || l.starts_with("TRADE_") || l.starts_with("RISK_"))
+        .map(|l| {
+            let ty = l.split_whitespace().next().unwrap_or_default();
+            let col = ty.len() + l[ty.len()..].len() - l[ty.len()..].trim_start().len();
+            (col, ty)
+        })
+        .collect();
+    assert!(
+        columns.iter().any(|(_, t)| *t == "ORDER_CANCEL_REQUESTED"),
+        "{out}"
+    );
+    let distinct: std::collections::BTreeSet<usize> = columns.iter().map(|(c, _)| *c).collect();
+    assert_eq!(distinct.len(), 1, "{columns:?}");
 }
