@@ -141,7 +141,10 @@ impl TypedOrgan for Loader {
             });
         }
         example_support::outln!("📥 loaded {} rows from {}", rows.len(), start.source);
-        let size = start.chunk_size.max(1);
+        if start.chunk_size == 0 {
+            return Err(OrganError::permanent_msg("chunk_size must be at least 1"));
+        }
+        let size = start.chunk_size;
         let chunks = rows.len().div_ceil(size).max(1);
         let mut out = Emit::none();
         let mut iter = rows.into_iter().peekable();
@@ -319,9 +322,9 @@ struct Cli {
     /// A CSV file with the sample orders' columns (default: the built-in sample).
     #[arg(long)]
     file: Option<String>,
-    /// Rows per `RAW_DATA_LOADED` event.
-    #[arg(long, default_value_t = 1000)]
-    chunk_size: usize,
+    /// Rows per `RAW_DATA_LOADED` event (1 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    chunk_size: u64,
     #[command(flatten)]
     backend: BackendArgs,
     #[command(flatten)]
@@ -396,6 +399,7 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
+    let chunk_size = usize::try_from(cli.chunk_size).unwrap_or(usize::MAX);
     let start = match cli.file {
         Some(path) => {
             // Fail before the run when the input cannot be opened: a clear error and a
@@ -404,13 +408,13 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             EtlStart {
                 source: path,
                 csv: None,
-                chunk_size: cli.chunk_size,
+                chunk_size,
             }
         }
         None => EtlStart {
             source: "built-in sample_orders.csv".into(),
             csv: Some(BUILT_IN.to_owned()),
-            chunk_size: cli.chunk_size,
+            chunk_size,
         },
     };
     run_app(&cli.backend, &observe, "etl", Etl { start }).await?;

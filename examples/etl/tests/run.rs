@@ -151,3 +151,10 @@ fn the_readme_sample_matches_the_real_output() {
         &String::from_utf8_lossy(&out.stdout),
     );
 }
+
+/// `--chunk-size 0` is refused, not silently treated as 1.
+#[test]
+fn a_zero_chunk_size_is_refused() {
+    let err = example_support::testing::run_failing(BIN, &["--chunk-size", "0"]);
+    assert!(err.contains("--chunk-size"), "{err}");
+}

@@ -46,7 +46,7 @@ struct Cli {
     /// Read requests from standard input, one per line; `send` sends them.
     #[arg(long, conflicts_with = "stress")]
     interactive: bool,
-    /// Send N generated requests and report throughput.
+    /// Send N generated requests (1 to 50,000) and report throughput.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     stress: Option<u64>,
     /// Seed for the simulated failures (and the stress mix), so a run can be reproduced.

@@ -237,3 +237,11 @@ fn the_readme_stress_mix_matches_a_real_run() {
         &stdout(&["--fast", "--stress", "2000"]),
     );
 }
+
+/// `--help` gives the `--stress` range, not only the error message.
+#[test]
+fn help_gives_the_stress_maximum() {
+    let help = stdout(&["--help"]);
+    assert!(help.contains("1 to 50,000"), "{help}");
+    assert!(!help.to_lowercase().contains("slide"), "{help}");
+}

@@ -34,10 +34,24 @@ pub struct ObserveArgs {
     #[arg(long)]
     pub json_logs: bool,
     /// Serve Prometheus text at http://ADDR/metrics and the live view at http://ADDR/
-    /// (e.g. 127.0.0.1:9464; port 0 picks a free one); after the run, keep serving until
+    /// (HOST:PORT, e.g. 127.0.0.1:9464 or localhost:9464; port 0 picks a free one); after the run, keep serving until
     /// Ctrl-C or SIGTERM.
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Parses `HOST:PORT`, resolving a host name (`localhost:9464`) to its first address.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let mut addrs = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s} is not a HOST:PORT address that resolves ({e})"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 impl ObserveArgs {
@@ -332,6 +346,39 @@ pub(crate) mod testing {
             // not matter here.
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ObserveArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        observe: ObserveArgs,
+    }
+
+    #[test]
+    fn metrics_addr_accepts_a_host_name() {
+        let cli = Cli::try_parse_from(["demo", "--metrics-addr", "localhost:9464"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = cli.observe.metrics_addr.unwrap();
+        assert!(addr.ip().is_loopback(), "{addr}");
+        assert_eq!(addr.port(), 9464);
+    }
+
+    #[test]
+    fn metrics_addr_refuses_what_does_not_resolve() {
+        for bad in ["localhost", "no-such-host.invalid:9464", "127.0.0.1:99999"] {
+            let err = Cli::try_parse_from(["demo", "--metrics-addr", bad])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"))
+                .to_string();
+            assert!(err.contains(bad), "{err}");
         }
     }
 }

@@ -40,7 +40,7 @@ struct Cli {
     /// `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`.
     #[arg(long, conflicts_with = "stress")]
     interactive: bool,
-    /// Submit N generated orders at once and report throughput.
+    /// Submit N generated orders (1 to 1,000,000) at once and report throughput.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     stress: Option<u64>,
     /// Seed for settlement failures (and the stress order mix), so a run can be reproduced.

@@ -264,3 +264,11 @@ fn the_audit_trail_is_aligned() {
     let distinct: std::collections::BTreeSet<usize> = columns.iter().map(|(c, _)| *c).collect();
     assert_eq!(distinct.len(), 1, "{columns:?}");
 }
+
+/// `--help` gives the `--stress` range, not only the error message.
+#[test]
+fn help_gives_the_stress_maximum() {
+    let help = String::from_utf8_lossy(&run_ok(BIN, &["--help"]).stdout).into_owned();
+    assert!(help.contains("1 to 1,000,000"), "{help}");
+    assert!(!help.to_lowercase().contains("slide"), "{help}");
+}
