@@ -258,6 +258,8 @@ struct Notifications {
     latency: Latency,
     email_failure_rate: f64,
     concurrency: usize,
+    /// Under `--json-logs` stderr carries JSON lines only: no progress lines.
+    json_logs: bool,
 }
 
 /// What the run accounts for.
@@ -434,7 +436,7 @@ impl App for Notifications {
                 run.submit(specs).await?;
                 run.spine.run_until_drained().await?;
             }
-            Mode::Stress(n) => stress(&mut run, n, self.seed).await?,
+            Mode::Stress(n) => stress(&mut run, n, self.seed, self.json_logs).await?,
             Mode::Interactive => interactive(&mut run).await?,
         }
         let dead = run.dead_letters().await?;
@@ -448,38 +450,28 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     run: &mut Run<B>,
     n: u64,
     seed: u64,
+    quiet: bool,
 ) -> Result<(), BoxError> {
     let specs = stress_requests(n, seed);
     let total: u64 = specs.iter().map(|s| s.channels.len() as u64).sum();
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} channels ({per_sec})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let started = Instant::now();
-    run.submit(specs).await?;
-    let poll = {
-        let bar = bar.clone();
+    let progress = {
         let spine = run.spine.clone();
         let outcomes = Arc::clone(&run.outcomes);
-        tokio::spawn(async move {
-            loop {
-                let done = {
-                    let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-                    o.delivered_total() + o.failed_total()
-                };
-                bar.set_position(done + spine.stats().dead_lettered);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        example_support::Progress::start(total, "channels", quiet, move || {
+            let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+            o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
         })
     };
+    run.submit(specs).await?;
     let result = run.spine.run_until_drained().await;
-    poll.abort();
     let stats = result?;
+    let done = {
+        let o = run.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        o.delivered_total() + o.failed_total() + stats.dead_lettered
+    };
+    progress.finish(done);
     let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
-    bar.finish_and_clear();
     #[allow(clippy::cast_precision_loss)]
     let (reqs, events) = (n as f64 / secs, stats.processed as f64 / secs);
     example_support::outln!(
@@ -571,6 +563,7 @@ async fn try_main() -> Result<(), BoxError> {
         latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
         email_failure_rate: cli.email_failure_rate,
         concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+        json_logs: observe.json_logs(),
     };
     run_app(&cli.backend, &observe, "notifications", app).await?;
     Ok(())

@@ -245,3 +245,38 @@ fn help_gives_the_stress_maximum() {
     assert!(help.contains("1 to 50,000"), "{help}");
     assert!(!help.to_lowercase().contains("slide"), "{help}");
 }
+
+/// Progress when stderr is not a terminal: plain lines, rates rounded, with an ETA, the last
+/// one at 100 %; none under `--json-logs` (stderr stays JSON).
+#[test]
+fn stress_progress_is_plain_rounded_lines_off_a_terminal() {
+    let out = run_ok(BIN, &["--fast", "--stress", "300"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    let last = progress
+        .last()
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    let total = String::from_utf8_lossy(&out.stdout)
+        .split("requested channels: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        last.starts_with(&format!("progress: {total}/{total} channels (100 %)")),
+        "{last}"
+    );
+    for line in &progress {
+        assert!(line.contains("ETA"), "{line}");
+        let rate = line.split(", ").nth(1).unwrap_or_default();
+        assert!(
+            rate.ends_with(" channels/s") && !rate.contains('.'),
+            "{line}"
+        );
+    }
+    let json = run_ok(BIN, &["--fast", "--stress", "300", "--json-logs"]);
+    let _ = example_support::testing::json_lines(&json.stderr);
+}

@@ -19,8 +19,10 @@
 #![forbid(unsafe_code)]
 
 mod observe;
+mod progress;
 
 pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
+pub use progress::Progress;
 
 use std::future::Future;
 

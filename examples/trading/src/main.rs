@@ -245,6 +245,8 @@ enum Mode {
 struct Trading {
     mode: Mode,
     config: TradingConfig,
+    /// Under `--json-logs` stderr carries JSON lines only: no progress lines.
+    json_logs: bool,
 }
 
 struct Session<B: Backend> {
@@ -485,7 +487,7 @@ impl App for Trading {
                     session.spine.run_until_drained().await?;
                 }
             }
-            Mode::Stress(n) => stress(&mut session, n, self.config.seed).await?,
+            Mode::Stress(n) => stress(&mut session, n, self.config.seed, self.json_logs).await?,
             Mode::Interactive => interactive(&mut session).await?,
         }
         session.print_summary().await
@@ -496,45 +498,29 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     session: &mut Session<B>,
     n: u64,
     seed: u64,
+    quiet: bool,
 ) -> Result<(), BoxError> {
-    let bar = indicatif::ProgressBar::new(n);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} orders ({per_sec})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let started = Instant::now();
+    let audit = std::sync::Arc::clone(&session.handles.audit);
+    let answered = move || -> u64 {
+        let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
+        [
+            "ORDER_REJECTED",
+            "ORDER_FILLED",
+            "ORDER_PARTIAL_FILL",
+            "ORDER_QUEUED",
+            "ORDER_CANCELLED",
+        ]
+        .iter()
+        .filter_map(|t| a.counts.get(*t))
+        .sum()
+    };
+    let progress = example_support::Progress::start(n, "orders", quiet, answered.clone());
     for spec in stress_orders(n, seed) {
         session.send(Command::Order(spec)).await?;
     }
-    let poll = {
-        let bar = bar.clone();
-        let audit = std::sync::Arc::clone(&session.handles.audit);
-        tokio::spawn(async move {
-            loop {
-                let done: u64 = {
-                    let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
-                    [
-                        "ORDER_REJECTED",
-                        "ORDER_FILLED",
-                        "ORDER_PARTIAL_FILL",
-                        "ORDER_QUEUED",
-                        "ORDER_CANCELLED",
-                    ]
-                    .iter()
-                    .filter_map(|t| a.counts.get(*t))
-                    .sum()
-                };
-                bar.set_position(done);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
-    let result = session.spine.run_until_drained().await;
-    poll.abort();
-    let stats = result?;
-    bar.finish_and_clear();
+    let stats = session.spine.run_until_drained().await?;
+    progress.finish(answered());
     let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
     #[allow(clippy::cast_precision_loss)]
     let (orders, events) = (n as f64 / secs, stats.processed as f64 / secs);
@@ -621,7 +607,12 @@ async fn try_main() -> Result<(), BoxError> {
         verbose: !matches!(mode, Mode::Stress(_)),
         ..TradingConfig::default()
     };
-    run_app(&cli.backend, &observe, "trading", Trading { mode, config }).await?;
+    let app = Trading {
+        mode,
+        config,
+        json_logs: observe.json_logs(),
+    };
+    run_app(&cli.backend, &observe, "trading", app).await?;
     Ok(())
 }
 

@@ -272,3 +272,19 @@ fn help_gives_the_stress_maximum() {
     assert!(help.contains("1 to 1,000,000"), "{help}");
     assert!(!help.to_lowercase().contains("slide"), "{help}");
 }
+
+/// Progress when stderr is not a terminal: plain lines, rates rounded, with an ETA.
+#[test]
+fn stress_progress_is_plain_rounded_lines_off_a_terminal() {
+    let out = run_ok(BIN, &["--fast", "--stress", "300"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("progress: "))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        last.starts_with("progress: 300/300 orders (100 %), "),
+        "{last}"
+    );
+    assert!(last.contains(" orders/s, ETA "), "{last}");
+}
