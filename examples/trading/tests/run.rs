@@ -288,3 +288,41 @@ fn stress_progress_is_plain_rounded_lines_off_a_terminal() {
     );
     assert!(last.contains(" orders/s, ETA "), "{last}");
 }
+
+/// Ctrl-C at the prompt stops the example at once, though its input is still open.
+#[test]
+fn ctrl_c_at_the_prompt_stops_the_example() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(["--fast", "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Kept open until the end: a closed stdout would end the example on its own.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("trading prompt"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still waiting for input 10 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    drop(stdout);
+}
