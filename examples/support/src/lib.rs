@@ -82,8 +82,8 @@ pub struct BackendArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
-    /// Redis stream key, for `--backend redis` (default: a fresh stream per run, so runs
-    /// never see each other's events).
+    /// Redis stream key, for `--backend redis`, kept after the run (default: a fresh stream
+    /// per run, so runs never see each other's events, deleted when the example exits).
     #[arg(long)]
     pub stream: Option<String>,
 }
