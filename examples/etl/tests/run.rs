@@ -158,3 +158,28 @@ fn a_zero_chunk_size_is_refused() {
     let err = example_support::testing::run_failing(BIN, &["--chunk-size", "0"]);
     assert!(err.contains("--chunk-size"), "{err}");
 }
+
+/// A run that fails on Redis still removes its throwaway stream and dead-letter stream.
+#[test]
+fn a_failed_run_on_redis_leaves_no_key() {
+    let Some(url) = redis_url_or_skip("etl failed run on redis") else {
+        return;
+    };
+    let binary = TempFile::new("binary-redis.csv", b"trader_id,symbol\n\xff\xfe\n");
+    let out = std::process::Command::new(BIN)
+        .args(["--file", binary.path(), "--json-logs"])
+        .args(["--backend", "redis", "--redis-url", &url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stream = stderr
+        .split_once("\"stream\":\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(key, _)| key.to_owned())
+        .unwrap_or_else(|| panic!("the run logs its stream: {stderr}"));
+    assert_eq!(
+        example_support::testing::redis_keys(&url, &format!("{stream}*")),
+        Vec::<String>::new()
+    );
+}
