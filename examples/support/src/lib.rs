@@ -619,6 +619,8 @@ pub fn print_spine_summary(
     max_listed: usize,
 ) {
     outln!("--- spine stats ---");
+    // The fields one by one. Once `necro_spine::Stats` implements `Display` (listing handler
+    // errors and dead letters; another change is adding it), these lines can print that.
     outln!(
         "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
         stats.processed,
