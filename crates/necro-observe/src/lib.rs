@@ -1,5 +1,6 @@
 //! Observability for NecroStack applications: JSON log lines that carry the event, organ
-//! and chain (correlation / causation) ids, and a Prometheus endpoint with a small live view.
+//! and chain (correlation / causation) ids (or plain human-readable lines, [`PlainLogs`]),
+//! and a Prometheus endpoint with a small live view.
 //!
 //! **Who should depend on this crate: applications only, never libraries.** The spine and
 //! the backends record through the `tracing` and `metrics` facades, which cost nothing until
@@ -61,7 +62,7 @@ mod snapshot;
 mod view;
 
 pub use error::ObserveError;
-pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, init_json_logs};
+pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, PlainLogs, init_json_logs};
 pub use metrics::{
     DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsHandle, MetricsRecorder, MetricsServer,
 };

@@ -1,4 +1,4 @@
-//! Slide 6's event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
+//! A three-step event chain: `START` → Step1 (process) → `STEP2` → Step2 (transform) → `STEP3`
 //! → Step3 (complete). Every step is its own organ; none knows the others.
 //!
 //! Run with `cargo run -p example-chain` (add `-- --value 21`, or `-- --backend redis`;
@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ impl TypedOrgan for Complete {
     }
 }
 
-/// Slide 6's event chain on NecroStack.
+/// A three-step event chain on NecroStack: START → STEP2 → STEP3, one organ per step.
 #[derive(Parser)]
 struct Cli {
     /// The value to send down the chain.
@@ -86,33 +86,41 @@ struct Cli {
     observe: ObserveArgs,
 }
 
-struct Chain {
+struct Chain<'a> {
     value: i64,
+    observe: &'a ObserveGuard,
 }
 
-impl App for Chain {
-    type Output = Stats;
+impl App for Chain<'_> {
+    type Output = ();
     async fn run<B: Backend + DeadLetterStore>(
         self,
         backend: B,
-    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let spine = Spine::builder(backend)
             .organ(Process)
             .organ(Transform)
             .organ(Complete)
             .build()?;
-        Ok(spine
+        let stats: Stats = spine
             .run_event(Event::from_payload(&Start { value: self.value })?)
-            .await?)
+            .await?;
+        self.observe.summary(&stats);
+        Ok(())
     }
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    example_support::exit_code(try_main().await)
+}
+
+async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    let stats = run_app(&cli.backend, "chain", Chain { value: cli.value }).await?;
-    observe.summary(&stats);
-    observe.serve_until_ctrl_c().await;
-    Ok(())
+    let app = Chain {
+        value: cli.value,
+        observe: &observe,
+    };
+    run_app(&cli.backend, &observe, "chain", app).await
 }

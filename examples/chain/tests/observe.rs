@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::collections::HashMap;
 
-use example_support::testing::{ServingExample, json_lines, redis_url_or_skip, run_ok};
+use example_support::testing::{ServingExample, json_lines, redis_keys, redis_url_or_skip, run_ok};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-chain");
 
@@ -60,5 +60,25 @@ fn metrics_addr_serves_after_the_run_until_ctrl_c() {
     for organ in ["Process", "Transform", "Complete"] {
         assert!(html.contains(&format!("data-organ=\"{organ}\"")), "{organ}");
     }
-    assert!(example.interrupt().success());
+    assert!(example.interrupt().0.success());
+}
+
+/// SIGTERM while serving on Redis: exit 0, and the run's throwaway stream is gone.
+#[test]
+fn sigterm_while_serving_on_redis_exits_0_and_leaves_nothing_behind() {
+    let Some(url) = redis_url_or_skip("chain sigterm on redis") else {
+        return;
+    };
+    let example = ServingExample::start(BIN, &["--backend", "redis", "--redis-url", &url]);
+    let stream = example.stream_key().expect("the run logs its stream");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        vec![stream.clone()]
+    );
+    let (status, lines) = example.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?} {lines:#?}");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        Vec::<String>::new()
+    );
 }

@@ -141,7 +141,10 @@ impl TypedOrgan for Loader {
             });
         }
         example_support::outln!("📥 loaded {} rows from {}", rows.len(), start.source);
-        let size = start.chunk_size.max(1);
+        if start.chunk_size == 0 {
+            return Err(OrganError::permanent_msg("chunk_size must be at least 1"));
+        }
+        let size = start.chunk_size;
         let chunks = rows.len().div_ceil(size).max(1);
         let mut out = Emit::none();
         let mut iter = rows.into_iter().peekable();
@@ -220,9 +223,12 @@ struct Cleaner;
 impl TypedOrgan for Cleaner {
     type Input = RawDataLoaded;
     async fn handle(&self, raw: RawDataLoaded, _event: &Event) -> Result<Emit, OrganError> {
-        if let Some(missing) = COLUMNS
-            .iter()
-            .find(|c| !raw.headers.iter().any(|h| h == *c))
+        // An empty (zero-byte) file has no header and no rows: an empty table, not a bad one.
+        let empty_table = raw.headers.is_empty() && raw.rows.is_empty();
+        if !empty_table
+            && let Some(missing) = COLUMNS
+                .iter()
+                .find(|c| !raw.headers.iter().any(|h| h == *c))
         {
             return Err(OrganError::permanent_msg(format!(
                 "the CSV has no {missing} column"
@@ -316,9 +322,9 @@ struct Cli {
     /// A CSV file with the sample orders' columns (default: the built-in sample).
     #[arg(long)]
     file: Option<String>,
-    /// Rows per `RAW_DATA_LOADED` event.
-    #[arg(long, default_value_t = 1000)]
-    chunk_size: usize,
+    /// Rows per `RAW_DATA_LOADED` event (1 to 1,000,000).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    chunk_size: u64,
     #[command(flatten)]
     backend: BackendArgs,
     #[command(flatten)]
@@ -347,6 +353,12 @@ impl App for Etl {
             .build()?;
         let stats = spine.run_event(Event::from_payload(&self.start)?).await?;
         let dead = spine.backend().dead_letter_infos(100).await?;
+        let unread = dead.iter().find(|d| {
+            d.event
+                .as_ref()
+                .is_some_and(|e| e.event_type() == EtlStart::EVENT_TYPE)
+        });
+        let failure = unread.map(|d| d.reason.clone());
         let r = report.lock().unwrap_or_else(|e| e.into_inner());
         let valid: u64 = r.symbols.values().map(|s| s.orders).sum();
         example_support::outln!("--- summary ---");
@@ -371,7 +383,11 @@ impl App for Etl {
             example_support::outln!("rejected line {}: {}", x.line, x.reason);
         }
         print_spine_summary(&stats, &dead, 100);
-        Ok(())
+        match failure {
+            // The input could not be loaded: say so to the script that ran us.
+            Some(reason) => Err(reason.into()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -383,19 +399,24 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
+    let chunk_size = usize::try_from(cli.chunk_size).unwrap_or(usize::MAX);
     let start = match cli.file {
-        Some(path) => EtlStart {
-            source: path,
-            csv: None,
-            chunk_size: cli.chunk_size,
-        },
+        Some(path) => {
+            // Fail before the run when the input cannot be opened: a clear error and a
+            // non-zero exit, not a dead-lettered run that exits 0.
+            std::fs::File::open(&path).map_err(|e| format!("cannot read {path}: {e}"))?;
+            EtlStart {
+                source: path,
+                csv: None,
+                chunk_size,
+            }
+        }
         None => EtlStart {
             source: "built-in sample_orders.csv".into(),
             csv: Some(BUILT_IN.to_owned()),
-            chunk_size: cli.chunk_size,
+            chunk_size,
         },
     };
-    run_app(&cli.backend, "etl", Etl { start }).await?;
-    observe.serve_until_ctrl_c().await;
+    run_app(&cli.backend, &observe, "etl", Etl { start }).await?;
     Ok(())
 }

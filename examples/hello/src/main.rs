@@ -1,4 +1,4 @@
-//! Slide 5's Hello World: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
+//! Hello World on NecroStack: a `HELLO` event, a `Greeter` organ that answers with `GREETED`,
 //! and a `Printer` organ that prints the greeting.
 //!
 //! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`;
@@ -6,7 +6,7 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, run_app};
+use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
 use necro_core::{Backend, DeadLetterStore, Emit, Event, Organ, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
@@ -52,7 +52,8 @@ impl Organ for Printer {
     }
 }
 
-/// Slide 5's Hello World on NecroStack.
+/// Hello World on NecroStack: a HELLO event, a Greeter organ that answers with GREETED, and a
+/// Printer organ that prints the greeting.
 #[derive(Parser)]
 struct Cli {
     /// Who to greet.
@@ -64,16 +65,17 @@ struct Cli {
     observe: ObserveArgs,
 }
 
-struct Hello5 {
+struct Hello5<'a> {
     name: String,
+    observe: &'a ObserveGuard,
 }
 
-impl App for Hello5 {
-    type Output = Stats;
+impl App for Hello5<'_> {
+    type Output = ();
     async fn run<B: Backend + DeadLetterStore>(
         self,
         backend: B,
-    ) -> Result<Stats, Box<dyn std::error::Error + Send + Sync>> {
+    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // 2. Wire it up.
         let spine = Spine::builder(backend)
             .organ(Greeter)
@@ -81,16 +83,23 @@ impl App for Hello5 {
             .build()?;
         // 3. Run it: until the flow is drained.
         let start = Event::from_payload(&Hello { name: self.name })?;
-        Ok(spine.run_event(start).await?)
+        let stats: Stats = spine.run_event(start).await?;
+        self.observe.summary(&stats);
+        Ok(())
     }
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+async fn main() -> std::process::ExitCode {
+    example_support::exit_code(try_main().await)
+}
+
+async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    let stats = run_app(&cli.backend, "hello", Hello5 { name: cli.name }).await?;
-    observe.summary(&stats);
-    observe.serve_until_ctrl_c().await;
-    Ok(())
+    let app = Hello5 {
+        name: cli.name,
+        observe: &observe,
+    };
+    run_app(&cli.backend, &observe, "hello", app).await
 }

@@ -43,5 +43,14 @@ fn metrics_addr_serves_after_the_run_until_ctrl_c() {
     let (status, html) = example.get("/");
     assert_eq!(status, 200);
     assert!(html.contains("data-organ=\"Printer\""), "{html}");
-    assert!(example.interrupt().success());
+    assert!(example.interrupt().0.success());
+}
+
+/// A service manager stops a process with SIGTERM: the example stops serving and exits 0
+/// (not 143, killed by the signal).
+#[test]
+fn sigterm_while_serving_exits_0() {
+    let example = ServingExample::start(BIN, &[]);
+    let (status, lines) = example.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?} {lines:#?}");
 }

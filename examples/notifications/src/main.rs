@@ -1,4 +1,4 @@
-//! Slide 7's notification pipeline:
+//! A multi-channel notification pipeline:
 //!
 //! `NOTIFICATION_REQUESTED` → Validator → `NOTIFICATION_VALIDATED` (or `NOTIFICATION_FAILED`)
 //! → Router (user directory) → `SEND_EMAIL` / `SEND_SMS` / `SEND_PUSH`, handled in parallel
@@ -35,7 +35,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
 
-/// Slide 7's notification pipeline on NecroStack.
+/// A multi-channel notification pipeline on NecroStack: validate, route, deliver by email, SMS
+/// and push in parallel (with retries and a dead-letter queue), audit.
 #[derive(Parser)]
 struct Cli {
     /// Read requests from a JSON (`{"notifications": [...]}`) or CSV
@@ -45,7 +46,7 @@ struct Cli {
     /// Read requests from standard input, one per line; `send` sends them.
     #[arg(long, conflicts_with = "stress")]
     interactive: bool,
-    /// Send N generated requests and report throughput.
+    /// Send N generated requests (1 to 50,000) and report throughput.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50_000))]
     stress: Option<u64>,
     /// Seed for the simulated failures (and the stress mix), so a run can be reproduced.
@@ -257,6 +258,8 @@ struct Notifications {
     latency: Latency,
     email_failure_rate: f64,
     concurrency: usize,
+    /// Under `--json-logs` stderr carries JSON lines only: no progress lines.
+    json_logs: bool,
 }
 
 /// What the run accounts for.
@@ -433,7 +436,7 @@ impl App for Notifications {
                 run.submit(specs).await?;
                 run.spine.run_until_drained().await?;
             }
-            Mode::Stress(n) => stress(&mut run, n, self.seed).await?,
+            Mode::Stress(n) => stress(&mut run, n, self.seed, self.json_logs).await?,
             Mode::Interactive => interactive(&mut run).await?,
         }
         let dead = run.dead_letters().await?;
@@ -447,38 +450,28 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     run: &mut Run<B>,
     n: u64,
     seed: u64,
+    quiet: bool,
 ) -> Result<(), BoxError> {
     let specs = stress_requests(n, seed);
     let total: u64 = specs.iter().map(|s| s.channels.len() as u64).sum();
-    let bar = indicatif::ProgressBar::new(total);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} channels ({per_sec})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let started = Instant::now();
-    run.submit(specs).await?;
-    let poll = {
-        let bar = bar.clone();
+    let progress = {
         let spine = run.spine.clone();
         let outcomes = Arc::clone(&run.outcomes);
-        tokio::spawn(async move {
-            loop {
-                let done = {
-                    let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-                    o.delivered_total() + o.failed_total()
-                };
-                bar.set_position(done + spine.stats().dead_lettered);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+        example_support::Progress::start(total, "channels", quiet, move || {
+            let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+            o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
         })
     };
+    run.submit(specs).await?;
     let result = run.spine.run_until_drained().await;
-    poll.abort();
     let stats = result?;
+    let done = {
+        let o = run.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+        o.delivered_total() + o.failed_total() + stats.dead_lettered
+    };
+    progress.finish(done);
     let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
-    bar.finish_and_clear();
     #[allow(clippy::cast_precision_loss)]
     let (reqs, events) = (n as f64 / secs, stats.processed as f64 / secs);
     example_support::outln!(
@@ -570,9 +563,9 @@ async fn try_main() -> Result<(), BoxError> {
         latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
         email_failure_rate: cli.email_failure_rate,
         concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+        json_logs: observe.json_logs(),
     };
-    run_app(&cli.backend, "notifications", app).await?;
-    observe.serve_until_ctrl_c().await;
+    run_app(&cli.backend, &observe, "notifications", app).await?;
     Ok(())
 }
 

@@ -29,5 +29,5 @@ fn metrics_count_the_channels() {
             "{t}: {text}"
         );
     }
-    assert!(example.interrupt().success());
+    assert!(example.interrupt().0.success());
 }

@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
-use example_support::testing::{redis_url_or_skip, run_ok};
+use example_support::testing::{
+    ServingExample, assert_signal_mid_run_leaves_no_key, redis_keys, redis_url_or_skip, run_ok,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-notifications");
 const DATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/data");
@@ -179,4 +181,103 @@ fn a_bad_file_is_a_clear_error_not_a_panic() {
 fn a_reader_that_stops_early_is_not_a_panic() {
     // `cargo run -p example-notifications | head`: the pipe closes before the output ends.
     example_support::testing::assert_quiet_on_broken_pipe(BIN, &["--fast"]);
+}
+
+#[test]
+fn bad_setup_is_an_error_in_display_form_and_a_failure() {
+    example_support::testing::assert_bad_setup_fails_cleanly(BIN, &["--fast"]);
+}
+
+/// While the live page is served, the run's stream and its dead-letter stream stay in Redis
+/// (the counts on the page can be inspected there); stopping the example removes both.
+#[test]
+fn serving_on_redis_keeps_the_stream_and_dlq_until_stopped() {
+    let Some(url) = redis_url_or_skip("notifications serving on redis") else {
+        return;
+    };
+    let example =
+        ServingExample::start(BIN, &["--fast", "--backend", "redis", "--redis-url", &url]);
+    let stream = example.stream_key().expect("the run logs its stream");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        [stream.clone(), format!("{stream}:dlq")]
+    );
+    let (status, lines) = example.terminate();
+    assert_eq!(status.code(), Some(0), "{status:?} {lines:#?}");
+    assert_eq!(
+        redis_keys(&url, &format!("{stream}*")),
+        Vec::<String>::new()
+    );
+}
+
+/// Ctrl-C in the middle of a Redis stress run: the example stops and removes its stream.
+#[test]
+fn sigint_mid_stress_on_redis_leaves_no_key() {
+    let Some(url) = redis_url_or_skip("notifications sigint mid-stress") else {
+        return;
+    };
+    assert_signal_mid_run_leaves_no_key(BIN, &["--fast", "--stress", "50000"], &url, "INT");
+}
+
+/// The README's sample summary is what the demo prints with `--fast`.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## Sample output",
+        &stdout(&["--fast"]),
+    );
+}
+
+/// The README's description of the stress mix is what a seeded stress run does.
+#[test]
+fn the_readme_stress_mix_matches_a_real_run() {
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## The stress mix",
+        &stdout(&["--fast", "--stress", "2000"]),
+    );
+}
+
+/// `--help` gives the `--stress` range, not only the error message.
+#[test]
+fn help_gives_the_stress_maximum() {
+    let help = stdout(&["--help"]);
+    assert!(help.contains("1 to 50,000"), "{help}");
+    assert!(!help.to_lowercase().contains("slide"), "{help}");
+}
+
+/// Progress when stderr is not a terminal: plain lines, rates rounded, with an ETA, the last
+/// one at 100 %; none under `--json-logs` (stderr stays JSON).
+#[test]
+fn stress_progress_is_plain_rounded_lines_off_a_terminal() {
+    let out = run_ok(BIN, &["--fast", "--stress", "300"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let progress: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("progress: "))
+        .collect();
+    let last = progress
+        .last()
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    let total = String::from_utf8_lossy(&out.stdout)
+        .split("requested channels: ")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    assert!(
+        last.starts_with(&format!("progress: {total}/{total} channels (100 %)")),
+        "{last}"
+    );
+    for line in &progress {
+        assert!(line.contains("ETA"), "{line}");
+        let rate = line.split(", ").nth(1).unwrap_or_default();
+        assert!(
+            rate.ends_with(" channels/s") && !rate.contains('.'),
+            "{line}"
+        );
+    }
+    let json = run_ok(BIN, &["--fast", "--stress", "300", "--json-logs"]);
+    let _ = example_support::testing::json_lines(&json.stderr);
 }

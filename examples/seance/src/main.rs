@@ -226,6 +226,7 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let observe = cli.observe.install()?;
     run_app(
         &cli.backend,
+        &observe,
         "seance",
         Seance {
             question: cli.question,
@@ -233,6 +234,5 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         },
     )
     .await?;
-    observe.serve_until_ctrl_c().await;
     Ok(())
 }

@@ -65,3 +65,66 @@ fn a_reader_that_stops_early_is_not_a_panic() {
         &["--question", "Is the bridge safe?"],
     );
 }
+
+#[test]
+fn bad_setup_is_an_error_in_display_form_and_a_failure() {
+    example_support::testing::assert_bad_setup_fails_cleanly(BIN, &[]);
+}
+
+/// With no flag and no `RUST_LOG`, a failing organ still leaves a trace: a plain,
+/// human-readable WARN/ERROR line on stderr (and no per-event INFO lines).
+#[test]
+fn a_failing_organ_is_logged_in_plain_text_by_default() {
+    let out = std::process::Command::new(BIN)
+        .args(["--question", "   "])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let failure = err
+        .lines()
+        .find(|l| l.contains("no spirit answers silence"))
+        .unwrap_or_else(|| panic!("the organ's failure is not logged: {err:?}"));
+    assert!(
+        failure.contains("ERROR") || failure.contains("WARN"),
+        "{failure}"
+    );
+    assert!(failure.contains("Medium"), "{failure}");
+    assert!(!failure.starts_with('{'), "plain text, not JSON: {failure}");
+    assert!(
+        !err.contains(" INFO "),
+        "only WARN and above by default: {err}"
+    );
+}
+
+/// `RUST_LOG` overrides the default level.
+#[test]
+fn rust_log_overrides_the_default_level() {
+    let out = std::process::Command::new(BIN)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("event handled")),
+        "{err}"
+    );
+}
+
+/// The README's sample is what the example prints for the command it names.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    let args = [
+        "--question",
+        "Will the release ship on Friday?",
+        "--seed",
+        "42",
+    ];
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "Output of `cargo run -p example-seance",
+        &stdout(&args),
+    );
+}

@@ -19,8 +19,12 @@
 #![forbid(unsafe_code)]
 
 mod observe;
+mod progress;
 
-pub use observe::{ObserveArgs, ObserveGuard};
+pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
+pub use progress::Progress;
+
+use std::future::Future;
 
 use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
@@ -78,8 +82,8 @@ pub struct BackendArgs {
         default_value = "redis://127.0.0.1:6379"
     )]
     pub redis_url: String,
-    /// Redis stream key, for `--backend redis` (default: a fresh stream per run, so runs
-    /// never see each other's events).
+    /// Redis stream key, for `--backend redis`, kept after the run (default: a fresh stream
+    /// per run, so runs never see each other's events, deleted when the example exits).
     #[arg(long)]
     pub stream: Option<String>,
 }
@@ -147,17 +151,51 @@ pub trait App {
     ) -> impl Future<Output = Result<Self::Output, Box<dyn std::error::Error + Send + Sync>>> + Send;
 }
 
-/// Connects the chosen backend and runs `app` on it.
+/// Why a run ended early.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunAppError {
+    /// SIGINT (Ctrl-C) or SIGTERM arrived before the run finished.
+    #[error("interrupted (SIGINT or SIGTERM) before the run finished")]
+    Interrupted,
+}
+
+/// Runs `run` until it ends or the process is asked to stop (SIGINT or SIGTERM), whichever
+/// comes first; a stopped run is dropped, which aborts the spine's runners.
+async fn until_shutdown<T>(run: impl Future<Output = Result<T, BoxError>>) -> Result<T, BoxError> {
+    tokio::select! {
+        // The signal first: its handlers are installed before the run does anything, so a
+        // signal that arrives once the run has started never kills the process outright.
+        biased;
+        () = necro_spine::shutdown_signal() => Err(RunAppError::Interrupted.into()),
+        result = run => result,
+    }
+}
+
+/// Connects the chosen backend, runs `app` on it (stopping early on SIGINT or SIGTERM), and,
+/// after a complete run, serves the metrics and live page until SIGINT or SIGTERM when
+/// `--metrics-addr` was given (see [`ObserveGuard::serve_until_shutdown`]).
+///
+/// On Redis without `--stream`, the run gets a throwaway stream of its own (logged at INFO
+/// with its key): it and its dead-letter stream stay while the page is served, so what the
+/// page counts can be inspected, and are deleted on every way out — normal end, error,
+/// signal.
 ///
 /// # Errors
-/// The backend's connection error, or the app's own.
+/// The backend's connection error, the app's own, [`RunAppError::Interrupted`], or a failure
+/// to remove the throwaway stream.
 pub async fn run_app<A: App>(
     args: &BackendArgs,
+    observe: &ObserveGuard,
     example: &str,
     app: A,
-) -> Result<A::Output, Box<dyn std::error::Error + Send + Sync>> {
+) -> Result<A::Output, BoxError> {
     match args.backend {
-        BackendKind::Memory => app.run(MemoryBackend::new()).await,
+        BackendKind::Memory => {
+            let output = until_shutdown(Box::pin(app.run(MemoryBackend::new()))).await?;
+            observe.serve_until_shutdown().await;
+            Ok(output)
+        }
         BackendKind::Redis => {
             let throwaway = args.stream.is_none();
             let stream = args.stream.clone().unwrap_or_else(|| {
@@ -166,22 +204,54 @@ pub async fn run_app<A: App>(
                     uuid::Uuid::new_v4().simple()
                 )
             });
-            let backend = RedisBackend::builder(args.redis_url.clone())
-                .stream_key(stream)
-                .connect()
-                .await?;
-            let result = app.run(backend.clone()).await;
+            let connect = || {
+                RedisBackend::builder(args.redis_url.clone())
+                    .stream_key(stream.clone())
+                    .connect()
+            };
+            let backend = connect().await?;
             if throwaway {
-                // A fresh stream per run: remove it so runs do not pile up in Redis.
-                backend.delete_streams().await?;
+                tracing::info!(
+                    target: "example",
+                    stream = %stream,
+                    "this run's throwaway Redis stream (removed at exit)"
+                );
             }
-            result
+            let result = until_shutdown(Box::pin(app.run(backend.clone()))).await;
+            if result.is_ok() {
+                observe.serve_until_shutdown().await;
+            }
+            // Closing first lets every command the run already sent finish, and stops its
+            // clones from writing again; only then is the stream removed.
+            let closed = backend.close().await;
+            let removed = if throwaway {
+                remove_stream(connect().await).await
+            } else {
+                Ok(())
+            };
+            let output = result?;
+            closed?;
+            removed?;
+            Ok(output)
         }
     }
 }
 
+/// Deletes a throwaway stream and its dead-letter stream through a fresh connection.
+async fn remove_stream(
+    connected: Result<RedisBackend, necro_backend_redis::ConnectError>,
+) -> Result<(), BoxError> {
+    let backend = connected?;
+    let deleted = backend.delete_streams().await;
+    // Leaving a group whose stream was just deleted fails (NOGROUP); the connections are
+    // closed all the same, and nothing of the run is left to leave.
+    let _ = backend.close().await;
+    Ok(deleted?)
+}
+
 /// Helpers for the examples' end-to-end tests.
 pub mod testing {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Test support: a panic fails the test.
     use std::process::{Command, Output};
 
     pub use crate::observe::testing::{ServingExample, json_lines};
@@ -195,14 +265,7 @@ pub mod testing {
     pub fn redis_url_or_skip(test: &str) -> Option<String> {
         let url = std::env::var("NECRO_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned());
-        let addr = url
-            .trim_start_matches("redis://")
-            .split('/')
-            .next()
-            .and_then(|s| s.rsplit('@').next())
-            .unwrap_or("127.0.0.1:6379")
-            .to_owned();
-        if std::net::TcpStream::connect(&addr).is_ok() {
+        if std::net::TcpStream::connect(redis_addr(&url)).is_ok() {
             return Some(url);
         }
         assert!(
@@ -211,6 +274,194 @@ pub mod testing {
         );
         eprintln!("SKIPPED {test}: no Redis at {url}");
         None
+    }
+
+    /// `host:port` of a `redis://` URL (no password, no database).
+    fn redis_addr(url: &str) -> String {
+        url.trim_start_matches("redis://")
+            .split('/')
+            .next()
+            .and_then(|s| s.rsplit('@').next())
+            .unwrap_or("127.0.0.1:6379")
+            .to_owned()
+    }
+
+    /// One Redis reply, as far as the examples' tests need it.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub enum Reply {
+        /// `+OK` and the like.
+        Status(String),
+        /// `-ERR …`.
+        Error(String),
+        /// `:42`.
+        Int(i64),
+        /// A bulk string (`None`: nil).
+        Bulk(Option<String>),
+        /// An array.
+        Array(Vec<Reply>),
+    }
+
+    fn read_reply(r: &mut impl std::io::BufRead) -> std::io::Result<Reply> {
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        let line = line.trim_end_matches("\r\n");
+        let bad = || std::io::Error::other(format!("bad Redis reply line {line:?}"));
+        let (kind, rest) = line.split_at_checked(1).ok_or_else(bad)?;
+        let num = || rest.parse::<i64>().map_err(|_| bad());
+        Ok(match kind {
+            "+" => Reply::Status(rest.to_owned()),
+            "-" => Reply::Error(rest.to_owned()),
+            ":" => Reply::Int(num()?),
+            "$" => match usize::try_from(num()?) {
+                Ok(len) => {
+                    let mut buf = vec![0; len + 2];
+                    r.read_exact(&mut buf)?;
+                    buf.truncate(len);
+                    Reply::Bulk(Some(String::from_utf8_lossy(&buf).into_owned()))
+                }
+                Err(_) => Reply::Bulk(None),
+            },
+            "*" => {
+                let n = usize::try_from(num()?).unwrap_or(0);
+                Reply::Array((0..n).map(|_| read_reply(r)).collect::<Result<_, _>>()?)
+            }
+            _ => return Err(bad()),
+        })
+    }
+
+    /// Sends one command to the Redis at `url` on a fresh connection and returns its reply.
+    ///
+    /// # Panics
+    /// When Redis cannot be reached or answers garbage.
+    #[must_use]
+    pub fn redis_command(url: &str, args: &[&str]) -> Reply {
+        use std::io::Write;
+        let addr = redis_addr(url);
+        let mut stream = std::net::TcpStream::connect(&addr)
+            .unwrap_or_else(|e| panic!("no Redis at {addr}: {e}"));
+        let mut cmd = format!("*{}\r\n", args.len());
+        for a in args {
+            cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
+        }
+        stream.write_all(cmd.as_bytes()).expect("send to Redis");
+        read_reply(&mut std::io::BufReader::new(stream)).expect("read Redis reply")
+    }
+
+    /// The keys matching `pattern` in the Redis at `url` (`KEYS`: for tests only).
+    ///
+    /// # Panics
+    /// As [`redis_command`], or on a reply that is not a list of keys.
+    #[must_use]
+    pub fn redis_keys(url: &str, pattern: &str) -> Vec<String> {
+        match redis_command(url, &["KEYS", pattern]) {
+            Reply::Array(keys) => {
+                let mut keys: Vec<String> = keys
+                    .into_iter()
+                    .map(|k| match k {
+                        Reply::Bulk(Some(k)) => k,
+                        other => panic!("not a key: {other:?}"),
+                    })
+                    .collect();
+                keys.sort();
+                keys
+            }
+            other => panic!("KEYS answered {other:?}"),
+        }
+    }
+
+    /// Starts `bin` with `args` on the Redis at `url` (a throwaway stream), waits until events
+    /// are in its stream, sends it `signal` (`"INT"` or `"TERM"`) mid-run, and asserts it
+    /// exits on its own (an exit code, not killed by the signal) and leaves no key of its run
+    /// behind.
+    ///
+    /// # Panics
+    /// When any of that does not hold.
+    pub fn assert_signal_mid_run_leaves_no_key(bin: &str, args: &[&str], url: &str, signal: &str) {
+        let mut all = vec!["--backend", "redis", "--redis-url", url];
+        all.extend_from_slice(args);
+        let run = ServingExample::start_until(bin, &all, |l| l["stream"].is_string());
+        let stream = run.stream_key().expect("the run logs its stream");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while redis_command(url, &["XLEN", &stream]) == Reply::Int(0) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no event reached {stream}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let (status, lines) = match signal {
+            "INT" => run.interrupt(),
+            "TERM" => run.terminate(),
+            other => panic!("unknown signal {other}"),
+        };
+        assert!(
+            status.code().is_some(),
+            "{bin} was killed by SIG{signal} instead of stopping: {status:?} {lines:#?}"
+        );
+        assert_eq!(
+            redis_keys(url, &format!("{stream}*")),
+            Vec::<String>::new(),
+            "keys of the run left behind: {lines:#?}"
+        );
+    }
+
+    /// The first ```` ```text ```` block after the first line of the Markdown file at `path`
+    /// that contains `marker`, without its `$ command` lines.
+    ///
+    /// # Panics
+    /// When the file cannot be read or holds no such block.
+    #[must_use]
+    pub fn readme_sample(path: &str, marker: &str) -> Vec<String> {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {path}: {e}"));
+        let at = text
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker:?} in {path}"));
+        let block = text[at..]
+            .split_once("```text\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .unwrap_or_else(|| panic!("no text block after {marker:?} in {path}"))
+            .0;
+        block
+            .lines()
+            .filter(|l| !l.starts_with("$ "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Asserts that the README sample after `marker` in `path` matches `output`: its lines
+    /// appear in `output` in the same order, a `...` line standing for any number of lines
+    /// and a `...` inside a line for any text.
+    ///
+    /// # Panics
+    /// When a sample line is not found in order.
+    pub fn assert_readme_sample_matches(path: &str, marker: &str, output: &str) {
+        let sample = readme_sample(path, marker);
+        let mut lines = output.lines();
+        for want in sample.iter().filter(|l| l.trim() != "...") {
+            let parts: Vec<&str> = want.split("...").collect();
+            let matches = |line: &str| {
+                let mut rest = line;
+                for (i, part) in parts.iter().enumerate() {
+                    let found = if i == 0 {
+                        rest.strip_prefix(part)
+                    } else if i == parts.len() - 1 {
+                        rest.ends_with(part).then_some("")
+                    } else {
+                        rest.find(part).map(|at| &rest[at + part.len()..])
+                    };
+                    match found {
+                        Some(r) => rest = r,
+                        None => return false,
+                    }
+                }
+                parts.len() > 1 || rest.is_empty()
+            };
+            assert!(
+                lines.any(matches),
+                "{path}: the sample line {want:?} is not in the real output (in order):\n{output}"
+            );
+        }
     }
 
     /// Runs an example binary with `args`, writes `input` to its standard input, and returns
@@ -270,6 +521,78 @@ pub mod testing {
         assert!(out.status.success(), "{bin} {args:?} failed: {stderr}");
     }
 
+    /// Runs an example binary with `args`, asserting that it fails the way a program should:
+    /// a non-zero exit code, stderr starting with `error: `, no line starting with the
+    /// Debug-style `Error: ` of a `main` returning `Err`, no panic. Returns its stderr.
+    ///
+    /// # Panics
+    /// When the binary cannot start, or fails any of those checks.
+    #[must_use]
+    pub fn run_failing(bin: &str, args: &[&str]) -> String {
+        let out = Command::new(bin)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success() && out.status.code().is_some(),
+            "{bin} {args:?} should fail with an exit code: {:?}, {stderr}",
+            out.status
+        );
+        assert!(
+            stderr.starts_with("error: "),
+            "{bin} {args:?}: stderr should start with `error: `: {stderr}"
+        );
+        // `Error: …` at the start of a line is what a `main` returning `Err` prints (Debug).
+        assert!(
+            !stderr.lines().any(|l| l.starts_with("Error: ")),
+            "{bin} {args:?}: {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{bin} {args:?}: {stderr}");
+        stderr
+    }
+
+    /// Asserts `text` holds no Debug rendering of an error (`{ `, `Os {`, `kind:`).
+    ///
+    /// # Panics
+    /// When it does.
+    pub fn assert_no_debug_text(text: &str) {
+        for debug in ["{ ", "Os {", "kind:"] {
+            assert!(!text.contains(debug), "Debug text {debug:?} in: {text}");
+        }
+    }
+
+    /// The three setup mistakes a new user makes, each of which must end the example with
+    /// `error: <message>` in Display form and a non-zero exit code: an unsupported Redis URL
+    /// scheme, a Redis URL where nothing listens, and a `--metrics-addr` already taken.
+    /// `args` go first (e.g. `--fast`).
+    ///
+    /// # Panics
+    /// When one of them does not fail that way.
+    pub fn assert_bad_setup_fails_cleanly(bin: &str, args: &[&str]) {
+        let with = |extra: &[&str]| -> Vec<String> {
+            args.iter().chain(extra).map(|s| (*s).to_owned()).collect()
+        };
+        let run = |extra: &[&str]| {
+            let all = with(extra);
+            let all: Vec<&str> = all.iter().map(String::as_str).collect();
+            run_failing(bin, &all)
+        };
+        let scheme = run(&["--backend", "redis", "--redis-url", "foo://x"]);
+        assert!(scheme.contains("foo"), "{scheme}");
+        assert_no_debug_text(&scheme);
+        // The Redis client's own connection error text is not this crate's to render.
+        let _refused = run(&["--backend", "redis", "--redis-url", "redis://127.0.0.1:1"]);
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a port");
+        let addr = taken.local_addr().expect("local addr").to_string();
+        let in_use = run(&["--metrics-addr", &addr]);
+        assert!(in_use.contains(&addr), "{in_use}");
+        // The cause chain, in Display form: the operating system's own words come last.
+        assert!(in_use.contains("(os error"), "no cause in: {in_use}");
+        assert_no_debug_text(&in_use);
+    }
+
     /// Runs an example binary with `args` and returns its output, asserting it succeeded.
     ///
     /// # Panics
@@ -297,6 +620,8 @@ pub fn print_spine_summary(
     max_listed: usize,
 ) {
     outln!("--- spine stats ---");
+    // The fields one by one. Once `necro_spine::Stats` implements `Display` (listing handler
+    // errors and dead letters; another change is adding it), these lines can print that.
     outln!(
         "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
         stats.processed,
@@ -343,13 +668,22 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// Turns an example's result into its exit code, printing `error: …` for a failure.
-pub fn exit_code<E: std::fmt::Display>(result: Result<(), E>) -> std::process::ExitCode {
+/// Turns an example's result into its exit code: success, or `error: <message>: <cause>: …`
+/// (the whole cause chain, in Display form) on stderr and exit code 1.
+pub fn exit_code(result: Result<(), BoxError>) -> std::process::ExitCode {
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {}", necro_core::error_chain(&*err));
+            if err.is::<RunAppError>() {
+                // Interrupted: a prompt's blocking read of stdin may still be waiting, and the
+                // runtime would wait for it on shutdown. Exit now (stdout is flushed).
+                std::process::exit(1);
+            }
             std::process::ExitCode::FAILURE
         }
     }
 }
+
+/// The error type of the examples' `main`s and apps.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -3,7 +3,13 @@
 
 use std::net::SocketAddr;
 
-use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError};
+use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, PlainLogs};
+
+/// The level of the plain log lines on stderr when `RUST_LOG` is not set: warnings and errors
+/// only (a failing organ, a retry, a lost backend), never a line per event. The Redis
+/// client's own warnings (internal bookkeeping, such as quitting a client that never
+/// connected) are left out; NecroStack reports what matters of them itself.
+pub const PLAIN_DEFAULT_FILTER: &str = "warn,fred=error";
 
 /// `--json-logs` and `--metrics-addr ADDR`, flattened into each example's command line.
 ///
@@ -22,15 +28,30 @@ use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError};
 /// ```
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ObserveArgs {
-    /// Log JSON lines on stderr (level from RUST_LOG, `info` otherwise); stdout keeps the
-    /// example's own output.
+    /// Log JSON lines on stderr (level from RUST_LOG, `info` otherwise) instead of the default
+    /// plain lines (level from RUST_LOG, `warn` otherwise); stdout keeps the example's own
+    /// output either way.
     #[arg(long)]
     pub json_logs: bool,
     /// Serve Prometheus text at http://ADDR/metrics and the live view at http://ADDR/
-    /// (e.g. 127.0.0.1:9464; port 0 picks a free one); after the run, keep serving until
-    /// Ctrl-C.
-    #[arg(long, value_name = "ADDR")]
+    /// (HOST:PORT, e.g. 127.0.0.1:9464 or localhost:9464; port 0 picks a free one); after the run, keep serving until
+    /// Ctrl-C or SIGTERM.
+    #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics_addr: Option<SocketAddr>,
+}
+
+/// Parses `HOST:PORT`, resolving a host name (`localhost:9464`) to its first address.
+fn parse_addr(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(addr) = s.parse() {
+        return Ok(addr);
+    }
+    let mut addrs = s
+        .to_socket_addrs()
+        .map_err(|e| format!("{s} is not a HOST:PORT address that resolves ({e})"))?;
+    addrs
+        .next()
+        .ok_or_else(|| format!("{s} resolves to no address"))
 }
 
 impl ObserveArgs {
@@ -42,9 +63,11 @@ impl ObserveArgs {
     /// metrics address that cannot be bound (for instance one already in use).
     pub fn install(&self) -> Result<ObserveGuard, ObserveError> {
         let logs = if self.json_logs {
-            Some(JsonLogs::new().install()?)
+            JsonLogs::new().install()?
         } else {
-            None
+            PlainLogs::new()
+                .default_filter(PLAIN_DEFAULT_FILTER)
+                .install()?
         };
         let metrics = match self.metrics_addr {
             Some(addr) => Some(Metrics::new().listen(addr).install()?),
@@ -62,7 +85,7 @@ impl ObserveArgs {
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the metrics endpoint"]
 pub struct ObserveGuard {
-    _logs: Option<LogGuard>,
+    _logs: LogGuard,
     metrics: Option<MetricsServer>,
     json: bool,
 }
@@ -102,26 +125,32 @@ impl ObserveGuard {
         }
     }
 
-    /// With `--metrics-addr`: says where the endpoint is, then keeps serving until Ctrl-C.
+    /// With `--metrics-addr`: says where the endpoint is, then keeps serving until the process
+    /// is asked to stop ([`necro_spine::shutdown_signal`]: SIGINT, i.e. Ctrl-C, or SIGTERM).
     /// Without it: returns at once.
-    pub async fn serve_until_ctrl_c(self) {
+    pub async fn serve_until_shutdown(&self) {
         let Some(server) = &self.metrics else {
             return;
         };
+        // Armed before saying so: a signal sent as soon as the line is read is not missed.
+        let mut stop = std::pin::pin!(necro_spine::shutdown_signal());
+        tokio::select! {
+            biased;
+            () = &mut stop => return,
+            () = std::future::ready(()) => {}
+        }
         let url = server.url();
         if self.json {
             tracing::info!(
                 target: "example",
                 metrics_url = %format!("{url}metrics"),
                 live_view_url = %url,
-                "serving metrics until Ctrl-C"
+                "serving metrics until Ctrl-C or SIGTERM"
             );
         } else {
-            eprintln!("serving {url}metrics and the live view at {url} until Ctrl-C");
+            eprintln!("serving {url}metrics and the live view at {url} until Ctrl-C or SIGTERM");
         }
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            self.say(&format!("cannot wait for Ctrl-C ({err}); stopping"));
-        }
+        stop.await;
     }
 }
 
@@ -133,7 +162,7 @@ pub(crate) mod testing {
     use std::net::{SocketAddr, TcpStream};
     use std::process::{Child, Command, ExitStatus, Stdio};
     use std::sync::mpsc;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     use serde_json::Value;
 
@@ -161,8 +190,10 @@ pub(crate) mod testing {
         child: Child,
         /// Where it serves `/metrics` and the live view.
         pub addr: SocketAddr,
-        /// The JSON log lines it wrote up to the "serving" line, inclusive.
+        /// The JSON log lines it wrote up to the line waited for, inclusive.
         pub lines: Vec<Value>,
+        /// Its later stderr lines.
+        rest: mpsc::Receiver<String>,
     }
 
     impl ServingExample {
@@ -173,9 +204,20 @@ pub(crate) mod testing {
         /// When the binary does not start, exits, or never says where it serves.
         #[must_use]
         pub fn start(bin: &str, args: &[&str]) -> Self {
+            Self::start_until(bin, args, |line| line["live_view_url"].is_string())
+        }
+
+        /// Starts `bin` like [`start`](Self::start), but returns as soon as it logs a line
+        /// for which `until` is true (e.g. mid-run, to signal it before it serves).
+        ///
+        /// # Panics
+        /// When the binary does not start, exits, or never logs such a line within 60 s.
+        #[must_use]
+        pub fn start_until(bin: &str, args: &[&str], until: impl Fn(&Value) -> bool) -> Self {
             let mut child = Command::new(bin)
                 .args(args)
                 .args(["--json-logs", "--metrics-addr", "127.0.0.1:0"])
+                .stdin(Stdio::null())
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -194,26 +236,39 @@ pub(crate) mod testing {
                 child,
                 addr: SocketAddr::from(([127, 0, 0, 1], 0)),
                 lines: Vec::new(),
+                rest: rx,
             };
             loop {
-                let line = rx
+                let line = this
+                    .rest
                     .recv_timeout(Duration::from_secs(60))
                     .unwrap_or_else(|_| {
-                        panic!("{bin} never said where it serves: {:?}", this.lines)
+                        panic!("{bin} never logged the line waited for: {:?}", this.lines)
                     });
                 let v: Value = serde_json::from_str(&line)
                     .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
-                let url = v["live_view_url"].as_str().map(str::to_owned);
-                this.lines.push(v);
-                if let Some(url) = url {
+                if let Some(url) = v["live_view_url"].as_str() {
                     this.addr = url
                         .trim_start_matches("http://")
                         .trim_end_matches('/')
                         .parse()
                         .unwrap_or_else(|e| panic!("bad url {url}: {e}"));
+                }
+                let done = until(&v);
+                this.lines.push(v);
+                if done {
                     return this;
                 }
             }
+        }
+
+        /// The throwaway Redis stream key the run logged (`--backend redis` without
+        /// `--stream`), if it logged one.
+        #[must_use]
+        pub fn stream_key(&self) -> Option<String> {
+            self.lines
+                .iter()
+                .find_map(|l| l["stream"].as_str().map(str::to_owned))
         }
 
         /// `GET path` over a real TCP connection: (status code, body).
@@ -240,18 +295,50 @@ pub(crate) mod testing {
             (status, body.to_owned())
         }
 
-        /// Sends SIGINT (Ctrl-C) and waits for the example to exit.
+        /// Sends SIGINT (Ctrl-C) and waits (up to 20 s) for the example to exit: its exit
+        /// status and every JSON line it logged.
         ///
         /// # Panics
-        /// When the signal cannot be sent or the wait fails.
+        /// When the signal cannot be sent or the example does not exit in time.
         #[must_use]
-        pub fn interrupt(mut self) -> ExitStatus {
+        pub fn interrupt(self) -> (ExitStatus, Vec<Value>) {
+            self.signal("INT")
+        }
+
+        /// Sends SIGTERM (what service managers and container orchestrators send) and waits
+        /// (up to 20 s) for the example to exit: its exit status and every JSON line it logged.
+        ///
+        /// # Panics
+        /// When the signal cannot be sent or the example does not exit in time.
+        #[must_use]
+        pub fn terminate(self) -> (ExitStatus, Vec<Value>) {
+            self.signal("TERM")
+        }
+
+        fn signal(mut self, name: &str) -> (ExitStatus, Vec<Value>) {
             let ok = Command::new("kill")
-                .args(["-INT", &self.child.id().to_string()])
+                .args([&format!("-{name}"), &self.child.id().to_string()])
                 .status()
-                .expect("kill -INT");
-            assert!(ok.success());
-            self.child.wait().expect("wait")
+                .expect("kill");
+            assert!(ok.success(), "kill -{name} failed");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = self.child.try_wait().expect("wait") {
+                    // What it logged after the line waited for, for the caller's checks.
+                    while let Ok(line) = self.rest.recv_timeout(Duration::from_secs(5)) {
+                        if let Ok(v) = serde_json::from_str(&line) {
+                            self.lines.push(v);
+                        }
+                    }
+                    return (status, std::mem::take(&mut self.lines));
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "still running 20 s after SIG{name}: {:?}",
+                    self.lines
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 
@@ -261,6 +348,39 @@ pub(crate) mod testing {
             // not matter here.
             let _ = self.child.kill();
             let _ = self.child.wait();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::ObserveArgs;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        observe: ObserveArgs,
+    }
+
+    #[test]
+    fn metrics_addr_accepts_a_host_name() {
+        let cli = Cli::try_parse_from(["demo", "--metrics-addr", "localhost:9464"])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let addr = cli.observe.metrics_addr.unwrap();
+        assert!(addr.ip().is_loopback(), "{addr}");
+        assert_eq!(addr.port(), 9464);
+    }
+
+    #[test]
+    fn metrics_addr_refuses_what_does_not_resolve() {
+        for bad in ["localhost", "no-such-host.invalid:9464", "127.0.0.1:99999"] {
+            let err = Cli::try_parse_from(["demo", "--metrics-addr", bad])
+                .err()
+                .unwrap_or_else(|| panic!("{bad} accepted"))
+                .to_string();
+            assert!(err.contains(bad), "{err}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Slide 8's trading order book on NecroStack, as a library so benchmarks and tests can
+//! A trading order book on NecroStack, as a library so benchmarks and tests can
 //! drive it directly:
 //!
 //! ```text

@@ -1,4 +1,4 @@
-//! Slide 8's trading order book: validation, a price-time-priority matching engine per
+//! A trading order book: validation, a price-time-priority matching engine per
 //! symbol, settlement with the clearing house, a risk manager and an audit trail (the
 //! pipeline itself lives in the `example_trading` library).
 //!
@@ -28,7 +28,8 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_orders.json");
 
-/// Slide 8's trading order book on NecroStack.
+/// A trading order book on NecroStack: validation, price-time-priority matching per symbol,
+/// settlement with retries, risk alerts and an audit trail.
 #[derive(Parser)]
 struct Cli {
     /// Read orders from a JSON (`{"orders": [...]}`) or CSV
@@ -39,7 +40,7 @@ struct Cli {
     /// `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`.
     #[arg(long, conflicts_with = "stress")]
     interactive: bool,
-    /// Submit N generated orders at once and report throughput.
+    /// Submit N generated orders (1 to 1,000,000) at once and report throughput.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     stress: Option<u64>,
     /// Seed for settlement failures (and the stress order mix), so a run can be reproduced.
@@ -244,6 +245,8 @@ enum Mode {
 struct Trading {
     mode: Mode,
     config: TradingConfig,
+    /// Under `--json-logs` stderr carries JSON lines only: no progress lines.
+    json_logs: bool,
 }
 
 struct Session<B: Backend> {
@@ -484,7 +487,7 @@ impl App for Trading {
                     session.spine.run_until_drained().await?;
                 }
             }
-            Mode::Stress(n) => stress(&mut session, n, self.config.seed).await?,
+            Mode::Stress(n) => stress(&mut session, n, self.config.seed, self.json_logs).await?,
             Mode::Interactive => interactive(&mut session).await?,
         }
         session.print_summary().await
@@ -495,45 +498,29 @@ async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
     session: &mut Session<B>,
     n: u64,
     seed: u64,
+    quiet: bool,
 ) -> Result<(), BoxError> {
-    let bar = indicatif::ProgressBar::new(n);
-    bar.set_style(
-        indicatif::ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} orders ({per_sec})",
-        )
-        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
     let started = Instant::now();
+    let audit = std::sync::Arc::clone(&session.handles.audit);
+    let answered = move || -> u64 {
+        let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
+        [
+            "ORDER_REJECTED",
+            "ORDER_FILLED",
+            "ORDER_PARTIAL_FILL",
+            "ORDER_QUEUED",
+            "ORDER_CANCELLED",
+        ]
+        .iter()
+        .filter_map(|t| a.counts.get(*t))
+        .sum()
+    };
+    let progress = example_support::Progress::start(n, "orders", quiet, answered.clone());
     for spec in stress_orders(n, seed) {
         session.send(Command::Order(spec)).await?;
     }
-    let poll = {
-        let bar = bar.clone();
-        let audit = std::sync::Arc::clone(&session.handles.audit);
-        tokio::spawn(async move {
-            loop {
-                let done: u64 = {
-                    let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
-                    [
-                        "ORDER_REJECTED",
-                        "ORDER_FILLED",
-                        "ORDER_PARTIAL_FILL",
-                        "ORDER_QUEUED",
-                        "ORDER_CANCELLED",
-                    ]
-                    .iter()
-                    .filter_map(|t| a.counts.get(*t))
-                    .sum()
-                };
-                bar.set_position(done);
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        })
-    };
-    let result = session.spine.run_until_drained().await;
-    poll.abort();
-    let stats = result?;
-    bar.finish_and_clear();
+    let stats = session.spine.run_until_drained().await?;
+    progress.finish(answered());
     let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
     #[allow(clippy::cast_precision_loss)]
     let (orders, events) = (n as f64 / secs, stats.processed as f64 / secs);
@@ -620,8 +607,12 @@ async fn try_main() -> Result<(), BoxError> {
         verbose: !matches!(mode, Mode::Stress(_)),
         ..TradingConfig::default()
     };
-    run_app(&cli.backend, "trading", Trading { mode, config }).await?;
-    observe.serve_until_ctrl_c().await;
+    let app = Trading {
+        mode,
+        config,
+        json_logs: observe.json_logs(),
+    };
+    run_app(&cli.backend, &observe, "trading", app).await?;
     Ok(())
 }
 

@@ -750,6 +750,19 @@ pub fn describe(event: &Event) -> String {
     }
 }
 
+/// The width of the audit trail's event-type column: the longest event type's.
+const TYPE_COLUMN: usize = {
+    let mut width = 0;
+    let mut i = 0;
+    while i < ALL_EVENT_TYPES.len() {
+        if ALL_EVENT_TYPES[i].len() > width {
+            width = ALL_EVENT_TYPES[i].len();
+        }
+        i += 1;
+    }
+    width
+};
+
 impl Organ for AuditTrail {
     fn listens_to(&self) -> &[&str] {
         &ALL_EVENT_TYPES
@@ -769,7 +782,7 @@ impl Organ for AuditTrail {
         };
         // A line is only worth formatting when it is printed or kept.
         if print || keep {
-            let line = format!("{event_type:<20} {}", describe(event));
+            let line = format!("{event_type:<TYPE_COLUMN$} {}", describe(event));
             if print {
                 example_support::outln!("{line}");
             }

@@ -34,5 +34,5 @@ fn metrics_count_orders_and_trades() {
             "{t}: {text}"
         );
     }
-    assert!(example.interrupt().success());
+    assert!(example.interrupt().0.success());
 }

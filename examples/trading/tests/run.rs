@@ -58,7 +58,7 @@ fn demo_matches_settles_and_reports() {
     let out = stdout(&["--fast"]);
     assert_demo(&out);
     assert!(
-        out.contains("TRADE_EXECUTED       trade 1 50 AAPL @ 150.50 buyer charlie seller bob"),
+        out.contains("TRADE_EXECUTED         trade 1 50 AAPL @ 150.50 buyer charlie seller bob"),
         "{out}"
     );
 }
@@ -136,7 +136,7 @@ fn interactive_prompt_survives_bad_lines() {
         "{out}"
     );
     assert!(
-        out.contains("ORDER_FILLED         #2 bob BUY AAPL: filled 40"),
+        out.contains("ORDER_FILLED           #2 bob BUY AAPL: filled 40"),
         "{out}"
     );
     assert!(out.contains("unknown symbol \"NFLX\""), "{out}");
@@ -151,7 +151,7 @@ fn interactive_prompt_survives_bad_lines() {
     );
     assert!(out.contains("bob        AAPL       +40 shares"), "{out}");
     assert!(
-        out.contains("ORDER_CANCELLED      #1 you 60 shares: cancelled by trader"),
+        out.contains("ORDER_CANCELLED        #1 you 60 shares: cancelled by trader"),
         "{out}"
     );
     let s = summary(&out);
@@ -210,4 +210,120 @@ fn a_bad_file_is_a_clear_error_not_a_panic() {
 fn a_reader_that_stops_early_is_not_a_panic() {
     // `cargo run -p example-trading | head`: the pipe closes before the output ends.
     example_support::testing::assert_quiet_on_broken_pipe(BIN, &["--fast"]);
+}
+
+#[test]
+fn bad_setup_is_an_error_in_display_form_and_a_failure() {
+    example_support::testing::assert_bad_setup_fails_cleanly(BIN, &["--fast"]);
+}
+
+/// SIGTERM in the middle of a Redis stress run: the example stops and removes its stream.
+#[test]
+fn sigterm_mid_stress_on_redis_leaves_no_key() {
+    let Some(url) = example_support::testing::redis_url_or_skip("trading sigterm mid-stress")
+    else {
+        return;
+    };
+    example_support::testing::assert_signal_mid_run_leaves_no_key(
+        BIN,
+        &["--fast", "--stress", "200000"],
+        &url,
+        "TERM",
+    );
+}
+
+/// The README's sample summary is what the demo prints with `--fast`.
+#[test]
+fn the_readme_sample_matches_the_real_output() {
+    let out = run_ok(BIN, &["--fast"]);
+    example_support::testing::assert_readme_sample_matches(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"),
+        "## Sample output",
+        &String::from_utf8_lossy(&out.stdout),
+    );
+}
+
+/// The audit trail's lines keep one column for the event type, however long it is
+/// (`ORDER_CANCEL_REQUESTED` included): every description starts at the same column.
+#[test]
+fn the_audit_trail_is_aligned() {
+    let out = run_ok(BIN, &["--fast"]);
+    let out = String::from_utf8_lossy(&out.stdout);
+    let columns: std::collections::BTreeSet<(usize, &str)> = out
+        .lines()
+        .filter(|l| l.starts_with("ORDER_") || l.starts_with("TRADE_") || l.starts_with("RISK_"))
+        .map(|l| {
+            let ty = l.split_whitespace().next().unwrap_or_default();
+            let col = ty.len() + l[ty.len()..].len() - l[ty.len()..].trim_start().len();
+            (col, ty)
+        })
+        .collect();
+    assert!(
+        columns.iter().any(|(_, t)| *t == "ORDER_CANCEL_REQUESTED"),
+        "{out}"
+    );
+    let distinct: std::collections::BTreeSet<usize> = columns.iter().map(|(c, _)| *c).collect();
+    assert_eq!(distinct.len(), 1, "{columns:?}");
+}
+
+/// `--help` gives the `--stress` range, not only the error message.
+#[test]
+fn help_gives_the_stress_maximum() {
+    let help = String::from_utf8_lossy(&run_ok(BIN, &["--help"]).stdout).into_owned();
+    assert!(help.contains("1 to 1,000,000"), "{help}");
+    assert!(!help.to_lowercase().contains("slide"), "{help}");
+}
+
+/// Progress when stderr is not a terminal: plain lines, rates rounded, with an ETA.
+#[test]
+fn stress_progress_is_plain_rounded_lines_off_a_terminal() {
+    let out = run_ok(BIN, &["--fast", "--stress", "300"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("progress: "))
+        .unwrap_or_else(|| panic!("no progress line: {err}"));
+    assert!(
+        last.starts_with("progress: 300/300 orders (100 %), "),
+        "{last}"
+    );
+    assert!(last.contains(" orders/s, ETA "), "{last}");
+}
+
+/// Ctrl-C at the prompt stops the example at once, though its input is still open.
+#[test]
+fn ctrl_c_at_the_prompt_stops_the_example() {
+    use std::io::BufRead;
+    use std::process::Stdio;
+    let mut child = Command::new(BIN)
+        .args(["--fast", "--interactive"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    // Kept open until the end: a closed stdout would end the example on its own.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("trading prompt"), "{first}");
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("still waiting for input 10 s after Ctrl-C");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    drop(stdout);
 }

@@ -30,6 +30,11 @@ impl io::Write for Capture {
 }
 
 impl Capture {
+    /// Everything written, as text.
+    pub fn text(&self) -> String {
+        String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8 log output")
+    }
+
     /// Every line, each parsed as one JSON object (panics on a line that is not).
     pub fn lines(&self) -> Vec<Value> {
         let text = String::from_utf8(self.0.lock().unwrap().clone()).expect("UTF-8 log output");
