@@ -41,11 +41,16 @@
 
 mod breaker;
 mod builder;
+mod commit;
 mod config;
+mod dispatch;
 mod error;
+mod runner;
 mod shutdown;
 mod spine;
+mod state;
 mod stats;
+pub mod telemetry;
 
 pub use breaker::CircuitState;
 pub use builder::SpineBuilder;
@@ -57,6 +62,9 @@ pub use error::{BuildError, RunError};
 pub use shutdown::{ShutdownHandle, shutdown_signal};
 pub use spine::Spine;
 pub use stats::Stats;
+
+#[cfg(test)]
+mod layout_tests;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]
