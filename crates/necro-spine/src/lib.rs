@@ -9,7 +9,8 @@
 //! Applications depend on this crate plus one backend crate (`necro-backend-memory` for
 //! development and tests, `necro-backend-redis` in production); organs need only
 //! `necro-core`. The spine records through the `tracing` and `metrics` facades and never
-//! installs a subscriber or recorder: `necro-observe` (or your own) does that.
+//! installs a subscriber or recorder: `necro-observe` (or your own) does that. [`telemetry`]
+//! declares every metric it records (name, kind, labels, HELP text).
 //!
 //! ```
 //! use necro_backend_memory::MemoryBackend;

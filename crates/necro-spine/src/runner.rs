@@ -25,7 +25,9 @@ use crate::telemetry::TARGET;
 /// How a run ends: when drained, or (a service run) on shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
+    /// Until the backend has nothing more to deliver and nothing is in flight.
     Drain,
+    /// Until shutdown is requested.
     Service,
 }
 
