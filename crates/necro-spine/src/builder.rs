@@ -1,4 +1,5 @@
-//! [`SpineBuilder`]: every option, validated at `build()`.
+//! [`SpineBuilder`]: every option, validated at `build()`, and [`Spine::builder`] /
+//! [`Spine::builder_with_dead_letters`], which start one.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -9,11 +10,30 @@ use necro_core::{Backend, BoxedOrgan, DeadLetterStore, DynDeadLetterStore, Event
 use crate::breaker::Breaker;
 use crate::config::{
     BackendBreakerConfig, EnqueueFailureMode, HandlerFailureMode, OrganOptions, RetryPolicy,
+    Settings,
 };
 use crate::error::BuildError;
 use crate::shutdown::Shutdown;
-use crate::spine::{Inner, OrganSlot, Route, Settings, Spine};
-use crate::stats::Counters;
+use crate::spine::Spine;
+use crate::state::{Inner, OrganSlot, Route};
+use crate::telemetry::{self, Telemetry};
+
+impl<B: Backend + DeadLetterStore> Spine<B> {
+    /// Starts building a spine on `backend`, whose own dead-letter store receives dead letters
+    /// (see [`SpineBuilder::dead_letters`] to send them elsewhere).
+    pub fn builder(backend: B) -> SpineBuilder<B> {
+        let backend = Arc::new(backend);
+        let store: Arc<dyn DynDeadLetterStore> = Arc::clone(&backend) as _;
+        SpineBuilder::new(backend, store)
+    }
+}
+
+impl<B: Backend> Spine<B> {
+    /// Starts building a spine on a backend that keeps no dead letters itself.
+    pub fn builder_with_dead_letters(backend: B, store: impl DeadLetterStore) -> SpineBuilder<B> {
+        SpineBuilder::new(Arc::new(backend), Arc::new(store))
+    }
+}
 
 /// Builds a [`Spine`]. Defaults follow the Python original (backup slide A2):
 ///
@@ -166,6 +186,10 @@ impl<B: Backend> SpineBuilder<B> {
 
     /// Validates the configuration and builds the spine.
     ///
+    /// It also describes the spine's metrics ([`telemetry::describe`]) to the `metrics`
+    /// recorder installed now, so an exporter installed before this call shows their HELP
+    /// texts.
+    ///
     /// # Errors
     /// A [`BuildError`] for an organ listening to no type or an empty type, duplicate organ
     /// names, or a zero `max_steps`, `concurrency`, `batch_size`, timeout or breaker threshold.
@@ -242,6 +266,7 @@ impl<B: Backend> SpineBuilder<B> {
                 (k, route)
             })
             .collect();
+        telemetry::describe();
         Ok(Spine {
             inner: Arc::new(Inner {
                 backend: self.backend,
@@ -249,7 +274,7 @@ impl<B: Backend> SpineBuilder<B> {
                 organs: slots,
                 routes,
                 settings: self.settings,
-                counters: Counters::default(),
+                telemetry: Telemetry::default(),
                 shutdown: Shutdown::default(),
                 running: std::sync::atomic::AtomicBool::new(false),
             }),

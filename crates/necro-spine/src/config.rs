@@ -1,4 +1,6 @@
-//! Failure modes and policies: what the spine does when things go wrong.
+//! Settings: the failure modes and policies (what the spine does when things go wrong), the
+//! backend's backoff, and the option set a [`SpineBuilder`](crate::SpineBuilder) hands its
+//! spine.
 
 use std::time::Duration;
 
@@ -217,6 +219,46 @@ impl Default for BackendBreakerConfig {
         Self {
             failure_threshold: 10,
             cooldown: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How long to wait after the `failures`-th consecutive backend failure: 50 ms doubling, at
+/// most 5 s.
+pub(crate) fn backoff(failures: u32) -> Duration {
+    let exp = failures.saturating_sub(1).min(16);
+    (Duration::from_millis(50) * 2u32.pow(exp)).min(Duration::from_secs(5))
+}
+
+/// A spine's options, as [`SpineBuilder`](crate::SpineBuilder) collects them (its table lists
+/// the defaults).
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) max_steps: u64,
+    pub(crate) enqueue_mode: EnqueueFailureMode,
+    pub(crate) handler_mode: HandlerFailureMode,
+    pub(crate) retry: RetryPolicy,
+    pub(crate) handler_timeout: Duration,
+    pub(crate) backend_breaker: BackendBreakerConfig,
+    pub(crate) concurrency: usize,
+    pub(crate) batch_size: usize,
+    pub(crate) poll_interval: Duration,
+    pub(crate) shutdown_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            max_steps: 10_000,
+            enqueue_mode: EnqueueFailureMode::default(),
+            handler_mode: HandlerFailureMode::default(),
+            retry: RetryPolicy::default(),
+            handler_timeout: Duration::from_secs(30),
+            backend_breaker: BackendBreakerConfig::default(),
+            concurrency: 1,
+            batch_size: 64,
+            poll_interval: Duration::from_millis(250),
+            shutdown_timeout: Duration::from_secs(25),
         }
     }
 }

@@ -9,7 +9,8 @@
 //! Applications depend on this crate plus one backend crate (`necro-backend-memory` for
 //! development and tests, `necro-backend-redis` in production); organs need only
 //! `necro-core`. The spine records through the `tracing` and `metrics` facades and never
-//! installs a subscriber or recorder: `necro-observe` (or your own) does that.
+//! installs a subscriber or recorder: `necro-observe` (or your own) does that. [`telemetry`]
+//! declares every metric it records (name, kind, labels, HELP text).
 //!
 //! ```
 //! use necro_backend_memory::MemoryBackend;
@@ -40,11 +41,16 @@
 
 mod breaker;
 mod builder;
+mod commit;
 mod config;
+mod dispatch;
 mod error;
+mod runner;
 mod shutdown;
 mod spine;
+mod state;
 mod stats;
+pub mod telemetry;
 
 pub use breaker::CircuitState;
 pub use builder::SpineBuilder;
@@ -56,6 +62,9 @@ pub use error::{BuildError, RunError};
 pub use shutdown::{ShutdownHandle, shutdown_signal};
 pub use spine::Spine;
 pub use stats::Stats;
+
+#[cfg(test)]
+mod layout_tests;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../../README.md")]

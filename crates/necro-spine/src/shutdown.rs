@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::telemetry::TARGET;
+
 #[derive(Debug, Default)]
 struct State {
     requested: AtomicBool,
@@ -120,7 +122,7 @@ impl ShutdownHandle {
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(target: "necro_spine", error = %e, "cannot listen for SIGINT");
+            tracing::error!(target: TARGET, error = %e, "cannot listen for SIGINT");
             std::future::pending::<()>().await;
         }
     };
@@ -132,7 +134,7 @@ pub async fn shutdown_signal() {
                 sigterm.recv().await;
             }
             Err(e) => {
-                tracing::error!(target: "necro_spine", error = %e, "cannot listen for SIGTERM");
+                tracing::error!(target: TARGET, error = %e, "cannot listen for SIGTERM");
                 std::future::pending::<()>().await;
             }
         }
@@ -140,7 +142,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!(target: "necro_spine", "SIGINT received: shutting down"),
-        () = terminate => tracing::info!(target: "necro_spine", "SIGTERM received: shutting down"),
+        () = ctrl_c => tracing::info!(target: TARGET, "SIGINT received: shutting down"),
+        () = terminate => tracing::info!(target: TARGET, "SIGTERM received: shutting down"),
     }
 }
