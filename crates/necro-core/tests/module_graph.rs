@@ -9,7 +9,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// The crates whose modules must form no loop, relative to this crate's manifest directory.
-const CRATES: &[&str] = &[".", "../necro-backend-memory", "../necro-backend-redis"];
+const CRATES: &[&str] = &[
+    ".",
+    "../necro-backend-memory",
+    "../necro-backend-redis",
+    "../necro-spine",
+    "../necro-observe",
+];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)

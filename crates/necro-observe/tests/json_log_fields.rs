@@ -30,7 +30,7 @@ async fn every_line_is_json_with_event_organ_and_failure_fields() {
         .collect();
     assert_eq!(handled.len(), 3, "{lines:#?}");
     for line in &handled {
-        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["level"], "DEBUG");
         assert_eq!(line["target"], "necro_spine");
         assert!(line["event_id"].as_str().unwrap().len() == 36);
         assert!(line["duration_ms"].as_f64().unwrap() >= 0.0);

@@ -16,7 +16,7 @@ use crate::error::BuildError;
 use crate::shutdown::Shutdown;
 use crate::spine::Spine;
 use crate::state::{Inner, OrganSlot, Route};
-use crate::telemetry::{self, Telemetry};
+use crate::telemetry::Telemetry;
 
 impl<B: Backend + DeadLetterStore> Spine<B> {
     /// Starts building a spine on `backend`, whose own dead-letter store receives dead letters
@@ -186,10 +186,6 @@ impl<B: Backend> SpineBuilder<B> {
 
     /// Validates the configuration and builds the spine.
     ///
-    /// It also describes the spine's metrics ([`telemetry::describe`]) to the `metrics`
-    /// recorder installed now, so an exporter installed before this call shows their HELP
-    /// texts.
-    ///
     /// # Errors
     /// A [`BuildError`] for an organ listening to no type or an empty type, duplicate organ
     /// names, or a zero `max_steps`, `concurrency`, `batch_size`, timeout or breaker threshold.
@@ -266,7 +262,6 @@ impl<B: Backend> SpineBuilder<B> {
                 (k, route)
             })
             .collect();
-        telemetry::describe();
         Ok(Spine {
             inner: Arc::new(Inner {
                 backend: self.backend,

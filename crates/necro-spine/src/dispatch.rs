@@ -173,7 +173,7 @@ async fn call_organ<B: Backend>(
         }
         let failure = match result {
             Ok(emit) => {
-                tracing::info!(
+                tracing::debug!(
                     target: TARGET,
                     emitted = ?emit.iter().map(|e| e.event_type().as_str()).collect::<Vec<_>>(),
                     duration_ms = elapsed.as_secs_f64() * 1000.0,

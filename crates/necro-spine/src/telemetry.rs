@@ -1,10 +1,12 @@
-//! The spine's telemetry contract: every metric it records, declared once as a
-//! [`MetricDef`], the list of them ([`METRICS`]) and [`describe`], which gives a recorder their
-//! HELP texts.
+//! The spine's telemetry: the metrics it records (declared once, in
+//! [`necro_core::telemetry::spine`], and re-exported here with their list [`METRICS`]), the
+//! hot per-event metric handles, and [`Telemetry`]'s one call per fact that both counts in
+//! [`Stats`] and records the metric.
 //!
 //! Every recording site in the spine uses these constants' names; no metric name is written
-//! anywhere else in the crate (a unit test fails on a `"necro_…"` string literal in any other
-//! source file). `docs/metrics-contract.md` documents the same list.
+//! anywhere in the crate's sources (a unit test fails on a `"necro_…"` string literal in any
+//! other source file). `necro-observe` gives an installed recorder their HELP texts;
+//! `docs/metrics-contract.md` documents the same list and is checked against it.
 //!
 //! ```
 //! use necro_core::telemetry::MetricKind;
@@ -17,8 +19,6 @@
 
 use std::sync::Arc;
 
-use metrics::Unit;
-use necro_core::telemetry::{MetricDef, MetricKind};
 use necro_core::{BackendError, DeadLetterKind, EventType, FailureKind};
 
 use crate::breaker::CircuitState;
@@ -27,149 +27,10 @@ use crate::stats::{Counters, Stats};
 /// The `tracing` target of every span and event the spine writes.
 pub(crate) const TARGET: &str = "necro_spine";
 
-/// Events pulled and dispatched (routed or not), by `event_type`.
-pub const EVENTS_PROCESSED: MetricDef = MetricDef::counter(
-    "necro_events_processed_total",
-    &["event_type"],
-    "Events pulled and dispatched, per event type.",
-);
-
-/// Events emitted by organs and enqueued, by the emitted event's `event_type`.
-pub const EVENTS_EMITTED: MetricDef = MetricDef::counter(
-    "necro_events_emitted_total",
-    &["event_type"],
-    "Events emitted by organs and enqueued, per emitted event type.",
-);
-
-/// Events no organ listens to (acked), by `event_type`.
-pub const EVENTS_UNROUTED: MetricDef = MetricDef::counter(
-    "necro_events_unrouted_total",
-    &["event_type"],
-    "Events no organ listens to (acked), per event type.",
-);
-
-/// Time spent in one organ call, in seconds, by `organ`.
-pub const HANDLER_DURATION: MetricDef = MetricDef::histogram(
-    "necro_handler_duration_seconds",
-    &["organ"],
-    "Time spent in one organ call, per organ: a summary: quantiles over the last 40 to 60 s, \
-     _sum and _count since start.",
-);
-
-/// Organ failures after retries, by `organ` and `kind` (a `FailureKind`'s name).
-pub const HANDLER_ERRORS: MetricDef = MetricDef::counter(
-    "necro_handler_errors_total",
-    &["organ", "kind"],
-    "Organ failures after retries, per organ and kind (error, permanent, timeout, panic, \
-     circuit_open).",
-);
-
-/// Organ call retries, by `organ`.
-pub const HANDLER_RETRIES: MetricDef = MetricDef::counter(
-    "necro_handler_retries_total",
-    &["organ"],
-    "Organ call retries, per organ.",
-);
-
-/// Emitted events that could not be enqueued, by `event_type`.
-pub const ENQUEUE_FAILURES: MetricDef = MetricDef::counter(
-    "necro_enqueue_failures_total",
-    &["event_type"],
-    "Emitted events that could not be enqueued, per event type.",
-);
-
-/// Enqueue retries (enqueue failure mode RETRY).
-pub const ENQUEUE_RETRIES: MetricDef = MetricDef::counter(
-    "necro_enqueue_retries_total",
-    &[],
-    "Enqueue retries (enqueue failure mode RETRY).",
-);
-
-/// Events dead-lettered by the spine, by `kind` (`handler_failed`, `max_deliveries`,
-/// `enqueue_failed`) and `event_type`.
-pub const DEAD_LETTERS: MetricDef = MetricDef::counter(
-    "necro_dead_letters_total",
-    &["kind", "event_type"],
-    "Events dead-lettered by the spine, per kind (handler_failed, max_deliveries, \
-     enqueue_failed) and event type.",
-);
-
-/// Failed backend calls, by `op` (`pull`, `ack`, `nack`, `release`, `commit`, `dead_letter`).
-pub const BACKEND_ERRORS: MetricDef = MetricDef::counter(
-    "necro_backend_errors_total",
-    &["op"],
-    "Failed backend calls, per operation.",
-);
-
-/// An organ's circuit breaker state (0 closed, 1 open, 2 half-open), by `organ`.
-pub const CIRCUIT_STATE: MetricDef = MetricDef::gauge(
-    "necro_circuit_state",
-    &["organ"],
-    "Organ circuit breaker: 0 closed, 1 open, 2 half-open.",
-);
-
-/// The backend circuit breaker's state (0 closed, 1 open, 2 half-open).
-pub const BACKEND_CIRCUIT_STATE: MetricDef = MetricDef::gauge(
-    "necro_backend_circuit_state",
-    &[],
-    "Backend circuit breaker: 0 closed, 1 open, 2 half-open.",
-);
-
-/// Deliveries pulled and not yet settled, over every runner of the run.
-pub const EVENTS_IN_FLIGHT: MetricDef =
-    MetricDef::gauge("necro_events_in_flight", &[], "Events being handled now.");
-
-/// Every metric the spine records.
-pub const METRICS: &[MetricDef] = &[
-    EVENTS_PROCESSED,
-    EVENTS_EMITTED,
-    EVENTS_UNROUTED,
-    HANDLER_DURATION,
-    HANDLER_ERRORS,
-    HANDLER_RETRIES,
-    ENQUEUE_FAILURES,
-    ENQUEUE_RETRIES,
-    DEAD_LETTERS,
-    BACKEND_ERRORS,
-    CIRCUIT_STATE,
-    BACKEND_CIRCUIT_STATE,
-    EVENTS_IN_FLIGHT,
-];
-
-/// Describes every metric in [`METRICS`] (kind, unit, HELP text) to the `metrics` recorder
-/// installed now, through the `metrics::describe_*!` macros.
-///
-/// [`SpineBuilder::build`](crate::SpineBuilder::build) calls it, so a recorder installed
-/// before the spine is built shows the HELP texts; one installed later learns them only if
-/// this is called again (calling it more than once is harmless).
-pub fn describe() {
-    for def in METRICS {
-        let unit = unit(def);
-        match (def.kind, unit) {
-            (MetricKind::Counter, Some(u)) => metrics::describe_counter!(def.name, u, def.help),
-            (MetricKind::Counter, None) => metrics::describe_counter!(def.name, def.help),
-            (MetricKind::Gauge, Some(u)) => metrics::describe_gauge!(def.name, u, def.help),
-            (MetricKind::Gauge, None) => metrics::describe_gauge!(def.name, def.help),
-            (MetricKind::Histogram, Some(u)) => {
-                metrics::describe_histogram!(def.name, u, def.help);
-            }
-            (MetricKind::Histogram, None) => metrics::describe_histogram!(def.name, def.help),
-            // `MetricKind` may grow; a kind this version does not know is described untyped.
-            _ => metrics::describe_gauge!(def.name, def.help),
-        }
-    }
-}
-
-/// A metric's unit: durations in seconds; counters and the in-flight gauge count events; a
-/// circuit state has none.
-fn unit(def: &MetricDef) -> Option<Unit> {
-    match def.kind {
-        MetricKind::Histogram => Some(Unit::Seconds),
-        MetricKind::Counter => Some(Unit::Count),
-        _ if def.name == EVENTS_IN_FLIGHT.name => Some(Unit::Count),
-        _ => None,
-    }
-}
+/// The spine's metrics, declared in the contract every crate shares
+/// ([`necro_core::telemetry::spine`]): re-exported here so the spine's recording sites and
+/// its users name them from the crate that records them.
+pub use necro_core::telemetry::spine::*;
 
 /// The `kind` label of [`DEAD_LETTERS`].
 fn dead_letter_kind(kind: DeadLetterKind) -> &'static str {
@@ -381,12 +242,6 @@ impl Telemetry {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashSet;
-
-    use metrics_exporter_prometheus::PrometheusBuilder;
-
-    use super::*;
-
     #[test]
     fn metric_names_are_written_only_here() {
         let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
@@ -409,47 +264,5 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 10, "only {checked} source files found in {dir}");
-    }
-
-    #[test]
-    fn every_metric_is_listed_once_with_a_help_text() {
-        let mut names = HashSet::new();
-        for def in METRICS {
-            assert!(names.insert(def.name), "{} listed twice", def.name);
-            assert!(def.name.starts_with("necro_"), "{}", def.name);
-            assert!(!def.help.is_empty(), "{} has no HELP text", def.name);
-            if def.kind == MetricKind::Counter {
-                assert!(def.name.ends_with("_total"), "{}", def.name);
-            }
-        }
-    }
-
-    #[test]
-    fn building_a_spine_describes_every_metric_to_the_recorder_installed() {
-        let recorder = PrometheusBuilder::new().build_recorder();
-        let handle = recorder.handle();
-        metrics::with_local_recorder(&recorder, || {
-            build_a_spine();
-            for def in METRICS {
-                match def.kind {
-                    MetricKind::Counter => metrics::counter!(def.name).increment(1),
-                    MetricKind::Histogram => metrics::histogram!(def.name).record(0.5),
-                    _ => metrics::gauge!(def.name).set(1.0),
-                }
-            }
-        });
-        let text = handle.render();
-        for def in METRICS {
-            let help = format!("# HELP {} {}", def.name, def.help);
-            assert!(text.contains(&help), "missing `{help}` in:\n{text}");
-        }
-    }
-
-    /// Builds a spine, which describes the metrics.
-    fn build_a_spine() {
-        let spine = crate::Spine::builder(necro_backend_memory::MemoryBackend::new())
-            .build()
-            .expect("a spine with no organs builds");
-        drop(spine);
     }
 }

@@ -2,13 +2,18 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::collections::HashMap;
 
-use example_support::testing::{ServingExample, json_lines, redis_keys, redis_url_or_skip, run_ok};
+use example_support::testing::{
+    ServingExample, json_lines, redis_keys, redis_url_or_skip, run_ok_with_env,
+};
+
+/// The spine logs one line per handled event at DEBUG.
+const PER_EVENT_LOGS: &[(&str, &str)] = &[("RUST_LOG", "info,necro_spine=debug")];
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-chain");
 
 #[test]
 fn json_logs_trace_the_whole_chain() {
-    assert_chain_traced(&run_ok(BIN, &["--json-logs"]));
+    assert_chain_traced(&run_ok_with_env(BIN, &["--json-logs"], PER_EVENT_LOGS));
 }
 
 /// On Redis the metadata travels as extra stream-entry fields: the chain is still traced.
@@ -17,9 +22,10 @@ fn json_logs_trace_the_whole_chain_on_redis() {
     let Some(url) = redis_url_or_skip("chain json logs on redis") else {
         return;
     };
-    assert_chain_traced(&run_ok(
+    assert_chain_traced(&run_ok_with_env(
         BIN,
         &["--json-logs", "--backend", "redis", "--redis-url", &url],
+        PER_EVENT_LOGS,
     ));
 }
 

@@ -1,11 +1,14 @@
 //! `--json-logs` and `--metrics-addr` on the hello example.
-use example_support::testing::{ServingExample, json_lines, run_ok};
+use example_support::testing::{ServingExample, json_lines, run_ok_with_env};
+
+/// The spine logs one line per handled event at DEBUG.
+const PER_EVENT_LOGS: &[(&str, &str)] = &[("RUST_LOG", "info,necro_spine=debug")];
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-hello");
 
 #[test]
 fn json_logs_go_to_stderr_and_the_greeting_stays_on_stdout() {
-    let out = run_ok(BIN, &["--json-logs"]);
+    let out = run_ok_with_env(BIN, &["--json-logs"], PER_EVENT_LOGS);
     assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World!\n");
     let lines = json_lines(&out.stderr);
     let handled: Vec<_> = lines
@@ -15,7 +18,7 @@ fn json_logs_go_to_stderr_and_the_greeting_stays_on_stdout() {
     assert_eq!(handled.len(), 2, "{lines:#?}");
     let greeter = handled.iter().find(|l| l["event_type"] == "HELLO").unwrap();
     assert_eq!(greeter["emitted"], serde_json::json!(["GREETED"]));
-    assert_eq!(greeter["level"], "INFO");
+    assert_eq!(greeter["level"], "DEBUG");
     let printer = handled
         .iter()
         .find(|l| l["event_type"] == "GREETED")

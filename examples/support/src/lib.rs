@@ -599,8 +599,18 @@ pub mod testing {
     /// When the binary cannot start or exits unsuccessfully.
     #[must_use]
     pub fn run_ok(bin: &str, args: &[&str]) -> Output {
+        run_ok_with_env(bin, args, &[])
+    }
+
+    /// As [`run_ok`], with these environment variables set (e.g. `RUST_LOG`).
+    ///
+    /// # Panics
+    /// When the binary cannot start or exits unsuccessfully.
+    #[must_use]
+    pub fn run_ok_with_env(bin: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         let out = Command::new(bin)
             .args(args)
+            .envs(env.iter().copied())
             .output()
             .unwrap_or_else(|e| panic!("{bin} did not start: {e}"));
         assert!(

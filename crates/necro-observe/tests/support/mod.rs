@@ -54,7 +54,8 @@ pub fn install_capture() -> Capture {
     let capture = Capture::default();
     let sink = capture.clone();
     let guard = necro_observe::JsonLogs::new()
-        .filter("info")
+        // The spine logs one line per handled event at DEBUG.
+        .filter("info,necro_spine=debug")
         .writer(move || sink.clone())
         .install()
         .expect("install JSON logs");
