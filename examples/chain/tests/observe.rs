@@ -3,11 +3,8 @@
 use std::collections::HashMap;
 
 use example_support::testing::{
-    ServingExample, json_lines, redis_keys, redis_url_or_skip, run_ok_with_env,
+    PER_EVENT_LOGS, ServingExample, json_lines, redis_keys, redis_url_or_skip, run_ok_with_env,
 };
-
-/// The spine logs one line per handled event at DEBUG.
-const PER_EVENT_LOGS: &[(&str, &str)] = &[("RUST_LOG", "info,necro_spine=debug")];
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-chain");
 

@@ -1,8 +1,5 @@
 //! `--json-logs` and `--metrics-addr` on the hello example.
-use example_support::testing::{ServingExample, json_lines, run_ok_with_env};
-
-/// The spine logs one line per handled event at DEBUG.
-const PER_EVENT_LOGS: &[(&str, &str)] = &[("RUST_LOG", "info,necro_spine=debug")];
+use example_support::testing::{PER_EVENT_LOGS, ServingExample, json_lines, run_ok_with_env};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-hello");
 

@@ -602,6 +602,10 @@ pub mod testing {
         run_ok_with_env(bin, args, &[])
     }
 
+    /// The environment that turns on the spine's per-event `event handled` lines (DEBUG) on
+    /// top of the default `info`, for tests that read them.
+    pub const PER_EVENT_LOGS: &[(&str, &str)] = &[("RUST_LOG", "info,necro_spine=debug")];
+
     /// As [`run_ok`], with these environment variables set (e.g. `RUST_LOG`).
     ///
     /// # Panics
@@ -630,27 +634,7 @@ pub fn print_spine_summary(
     max_listed: usize,
 ) {
     outln!("--- spine stats ---");
-    // The fields one by one. Once `necro_spine::Stats` implements `Display` (listing handler
-    // errors and dead letters; another change is adding it), these lines can print that.
-    outln!(
-        "processed {}, emitted {}, unrouted {}, retries {}, timeouts {}, panics {}, dead-lettered {}, nacked {}, backend errors {}, ack errors {}",
-        stats.processed,
-        stats.emitted,
-        stats.unrouted,
-        stats.retries,
-        stats.timeouts,
-        stats.panics,
-        stats.dead_lettered,
-        stats.nacked,
-        stats.backend_errors,
-        stats.ack_errors,
-    );
-    for (organ, n) in &stats.handler_errors {
-        outln!("handler errors in {organ}: {n}");
-    }
-    for (event_type, n) in &stats.enqueue_failures {
-        outln!("enqueue failures of {event_type}: {n}");
-    }
+    outln!("{stats}");
     outln!("--- dead-letter queue: {} ---", dead_letters.len());
     for d in dead_letters.iter().take(max_listed) {
         let event_type = d

@@ -1,11 +1,11 @@
 //! `--json-logs` and `--metrics-addr` on the trading pipeline.
-use example_support::testing::{ServingExample, json_lines, run_ok};
+use example_support::testing::{PER_EVENT_LOGS, ServingExample, json_lines, run_ok_with_env};
 
 const BIN: &str = env!("CARGO_BIN_EXE_example-trading");
 
 #[test]
 fn json_logs_cover_the_pipeline() {
-    let out = run_ok(BIN, &["--fast", "--json-logs"]);
+    let out = run_ok_with_env(BIN, &["--fast", "--json-logs"], PER_EVENT_LOGS);
     let lines = json_lines(&out.stderr);
     for organ in [
         "OrderValidator",
