@@ -1,4 +1,4 @@
-//! The shape of a telemetry contract: what a crate declares about each metric it records.
+//! The telemetry contract: every metric NecroStack records, declared once ([`MetricDef`]).
 //!
 //! Every metric NecroStack records is declared here once, as a [`MetricDef`] constant, grouped
 //! by the crate that records it ([`spine`], [`memory`], [`redis`]; [`METRICS`] lists them

@@ -1,7 +1,7 @@
 //! The spine's telemetry: the metrics it records (declared once, in
 //! [`necro_core::telemetry::spine`], and re-exported here with their list [`METRICS`]), the
-//! hot per-event metric handles, and [`Telemetry`]'s one call per fact that both counts in
-//! [`Stats`] and records the metric.
+//! hot per-event metric handles, and the crate-private `Telemetry`, whose one call per fact
+//! both counts in [`Stats`] and records the metric.
 //!
 //! Every recording site in the spine uses these constants' names; no metric name is written
 //! anywhere in the crate's sources (a unit test fails on a `"necro_…"` string literal in any
