@@ -102,13 +102,13 @@ fn a_failing_organ_is_logged_in_plain_text_by_default() {
 #[test]
 fn rust_log_overrides_the_default_level() {
     let out = std::process::Command::new(BIN)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "necro_spine=debug")
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.lines()
-            .any(|l| l.contains(" INFO ") && l.contains("event handled")),
+            .any(|l| l.contains(" DEBUG ") && l.contains("event handled")),
         "{err}"
     );
 }
