@@ -1,9 +1,10 @@
 //! [`MemoryBackend`]: the in-process FIFO queue. Its builder, and the constructors that go
-//! through it, are in `builder.rs` (which imports this file, never the reverse).
+//! through it, are in `builder.rs` (which imports this file, never the reverse); the
+//! [`MemoryToken`] it hands out, and the hasher its in-flight map uses, in `token.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -14,33 +15,13 @@ use necro_core::{
 use tokio::sync::Notify;
 
 use crate::dead_letters::MemoryDeadLetters;
+use crate::token::{MemoryToken, TokenHasher};
 
 /// How many times an event is delivered before a nack dead-letters it, unless configured.
 pub const DEFAULT_MAX_DELIVERIES: u32 = 3;
 
 /// The reason given to dead letters made by [`MemoryBackend::requeue_in_flight`].
 const ABANDONED: &str = "delivery abandoned in flight (neither acked nor nacked)";
-
-/// The in-memory backend's handle for one delivery.
-///
-/// A backend never hands out the same token twice, so a token acked or nacked once is
-/// unknown afterwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MemoryToken(u64);
-
-impl MemoryToken {
-    /// The token's number: tokens are numbered in the order deliveries were handed out.
-    #[must_use]
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for MemoryToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "memory#{}", self.0)
-    }
-}
 
 /// An in-process FIFO event queue: NecroStack's backend for development, tests and
 /// single-process applications.
@@ -591,33 +572,6 @@ fn record_depth(len: usize) {
         .set(len as f64);
 }
 
-/// A fast hasher for the in-flight map: its keys are sequential numbers this crate makes, not
-/// input an attacker controls, so SipHash's flood resistance buys nothing here.
-#[derive(Default, Clone, Copy)]
-struct TokenHasher(u64);
-
-impl TokenHasher {
-    fn mix(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.mix(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,17 +594,5 @@ mod tests {
         assert_send(&backend.ack(Vec::new()));
         assert_send(&backend.commit(Vec::new(), Vec::new()));
         assert_send(&backend.health());
-    }
-
-    #[test]
-    fn token_hasher_spreads_sequential_keys() {
-        let hashes: std::collections::HashSet<u64> = (0..10_000u64)
-            .map(|n| {
-                let mut h = TokenHasher::default();
-                h.write_u64(n);
-                h.finish()
-            })
-            .collect();
-        assert_eq!(hashes.len(), 10_000);
     }
 }

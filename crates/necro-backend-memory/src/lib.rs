@@ -46,8 +46,10 @@ mod builder;
 mod dead_letters;
 mod error;
 mod replay;
+mod token;
 
-pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend, MemoryToken};
+pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend};
 pub use builder::MemoryBackendBuilder;
 pub use dead_letters::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryDeadLetters};
 pub use error::MemoryBuildError;
+pub use token::MemoryToken;
