@@ -1,8 +1,10 @@
-//! [`MemoryBackend`]: the in-process FIFO queue, and its builder.
+//! [`MemoryBackend`]: the in-process FIFO queue. Its builder, and the constructors that go
+//! through it, are in `builder.rs` (which imports this file, never the reverse); the
+//! [`MemoryToken`] it hands out, and the hasher its in-flight map uses, in `token.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -13,34 +15,13 @@ use necro_core::{
 use tokio::sync::Notify;
 
 use crate::dead_letters::MemoryDeadLetters;
-use crate::error::MemoryBuildError;
+use crate::token::{MemoryToken, TokenHasher};
 
 /// How many times an event is delivered before a nack dead-letters it, unless configured.
 pub const DEFAULT_MAX_DELIVERIES: u32 = 3;
 
 /// The reason given to dead letters made by [`MemoryBackend::requeue_in_flight`].
 const ABANDONED: &str = "delivery abandoned in flight (neither acked nor nacked)";
-
-/// The in-memory backend's handle for one delivery.
-///
-/// A backend never hands out the same token twice, so a token acked or nacked once is
-/// unknown afterwards.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct MemoryToken(u64);
-
-impl MemoryToken {
-    /// The token's number: tokens are numbered in the order deliveries were handed out.
-    #[must_use]
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for MemoryToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "memory#{}", self.0)
-    }
-}
 
 /// An in-process FIFO event queue: NecroStack's backend for development, tests and
 /// single-process applications.
@@ -130,20 +111,7 @@ impl MemoryBackend {
         Self::from_parts(None, DEFAULT_MAX_DELIVERIES, MemoryDeadLetters::default())
     }
 
-    /// A queue that holds at most `capacity` events, with the other settings at their defaults.
-    ///
-    /// # Errors
-    /// [`MemoryBuildError::ZeroCapacity`] when `capacity` is 0.
-    pub fn bounded(capacity: usize) -> Result<Self, MemoryBuildError> {
-        Self::builder().capacity(capacity).build()
-    }
-
-    /// A builder for every setting.
-    pub fn builder() -> MemoryBackendBuilder {
-        MemoryBackendBuilder::default()
-    }
-
-    fn from_parts(
+    pub(crate) fn from_parts(
         capacity: Option<usize>,
         max_deliveries: u32,
         dead_letters: MemoryDeadLetters,
@@ -578,81 +546,6 @@ impl Health for MemoryBackend {
     }
 }
 
-/// Builds a [`MemoryBackend`]; settings are checked by [`build`](Self::build).
-///
-/// ```
-/// use necro_backend_memory::{MemoryBackend, MemoryDeadLetters};
-///
-/// let dead_letters = MemoryDeadLetters::new(100)?;
-/// let backend = MemoryBackend::builder()
-///     .capacity(1_000)
-///     .max_deliveries(5)
-///     .dead_letters(dead_letters.clone())
-///     .build()?;
-/// assert_eq!(backend.capacity(), Some(1_000));
-/// assert_eq!(backend.dead_letters().capacity(), 100);
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[derive(Debug, Clone)]
-#[must_use = "a builder does nothing until `build()` is called"]
-pub struct MemoryBackendBuilder {
-    capacity: Option<usize>,
-    max_deliveries: u32,
-    dead_letters: Option<MemoryDeadLetters>,
-}
-
-impl Default for MemoryBackendBuilder {
-    /// Unbounded, [`DEFAULT_MAX_DELIVERIES`] deliveries, a default dead-letter store.
-    fn default() -> Self {
-        Self {
-            capacity: None,
-            max_deliveries: DEFAULT_MAX_DELIVERIES,
-            dead_letters: None,
-        }
-    }
-}
-
-impl MemoryBackendBuilder {
-    /// Bounds the queue to `capacity` queued events (default: unbounded). 0 fails the build.
-    pub fn capacity(mut self, capacity: usize) -> Self {
-        self.capacity = Some(capacity);
-        self
-    }
-
-    /// How many times an event is delivered before a nack dead-letters it (default
-    /// [`DEFAULT_MAX_DELIVERIES`], 3). 1 dead-letters on the first nack; 0 fails the build.
-    pub fn max_deliveries(mut self, max_deliveries: u32) -> Self {
-        self.max_deliveries = max_deliveries;
-        self
-    }
-
-    /// The store dead letters go to (default: a new [`MemoryDeadLetters::default`]). This very
-    /// store is used: keep a clone to inspect or replay it.
-    pub fn dead_letters(mut self, store: MemoryDeadLetters) -> Self {
-        self.dead_letters = Some(store);
-        self
-    }
-
-    /// Checks the settings and builds the backend.
-    ///
-    /// # Errors
-    /// [`MemoryBuildError::ZeroCapacity`] for a capacity of 0,
-    /// [`MemoryBuildError::ZeroMaxDeliveries`] for `max_deliveries` of 0.
-    pub fn build(self) -> Result<MemoryBackend, MemoryBuildError> {
-        if self.capacity == Some(0) {
-            return Err(MemoryBuildError::ZeroCapacity);
-        }
-        if self.max_deliveries == 0 {
-            return Err(MemoryBuildError::ZeroMaxDeliveries);
-        }
-        Ok(MemoryBackend::from_parts(
-            self.capacity,
-            self.max_deliveries,
-            self.dead_letters.unwrap_or_default(),
-        ))
-    }
-}
-
 fn push_all(queue: &mut VecDeque<Entry>, batch: Vec<Envelope>) {
     queue.extend(batch.into_iter().map(|envelope| Entry {
         event: envelope.event,
@@ -679,33 +572,6 @@ fn record_depth(len: usize) {
         .set(len as f64);
 }
 
-/// A fast hasher for the in-flight map: its keys are sequential numbers this crate makes, not
-/// input an attacker controls, so SipHash's flood resistance buys nothing here.
-#[derive(Default, Clone, Copy)]
-struct TokenHasher(u64);
-
-impl TokenHasher {
-    fn mix(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x517c_c1b7_2722_0a95);
-    }
-}
-
-impl Hasher for TokenHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for &byte in bytes {
-            self.mix(u64::from(byte));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.mix(n);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -728,17 +594,5 @@ mod tests {
         assert_send(&backend.ack(Vec::new()));
         assert_send(&backend.commit(Vec::new(), Vec::new()));
         assert_send(&backend.health());
-    }
-
-    #[test]
-    fn token_hasher_spreads_sequential_keys() {
-        let hashes: std::collections::HashSet<u64> = (0..10_000u64)
-            .map(|n| {
-                let mut h = TokenHasher::default();
-                h.write_u64(n);
-                h.finish()
-            })
-            .collect();
-        assert_eq!(hashes.len(), 10_000);
     }
 }

@@ -42,10 +42,14 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod builder;
 mod dead_letters;
 mod error;
 mod replay;
+mod token;
 
-pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend, MemoryBackendBuilder, MemoryToken};
+pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend};
+pub use builder::MemoryBackendBuilder;
 pub use dead_letters::{DEFAULT_DEAD_LETTER_CAPACITY, MemoryDeadLetters};
 pub use error::MemoryBuildError;
+pub use token::MemoryToken;

@@ -1,6 +1,7 @@
 //! The error types every layer shares, below all of them (this file imports nothing from the
 //! crate): [`EventError`] (an event could not be built or read), [`BackendError`] (a backend
-//! failed), [`BoxError`], and [`error_chain`] / [`panic_message`] for reporting. The errors of
+//! failed), [`BoxError`], [`error_chain`] / [`panic_message`] for reporting, and the crate's
+//! `truncate_for_error` (how much of a bad input an error quotes). The errors of
 //! typed payloads ([`DecodeError`](crate::DecodeError), in `payload.rs`) and of organs
 //! ([`OrganError`](crate::OrganError), in `organ_error.rs`) sit beside what raises them.
 
@@ -193,4 +194,9 @@ impl BackendError {
     pub fn is_unreachable(&self) -> bool {
         matches!(self, Self::Connection(_) | Self::Timeout(_) | Self::Closed)
     }
+}
+
+/// At most the first 64 characters of a bad input, for an error to quote.
+pub(crate) fn truncate_for_error(s: &str) -> String {
+    s.chars().take(64).collect()
 }

@@ -42,7 +42,9 @@ mod event_type;
 mod organ;
 mod organ_error;
 mod payload;
+mod scan;
 pub mod telemetry;
+mod timestamp;
 
 pub use backend::{
     Backend, DeadLetterStore, DynDeadLetterStore, Health, HealthReport, NackOutcome,
@@ -51,7 +53,7 @@ pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use emit::Emit;
 pub use envelope::{Delivery, Envelope, Metadata};
 pub use error::{BackendError, BoxError, EventError, error_chain, panic_message};
-pub use event::{Event, MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH, format_timestamp};
+pub use event::Event;
 pub use event_type::EventType;
 pub use organ::{
     BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,
@@ -59,6 +61,8 @@ pub use organ::{
 };
 pub use organ_error::{OrganError, Retry};
 pub use payload::{DecodeError, Payload};
+pub use scan::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
+pub use timestamp::format_timestamp;
 
 /// Re-exported so organ authors need no direct dependency for `json!` and `Value`.
 pub use serde_json;
