@@ -92,6 +92,13 @@ pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
 pub use stats::RedisStats;
 
+/// The long-form pages of the repository's `docs/` that document this crate, as rustdoc: every
+/// Rust block in them compiles (and runs, unless marked `no_run`) as a doctest.
+pub mod guide {
+    #[doc = include_str!("../../../docs/redis.md")]
+    pub mod redis {}
+}
+
 #[cfg(test)]
 mod assertions {
     use super::*;

@@ -67,3 +67,12 @@ pub use metrics::{
     DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsHandle, MetricsRecorder, MetricsServer,
 };
 pub use metrics_exporter_prometheus::PrometheusHandle;
+
+/// The long-form pages of the repository's `docs/` that document this crate, as rustdoc: every
+/// Rust block in them compiles (and runs, unless marked `no_run`) as a doctest.
+pub mod guide {
+    #[doc = include_str!("../../../docs/observability.md")]
+    pub mod observability {}
+    #[doc = include_str!("../../../docs/metrics-contract.md")]
+    pub mod metrics_contract {}
+}

@@ -63,6 +63,15 @@ pub use shutdown::{ShutdownHandle, shutdown_signal};
 pub use spine::Spine;
 pub use stats::Stats;
 
+/// The long-form pages of the repository's `docs/` that document this crate, as rustdoc: every
+/// Rust block in them compiles (and runs, unless marked `no_run`) as a doctest.
+pub mod guide {
+    #[doc = include_str!("../../../docs/failure-handling.md")]
+    pub mod failure_handling {}
+    #[doc = include_str!("../../../docs/architecture.md")]
+    pub mod architecture {}
+}
+
 #[cfg(test)]
 mod layout_tests;
 
