@@ -15,9 +15,10 @@ mod organs;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
+use example_support::shell::{self, Formats, Mode, Shell, StressProgress};
 use example_support::{
     App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
 };
@@ -28,7 +29,6 @@ use organs::{
     PRIORITIES, PushSender, Router, SmsSender, Tracker, Validator, directory,
 };
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -115,20 +115,6 @@ fn parse_csv(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
         });
     }
     Ok(out)
-}
-
-fn read_file(path: &PathBuf) -> Result<Vec<RequestSpec>, BoxError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if is_csv {
-        parse_csv(&text)
-    } else {
-        parse_json(&text)
-    };
-    parsed.map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
 /// The built-in demo: the seed sample plus two requests that show the failure paths.
@@ -246,14 +232,8 @@ fn stress_requests(n: u64, seed: u64) -> Vec<RequestSpec> {
         .collect()
 }
 
-enum Mode {
-    Batch(Vec<RequestSpec>),
-    Interactive,
-    Stress(u64),
-}
-
 struct Notifications {
-    mode: Mode,
+    mode: Mode<RequestSpec>,
     seed: u64,
     latency: Latency,
     email_failure_rate: f64,
@@ -270,26 +250,11 @@ struct Run<B: Backend> {
     next_id: u64,
     requests: u64,
     requested_channels: u64,
+    /// The prompt's queued requests, sent on `send`.
+    pending: Vec<RequestSpec>,
 }
 
 impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
-    async fn submit(&mut self, specs: Vec<RequestSpec>) -> Result<(), BoxError> {
-        for spec in specs {
-            self.next_id += 1;
-            self.requests += 1;
-            self.requested_channels += spec.channels.len() as u64;
-            let req = NotificationRequested {
-                request_id: self.next_id,
-                user_id: spec.user_id,
-                channels: spec.channels,
-                message: spec.message,
-                priority: spec.priority,
-            };
-            self.spine.send(Event::from_payload(&req)?).await?;
-        }
-        Ok(())
-    }
-
     async fn dead_letters(&self) -> Result<Vec<DeadLetterInfo>, BoxError> {
         Ok(self.spine.backend().dead_letter_infos(1_000_000).await?)
     }
@@ -379,7 +344,7 @@ impl App for Notifications {
         self,
         backend: B,
     ) -> Result<(), BoxError> {
-        let verbose = !matches!(self.mode, Mode::Stress(_));
+        let verbose = !self.mode.is_stress();
         let outcomes = Arc::new(Mutex::new(Outcomes::default()));
         let trail = Arc::new(Mutex::new(Vec::new()));
         let fast_retry = RetryPolicy::exponential(5, Duration::from_millis(2))
@@ -430,15 +395,9 @@ impl App for Notifications {
             next_id: 0,
             requests: 0,
             requested_channels: 0,
+            pending: Vec::new(),
         };
-        match self.mode {
-            Mode::Batch(specs) => {
-                run.submit(specs).await?;
-                run.spine.run_until_drained().await?;
-            }
-            Mode::Stress(n) => stress(&mut run, n, self.seed, self.json_logs).await?,
-            Mode::Interactive => interactive(&mut run).await?,
-        }
+        shell::run(&mut run, self.mode, self.seed, self.json_logs).await?;
         let dead = run.dead_letters().await?;
         run.print_outcomes(&dead).await;
         print_spine_summary(&run.spine.stats(), &dead, 20);
@@ -446,98 +405,108 @@ impl App for Notifications {
     }
 }
 
-async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    run: &mut Run<B>,
-    n: u64,
-    seed: u64,
-    quiet: bool,
-) -> Result<(), BoxError> {
-    let specs = stress_requests(n, seed);
-    let total: u64 = specs.iter().map(|s| s.channels.len() as u64).sum();
-    let started = Instant::now();
-    let progress = {
-        let spine = run.spine.clone();
-        let outcomes = Arc::clone(&run.outcomes);
-        example_support::Progress::start(total, "channels", quiet, move || {
-            let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-            o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
-        })
-    };
-    run.submit(specs).await?;
-    let result = run.spine.run_until_drained().await;
-    let stats = result?;
-    let done = {
-        let o = run.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-        o.delivered_total() + o.failed_total() + stats.dead_lettered
-    };
-    progress.finish(done);
-    let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
-    #[allow(clippy::cast_precision_loss)]
-    let (reqs, events) = (n as f64 / secs, stats.processed as f64 / secs);
-    example_support::outln!(
-        "stress: {n} requests ({total} channels, {} events) in {secs:.2} s: {reqs:.0} requests/s, {events:.0} events/s",
-        stats.processed
-    );
-    Ok(())
-}
+impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
+    type Backend = B;
+    type Record = RequestSpec;
+    const RECORDS: &'static str = "requests";
+    const USAGE: &'static str = USAGE;
+    const ONE_AT_A_TIME: bool = false;
 
-async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    run: &mut Run<B>,
-) -> Result<(), BoxError> {
-    example_support::outln!("notification prompt — {USAGE}");
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut pending: Vec<RequestSpec> = Vec::new();
-    while let Some(line) = lines.next_line().await? {
-        let line = line.trim();
+    fn spine(&self) -> &Spine<B> {
+        &self.spine
+    }
+
+    async fn send(&mut self, spec: RequestSpec) -> Result<(), BoxError> {
+        self.next_id += 1;
+        self.requests += 1;
+        self.requested_channels += spec.channels.len() as u64;
+        let req = NotificationRequested {
+            request_id: self.next_id,
+            user_id: spec.user_id,
+            channels: spec.channels,
+            message: spec.message,
+            priority: spec.priority,
+        };
+        self.spine.send(Event::from_payload(&req)?).await?;
+        Ok(())
+    }
+
+    fn stress_records(&self, n: u64, seed: u64) -> Vec<RequestSpec> {
+        stress_requests(n, seed)
+    }
+
+    /// Counted in channels: each is delivered, failed or dead-lettered.
+    fn stress_progress(&self, specs: &[RequestSpec]) -> StressProgress {
+        let spine = self.spine.clone();
+        let outcomes = Arc::clone(&self.outcomes);
+        StressProgress {
+            total: specs.iter().map(|s| s.channels.len() as u64).sum(),
+            unit: "channels",
+            done: Arc::new(move || {
+                let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+                o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
+            }),
+        }
+    }
+
+    fn greeting(&self) -> String {
+        format!("notification prompt — {USAGE}")
+    }
+
+    async fn line(&mut self, line: &str) -> Result<Result<(), String>, BoxError> {
         match line.to_lowercase().as_str() {
-            "" => {}
-            "quit" | "exit" => break,
-            "help" => example_support::outln!("{USAGE}"),
             "send" => {
-                if pending.is_empty() {
+                if self.pending.is_empty() {
                     example_support::outln!("nothing to send: queue a request first");
-                    continue;
+                    return Ok(Ok(()));
                 }
+                let pending = std::mem::take(&mut self.pending);
                 let n = pending.len();
-                run.submit(std::mem::take(&mut pending)).await?;
-                run.spine.run_until_drained().await?;
+                for spec in pending {
+                    self.send(spec).await?;
+                }
+                self.spine.run_until_drained().await?;
                 example_support::outln!("sent {n} request(s)");
             }
             "stats" => {
-                let o = run
+                let o = self
                     .outcomes
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
-                let s = run.spine.stats();
+                let s = self.spine.stats();
                 example_support::outln!(
                     "so far: {} requests, delivered {}, failed {}, dead-lettered {}, {} queued unsent; spine processed {}",
-                    run.requests,
+                    self.requests,
                     o.delivered_total(),
                     o.failed_total(),
                     s.dead_lettered,
-                    pending.len(),
+                    self.pending.len(),
                     s.processed
                 );
             }
-            _ => match parse_request_line(line) {
-                Ok(spec) => {
-                    example_support::outln!(
-                        "queued: {} via {} ({}) — type send to deliver",
-                        spec.user_id,
-                        spec.channels.join(","),
-                        spec.priority
-                    );
-                    pending.push(spec);
-                }
-                Err(e) => example_support::outln!("error: {e}\n{USAGE}"),
-            },
+            _ => {
+                let spec = match parse_request_line(line) {
+                    Ok(spec) => spec,
+                    Err(e) => return Ok(Err(e)),
+                };
+                example_support::outln!(
+                    "queued: {} via {} ({}) — type send to deliver",
+                    spec.user_id,
+                    spec.channels.join(","),
+                    spec.priority
+                );
+                self.pending.push(spec);
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn prompt_closed(&mut self) {
+        if !self.pending.is_empty() {
+            example_support::outln!("discarding {} unsent request(s)", self.pending.len());
         }
     }
-    if !pending.is_empty() {
-        example_support::outln!("discarding {} unsent request(s)", pending.len());
-    }
-    Ok(())
 }
 
 #[tokio::main]
@@ -548,15 +517,17 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    let mode = if cli.interactive {
-        Mode::Interactive
-    } else if let Some(n) = cli.stress {
-        Mode::Stress(n)
-    } else if let Some(path) = &cli.file {
-        Mode::Batch(read_file(path)?)
-    } else {
-        Mode::Batch(demo_requests()?)
+    let formats = Formats {
+        json: parse_json,
+        csv: parse_csv,
     };
+    let mode = Mode::choose(
+        cli.interactive,
+        cli.stress,
+        cli.file.as_deref(),
+        &formats,
+        demo_requests,
+    )?;
     let app = Notifications {
         mode,
         seed: cli.seed,

@@ -1,0 +1,219 @@
+//! The command-line shell the record-driven examples (notifications, trading) share: which
+//! mode a run is in (the built-in demo, `--file`, `--stress N`, `--interactive`), reading a
+//! `--file` as JSON or CSV by its extension, the stress run with its progress and throughput
+//! line, and the prompt loop on stdin. Each example keeps its own domain behind [`Shell`]: how
+//! a record is parsed, generated, sent and reported.
+
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use necro_core::Backend;
+use necro_spine::Spine;
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::{BoxError, Progress, outln};
+
+/// What a run does, chosen from the command line by [`Mode::choose`].
+#[derive(Debug)]
+pub enum Mode<R> {
+    /// Send these records (the built-in demo, or a `--file`'s), then drain.
+    Records(Vec<R>),
+    /// `--stress N`: N generated records at once, with progress and a throughput line.
+    Stress(u64),
+    /// `--interactive`: a prompt on stdin.
+    Interactive,
+}
+
+/// How an example parses each format of a `--file`.
+#[derive(Debug)]
+pub struct Formats<R> {
+    /// A `.json` file, or any file whose extension is not `csv`.
+    pub json: fn(&str) -> Result<Vec<R>, BoxError>,
+    /// A `.csv` file (any case).
+    pub csv: fn(&str) -> Result<Vec<R>, BoxError>,
+}
+
+impl<R> Mode<R> {
+    /// `--interactive` first, then `--stress N`, then `--file` (read now, with `formats`),
+    /// else the built-in `demo`.
+    ///
+    /// # Errors
+    /// The file's, as [`read_file`] gives them, or the demo's.
+    pub fn choose(
+        interactive: bool,
+        stress: Option<u64>,
+        file: Option<&Path>,
+        formats: &Formats<R>,
+        demo: impl FnOnce() -> Result<Vec<R>, BoxError>,
+    ) -> Result<Self, BoxError> {
+        Ok(if interactive {
+            Self::Interactive
+        } else if let Some(n) = stress {
+            Self::Stress(n)
+        } else if let Some(path) = file {
+            Self::Records(read_file(path, formats)?)
+        } else {
+            Self::Records(demo()?)
+        })
+    }
+
+    /// Whether this is a `--stress` run (whose organs print nothing per event).
+    #[must_use]
+    pub fn is_stress(&self) -> bool {
+        matches!(self, Self::Stress(_))
+    }
+}
+
+/// Reads the records of the file at `path`: CSV when its extension is `csv` (any case), JSON
+/// otherwise.
+///
+/// # Errors
+/// `cannot read <path>: <cause>`, or `<path>: <the parser's error>`.
+pub fn read_file<R>(path: &Path, formats: &Formats<R>) -> Result<Vec<R>, BoxError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let is_csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let parse = if is_csv { formats.csv } else { formats.json };
+    parse(&text).map_err(|e| format!("{}: {e}", path.display()).into())
+}
+
+/// How a stress run counts its progress.
+pub struct StressProgress {
+    /// How many units the whole run answers for.
+    pub total: u64,
+    /// What a unit is called, plural (`"channels"`). When it is not what a record is called
+    /// ([`Shell::RECORDS`]), the throughput line names the total as well.
+    pub unit: &'static str,
+    /// How many units are answered for so far; polled from another task while the run goes.
+    pub done: Arc<dyn Fn() -> u64 + Send + Sync>,
+}
+
+impl std::fmt::Debug for StressProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StressProgress")
+            .field("total", &self.total)
+            .field("unit", &self.unit)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One example's side of the shell: its records and its prompt. [`run`] drives it.
+pub trait Shell: Send + Sync {
+    /// The backend its spine runs on.
+    type Backend: Backend;
+    /// What a file, the demo or the stress generator gives, one event (or command) each.
+    type Record: Send;
+    /// What a record is called, plural, in the stress line (`"requests"`, `"orders"`).
+    const RECORDS: &'static str;
+    /// The prompt's usage text, printed on `help` and after a bad line.
+    const USAGE: &'static str;
+    /// Whether [`Mode::Records`] drains after each record, so each is settled before the next
+    /// is sent (arrival order is time priority), or sends them all and drains once.
+    const ONE_AT_A_TIME: bool;
+
+    /// The spine the records go to.
+    fn spine(&self) -> &Spine<Self::Backend>;
+    /// Sends one record to the spine (without draining it).
+    fn send(&mut self, record: Self::Record) -> impl Future<Output = Result<(), BoxError>> + Send;
+    /// The records of `--stress n`, generated from `seed`.
+    fn stress_records(&self, n: u64, seed: u64) -> Vec<Self::Record>;
+    /// How the stress run of `records` counts its progress.
+    fn stress_progress(&self, records: &[Self::Record]) -> StressProgress;
+    /// What the prompt prints first.
+    fn greeting(&self) -> String;
+    /// Handles one prompt line other than an empty line, `help`, `quit` or `exit`: `Ok(Err)`
+    /// is a bad line, printed as `error: <message>` with the usage, and the prompt goes on.
+    ///
+    /// # Errors
+    /// What ends the run (the spine's or backend's errors).
+    fn line(
+        &mut self,
+        line: &str,
+    ) -> impl Future<Output = Result<Result<(), String>, BoxError>> + Send;
+    /// Called once when stdin ends or on `quit`.
+    fn prompt_closed(&mut self) {}
+}
+
+/// Runs `mode` on `session`: sends the records and drains, or the stress run (generated from
+/// `seed`; its progress lines left out when `quiet`, e.g. under `--json-logs`), or the prompt.
+///
+/// # Errors
+/// The session's, the spine's, or stdin's.
+pub async fn run<S: Shell>(
+    session: &mut S,
+    mode: Mode<S::Record>,
+    seed: u64,
+    quiet: bool,
+) -> Result<(), BoxError> {
+    match mode {
+        Mode::Records(records) => {
+            for record in records {
+                session.send(record).await?;
+                if S::ONE_AT_A_TIME {
+                    session.spine().run_until_drained().await?;
+                }
+            }
+            if !S::ONE_AT_A_TIME {
+                session.spine().run_until_drained().await?;
+            }
+            Ok(())
+        }
+        Mode::Stress(n) => stress(session, n, seed, quiet).await,
+        Mode::Interactive => prompt(session).await,
+    }
+}
+
+/// Sends `n` generated records at once, drains, and prints the throughput.
+async fn stress<S: Shell>(session: &mut S, n: u64, seed: u64, quiet: bool) -> Result<(), BoxError> {
+    let records = session.stress_records(n, seed);
+    let StressProgress { total, unit, done } = session.stress_progress(&records);
+    let started = Instant::now();
+    let progress = {
+        let done = Arc::clone(&done);
+        Progress::start(total, unit, quiet, move || done())
+    };
+    for record in records {
+        session.send(record).await?;
+    }
+    let stats = session.spine().run_until_drained().await?;
+    progress.finish(done());
+    let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
+    #[allow(clippy::cast_precision_loss)]
+    let (records, events) = (n as f64 / secs, stats.processed as f64 / secs);
+    let what = S::RECORDS;
+    let units = if unit == what {
+        String::new()
+    } else {
+        format!("{total} {unit}, ")
+    };
+    outln!(
+        "stress: {n} {what} ({units}{} events) in {secs:.2} s: {records:.0} {what}/s, {events:.0} events/s",
+        stats.processed
+    );
+    Ok(())
+}
+
+/// The prompt: one line at a time from stdin until it ends or `quit`/`exit`.
+async fn prompt<S: Shell>(session: &mut S) -> Result<(), BoxError> {
+    outln!("{}", session.greeting());
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        let line = line.trim();
+        match line.to_lowercase().as_str() {
+            "" => {}
+            "quit" | "exit" => break,
+            "help" => outln!("{}", S::USAGE),
+            _ => {
+                if let Err(e) = session.line(line).await? {
+                    outln!("error: {e}\n{}", S::USAGE);
+                }
+            }
+        }
+    }
+    session.prompt_closed();
+    Ok(())
+}
