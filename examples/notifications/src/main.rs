@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Parser;
-use example_support::shell::{self, Formats, Mode, Shell, StressProgress};
+use example_support::shell::{self, BadLine, Formats, Mode, Shell, StressProgress};
 use example_support::{
     App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
 };
@@ -453,12 +453,12 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
         format!("notification prompt — {USAGE}")
     }
 
-    async fn line(&mut self, line: &str) -> Result<Result<(), String>, BoxError> {
+    async fn line(&mut self, line: &str) -> Result<(), BoxError> {
         match line.to_lowercase().as_str() {
             "send" => {
                 if self.pending.is_empty() {
                     example_support::outln!("nothing to send: queue a request first");
-                    return Ok(Ok(()));
+                    return Ok(());
                 }
                 let pending = std::mem::take(&mut self.pending);
                 let n = pending.len();
@@ -486,10 +486,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
                 );
             }
             _ => {
-                let spec = match parse_request_line(line) {
-                    Ok(spec) => spec,
-                    Err(e) => return Ok(Err(e)),
-                };
+                let spec = parse_request_line(line).map_err(BadLine)?;
                 example_support::outln!(
                     "queued: {} via {} ({}) — type send to deliver",
                     spec.user_id,
@@ -499,7 +496,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
                 self.pending.push(spec);
             }
         }
-        Ok(Ok(()))
+        Ok(())
     }
 
     fn prompt_closed(&mut self) {

@@ -101,6 +101,11 @@ impl std::fmt::Debug for StressProgress {
     }
 }
 
+/// A prompt line that cannot be understood: the prompt says why and goes on.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadLine(pub String);
+
 /// One example's side of the shell: its records and its prompt. [`run`] drives it.
 pub trait Shell: Send + Sync {
     /// The backend its spine runs on.
@@ -125,15 +130,12 @@ pub trait Shell: Send + Sync {
     fn stress_progress(&self, records: &[Self::Record]) -> StressProgress;
     /// What the prompt prints first.
     fn greeting(&self) -> String;
-    /// Handles one prompt line other than an empty line, `help`, `quit` or `exit`: `Ok(Err)`
-    /// is a bad line, printed as `error: <message>` with the usage, and the prompt goes on.
+    /// Handles one prompt line (trimmed) other than an empty line, `help`, `quit` or `exit`.
     ///
     /// # Errors
-    /// What ends the run (the spine's or backend's errors).
-    fn line(
-        &mut self,
-        line: &str,
-    ) -> impl Future<Output = Result<Result<(), String>, BoxError>> + Send;
+    /// A [`BadLine`], printed as `error: <message>` with the usage, after which the prompt
+    /// goes on; any other error ends the run (the spine's or the backend's).
+    fn line(&mut self, line: &str) -> impl Future<Output = Result<(), BoxError>> + Send;
     /// Called once when stdin ends or on `quit`.
     fn prompt_closed(&mut self) {}
 }
@@ -207,11 +209,13 @@ async fn prompt<S: Shell>(session: &mut S) -> Result<(), BoxError> {
             "" => {}
             "quit" | "exit" => break,
             "help" => outln!("{}", S::USAGE),
-            _ => {
-                if let Err(e) = session.line(line).await? {
-                    outln!("error: {e}\n{}", S::USAGE);
-                }
-            }
+            _ => match session.line(line).await {
+                Ok(()) => {}
+                Err(e) => match e.downcast::<BadLine>() {
+                    Ok(bad) => outln!("error: {bad}\n{}", S::USAGE),
+                    Err(e) => return Err(e),
+                },
+            },
         }
     }
     session.prompt_closed();
