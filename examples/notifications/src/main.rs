@@ -13,12 +13,11 @@
 mod organs;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Parser;
-use example_support::shell::{self, BadLine, Formats, Mode, Shell, StressProgress};
+use example_support::shell::{self, BadLine, Formats, Mode, Shell, ShellArgs, StressProgress};
 use example_support::{
     App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
 };
@@ -38,17 +37,23 @@ const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
 /// A multi-channel notification pipeline on NecroStack: validate, route, deliver by email, SMS
 /// and push in parallel (with retries and a dead-letter queue), audit.
 #[derive(Parser)]
+// The shared `--file`, `--interactive` and `--stress` (example_support::shell::ShellArgs),
+// in this example's words.
+#[command(
+    mut_arg("file", |a| a.help(
+        "Read requests from a JSON (`{\"notifications\": [...]}`) or CSV \
+            (`user_id,channels,message,priority`, channels separated by `|`) file"
+    )),
+    mut_arg("interactive", |a| a.help(
+        "Read requests from standard input, one per line; `send` sends them"
+    )),
+    mut_arg("stress", |a| a
+        .help("Send N generated requests (1 to 50,000) and report throughput")
+        .value_parser(clap::value_parser!(u64).range(1..=50_000))),
+)]
 struct Cli {
-    /// Read requests from a JSON (`{"notifications": [...]}`) or CSV
-    /// (`user_id,channels,message,priority`, channels separated by `|`) file.
-    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
-    file: Option<PathBuf>,
-    /// Read requests from standard input, one per line; `send` sends them.
-    #[arg(long, conflicts_with = "stress")]
-    interactive: bool,
-    /// Send N generated requests (1 to 50,000) and report throughput.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50_000))]
-    stress: Option<u64>,
+    #[command(flatten)]
+    shell: ShellArgs,
     /// Seed for the simulated failures (and the stress mix), so a run can be reproduced.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -518,13 +523,7 @@ async fn try_main() -> Result<(), BoxError> {
         json: parse_json,
         csv: parse_csv,
     };
-    let mode = Mode::choose(
-        cli.interactive,
-        cli.stress,
-        cli.file.as_deref(),
-        &formats,
-        demo_requests,
-    )?;
+    let mode = cli.shell.mode(&formats, demo_requests)?;
     let app = Notifications {
         mode,
         seed: cli.seed,

@@ -5,7 +5,7 @@
 //! a record is parsed, generated, sent and reported.
 
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -15,7 +15,46 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::{BoxError, Progress, outln};
 
-/// What a run does, chosen from the command line by [`Mode::choose`].
+/// `--file`, `--interactive` and `--stress N`, flattened first into a shell example's command
+/// line. An example words their help for its own records, and bounds `--stress`, with
+/// `#[command(mut_arg("stress", |a| a.help(..).value_parser(..)))]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ShellArgs {
+    /// Read records from a JSON or CSV file (CSV by the `.csv` extension).
+    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
+    pub file: Option<PathBuf>,
+    /// Read records or commands from standard input, one per line.
+    #[arg(long, conflicts_with = "stress")]
+    pub interactive: bool,
+    /// Send N generated records at once and report throughput.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stress: Option<u64>,
+}
+
+impl ShellArgs {
+    /// The mode these flags ask for: `--interactive`, else `--stress N`, else `--file` (read
+    /// now, with `formats`), else the built-in `demo`.
+    ///
+    /// # Errors
+    /// The file's, as [`read_file`] gives them, or the demo's.
+    pub fn mode<R>(
+        &self,
+        formats: &Formats<R>,
+        demo: impl FnOnce() -> Result<Vec<R>, BoxError>,
+    ) -> Result<Mode<R>, BoxError> {
+        Ok(if self.interactive {
+            Mode::Interactive
+        } else if let Some(n) = self.stress {
+            Mode::Stress(n)
+        } else if let Some(path) = &self.file {
+            Mode::Records(read_file(path, formats)?)
+        } else {
+            Mode::Records(demo()?)
+        })
+    }
+}
+
+/// What a run does, chosen from the command line by [`ShellArgs::mode`].
 #[derive(Debug)]
 pub enum Mode<R> {
     /// Send these records (the built-in demo, or a `--file`'s), then drain.
@@ -36,29 +75,6 @@ pub struct Formats<R> {
 }
 
 impl<R> Mode<R> {
-    /// `--interactive` first, then `--stress N`, then `--file` (read now, with `formats`),
-    /// else the built-in `demo`.
-    ///
-    /// # Errors
-    /// The file's, as [`read_file`] gives them, or the demo's.
-    pub fn choose(
-        interactive: bool,
-        stress: Option<u64>,
-        file: Option<&Path>,
-        formats: &Formats<R>,
-        demo: impl FnOnce() -> Result<Vec<R>, BoxError>,
-    ) -> Result<Self, BoxError> {
-        Ok(if interactive {
-            Self::Interactive
-        } else if let Some(n) = stress {
-            Self::Stress(n)
-        } else if let Some(path) = file {
-            Self::Records(read_file(path, formats)?)
-        } else {
-            Self::Records(demo()?)
-        })
-    }
-
     /// Whether this is a `--stress` run (whose organs print nothing per event).
     #[must_use]
     pub fn is_stress(&self) -> bool {

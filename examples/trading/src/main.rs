@@ -7,12 +7,11 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use clap::Parser;
-use example_support::shell::{self, BadLine, Formats, Mode, Shell, StressProgress};
+use example_support::shell::{self, BadLine, Formats, Mode, Shell, ShellArgs, StressProgress};
 use example_support::{
     App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
 };
@@ -31,18 +30,24 @@ const BUILT_IN: &str = include_str!("../data/sample_orders.json");
 /// A trading order book on NecroStack: validation, price-time-priority matching per symbol,
 /// settlement with retries, risk alerts and an audit trail.
 #[derive(Parser)]
+// The shared `--file`, `--interactive` and `--stress` (example_support::shell::ShellArgs),
+// in this example's words.
+#[command(
+    mut_arg("file", |a| a.help(
+        "Read orders from a JSON (`{\"orders\": [...]}`) or CSV \
+            (`trader_id,symbol,side,order_type,quantity,price`) file"
+    )),
+    mut_arg("interactive", |a| a.help(
+        "Read commands from standard input: `BUY 100 AAPL @ 150.50`, `SELL 50 TSLA MKT`, \
+            `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`"
+    )),
+    mut_arg("stress", |a| a
+        .help("Submit N generated orders (1 to 1,000,000) at once and report throughput")
+        .value_parser(clap::value_parser!(u64).range(1..=1_000_000))),
+)]
 struct Cli {
-    /// Read orders from a JSON (`{"orders": [...]}`) or CSV
-    /// (`trader_id,symbol,side,order_type,quantity,price`) file.
-    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
-    file: Option<PathBuf>,
-    /// Read commands from standard input: `BUY 100 AAPL @ 150.50`, `SELL 50 TSLA MKT`,
-    /// `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`.
-    #[arg(long, conflicts_with = "stress")]
-    interactive: bool,
-    /// Submit N generated orders (1 to 1,000,000) at once and report throughput.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    stress: Option<u64>,
+    #[command(flatten)]
+    shell: ShellArgs,
     /// Seed for settlement failures (and the stress order mix), so a run can be reproduced.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -557,13 +562,7 @@ async fn try_main() -> Result<(), BoxError> {
         json: parse_json,
         csv: parse_csv,
     };
-    let mode = Mode::choose(
-        cli.interactive,
-        cli.stress,
-        cli.file.as_deref(),
-        &formats,
-        demo_commands,
-    )?;
+    let mode = cli.shell.mode(&formats, demo_commands)?;
     let config = TradingConfig {
         seed: cli.seed,
         settlement_latency: (!cli.fast).then(|| Duration::from_millis(cli.settlement_latency_ms)),
