@@ -17,10 +17,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Parser;
-use example_support::shell::{self, BadLine, Formats, Mode, Shell, ShellArgs, StressProgress};
-use example_support::{
-    App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+use example_support::shell::{
+    self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
+use example_support::{App, DeadLetterInfo, InspectDeadLetters, print_spine_summary};
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
 use organs::{
@@ -70,9 +70,7 @@ struct Cli {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    observe: ObserveArgs,
+    run: RunArgs,
 }
 
 /// One request as given (file, prompt or generator), before it gets its id.
@@ -511,29 +509,31 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
     }
 }
 
+/// Where the requests come from without `--stress` or `--interactive`.
+const RECORDS: Records<RequestSpec> = Records {
+    json: parse_json,
+    csv: parse_csv,
+    demo: demo_requests,
+};
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_support::exit_code(try_main().await)
-}
-
-async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
-    let observe = cli.observe.install()?;
-    let formats = Formats {
-        json: parse_json,
-        csv: parse_csv,
-    };
-    let mode = cli.shell.mode(&formats, demo_requests)?;
-    let app = Notifications {
-        mode,
-        seed: cli.seed,
-        latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
-        email_failure_rate: cli.email_failure_rate,
-        concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
-        json_logs: observe.json_logs(),
-    };
-    run_app(&cli.backend, &observe, "notifications", app).await?;
-    Ok(())
+    shell::main(
+        &cli.shell,
+        &cli.run,
+        "notifications",
+        &RECORDS,
+        |mode, observe| Notifications {
+            mode,
+            seed: cli.seed,
+            latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
+            email_failure_rate: cli.email_failure_rate,
+            concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+            json_logs: observe.json_logs(),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use necro_core::Backend;
 use necro_spine::Spine;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{BoxError, Progress, outln};
+use crate::{App, BackendArgs, BoxError, ObserveArgs, ObserveGuard, Progress, outln, run_app};
 
 /// `--file`, `--interactive` and `--stress N`, flattened first into a shell example's command
 /// line. An example words their help for its own records, and bounds `--stress`, with
@@ -33,23 +33,19 @@ pub struct ShellArgs {
 
 impl ShellArgs {
     /// The mode these flags ask for: `--interactive`, else `--stress N`, else `--file` (read
-    /// now, with `formats`), else the built-in `demo`.
+    /// now, with `records`), else the built-in demo's records.
     ///
     /// # Errors
     /// The file's, as [`read_file`] gives them, or the demo's.
-    pub fn mode<R>(
-        &self,
-        formats: &Formats<R>,
-        demo: impl FnOnce() -> Result<Vec<R>, BoxError>,
-    ) -> Result<Mode<R>, BoxError> {
+    pub fn mode<R>(&self, records: &Records<R>) -> Result<Mode<R>, BoxError> {
         Ok(if self.interactive {
             Mode::Interactive
         } else if let Some(n) = self.stress {
             Mode::Stress(n)
         } else if let Some(path) = &self.file {
-            Mode::Records(read_file(path, formats)?)
+            Mode::Records(read_file(path, records)?)
         } else {
-            Mode::Records(demo()?)
+            Mode::Records((records.demo)()?)
         })
     }
 }
@@ -65,13 +61,48 @@ pub enum Mode<R> {
     Interactive,
 }
 
-/// How an example parses each format of a `--file`.
+/// Where an example's records come from when it is not stressed or prompted: a `--file` in
+/// either format, or its built-in demo.
 #[derive(Debug)]
-pub struct Formats<R> {
-    /// A `.json` file, or any file whose extension is not `csv`.
+pub struct Records<R> {
+    /// Parses a `.json` file, or any file whose extension is not `csv`.
     pub json: fn(&str) -> Result<Vec<R>, BoxError>,
-    /// A `.csv` file (any case).
+    /// Parses a `.csv` file (any case).
     pub csv: fn(&str) -> Result<Vec<R>, BoxError>,
+    /// The built-in demo, run without `--file`.
+    pub demo: fn() -> Result<Vec<R>, BoxError>,
+}
+
+/// `--backend`, `--redis-url`, `--stream` and the observability flags, flattened last into a
+/// shell example's command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RunArgs {
+    /// Which backend carries the events.
+    #[command(flatten)]
+    pub backend: BackendArgs,
+    /// Logs, metrics and the live page.
+    #[command(flatten)]
+    pub observe: ObserveArgs,
+}
+
+/// The `main` of a shell example, once its command line is parsed: installs the observability,
+/// reads the mode from `shell` (a file now, with `records`), builds the example's [`App`] with
+/// `app`, runs it on the chosen backend (see [`run_app`]) and turns the result into the exit
+/// code (see [`crate::exit_code`]).
+pub async fn main<R, A: App<Output = ()>>(
+    shell: &ShellArgs,
+    run: &RunArgs,
+    example: &str,
+    records: &Records<R>,
+    app: impl FnOnce(Mode<R>, &ObserveGuard) -> A,
+) -> std::process::ExitCode {
+    let result = async {
+        let observe = run.observe.install()?;
+        let mode = shell.mode(records)?;
+        let app = app(mode, &observe);
+        run_app(&run.backend, &observe, example, app).await
+    };
+    crate::exit_code(result.await)
 }
 
 impl<R> Mode<R> {
@@ -87,13 +118,13 @@ impl<R> Mode<R> {
 ///
 /// # Errors
 /// `cannot read <path>: <cause>`, or `<path>: <the parser's error>`.
-pub fn read_file<R>(path: &Path, formats: &Formats<R>) -> Result<Vec<R>, BoxError> {
+pub fn read_file<R>(path: &Path, records: &Records<R>) -> Result<Vec<R>, BoxError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let is_csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parse = if is_csv { formats.csv } else { formats.json };
+    let parse = if is_csv { records.csv } else { records.json };
     parse(&text).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 

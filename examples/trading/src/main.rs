@@ -11,10 +11,10 @@ use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use clap::Parser;
-use example_support::shell::{self, BadLine, Formats, Mode, Shell, ShellArgs, StressProgress};
-use example_support::{
-    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+use example_support::shell::{
+    self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
+use example_support::{App, InspectDeadLetters, print_spine_summary};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
@@ -64,9 +64,7 @@ struct Cli {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    observe: ObserveArgs,
+    run: RunArgs,
 }
 
 /// One order as the sample files write it.
@@ -550,34 +548,39 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Session<B> {
     }
 }
 
+/// Where the orders come from without `--stress` or `--interactive`.
+const RECORDS: Records<Command> = Records {
+    json: parse_json,
+    csv: parse_csv,
+    demo: demo_commands,
+};
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_support::exit_code(try_main().await)
-}
-
-async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
-    let observe = cli.observe.install()?;
-    let formats = Formats {
-        json: parse_json,
-        csv: parse_csv,
-    };
-    let mode = cli.shell.mode(&formats, demo_commands)?;
-    let config = TradingConfig {
-        seed: cli.seed,
-        settlement_latency: (!cli.fast).then(|| Duration::from_millis(cli.settlement_latency_ms)),
-        settlement_failure_rate: cli.settlement_failure_rate,
-        concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
-        verbose: !mode.is_stress(),
-        ..TradingConfig::default()
-    };
-    let app = Trading {
-        mode,
-        config,
-        json_logs: observe.json_logs(),
-    };
-    run_app(&cli.backend, &observe, "trading", app).await?;
-    Ok(())
+    shell::main(
+        &cli.shell,
+        &cli.run,
+        "trading",
+        &RECORDS,
+        |mode, observe| {
+            let config = TradingConfig {
+                seed: cli.seed,
+                settlement_latency: (!cli.fast)
+                    .then(|| Duration::from_millis(cli.settlement_latency_ms)),
+                settlement_failure_rate: cli.settlement_failure_rate,
+                concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+                verbose: !mode.is_stress(),
+                ..TradingConfig::default()
+            };
+            Trading {
+                mode,
+                config,
+                json_logs: observe.json_logs(),
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
