@@ -20,7 +20,7 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, DeadLetterInfo, InspectDeadLetters, print_spine_summary};
+use example_support::{App, BoxError, DeadLetterInfo, InspectDeadLetters, print_spine_summary};
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
 use organs::{
@@ -28,8 +28,6 @@ use organs::{
     PRIORITIES, PushSender, Router, SmsSender, Tracker, Validator, directory,
 };
 use serde::Deserialize;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
@@ -100,13 +98,9 @@ fn parse_json(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
 }
 
 fn parse_csv(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for row in reader.deserialize::<CsvRow>() {
-        let row = row?;
-        out.push(RequestSpec {
+    let rows = shell::csv_rows::<CsvRow>(text)?.into_iter();
+    Ok(rows
+        .map(|row| RequestSpec {
             user_id: row.user_id,
             channels: row
                 .channels
@@ -115,9 +109,8 @@ fn parse_csv(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
                 .collect(),
             message: row.message,
             priority: row.priority,
-        });
-    }
-    Ok(out)
+        })
+        .collect())
 }
 
 /// The built-in demo: the seed sample plus two requests that show the failure paths.

@@ -128,6 +128,20 @@ pub fn read_file<R>(path: &Path, records: &Records<R>) -> Result<Vec<R>, BoxErro
     parse(&text).map_err(|e| format!("{}: {e}", path.display()).into())
 }
 
+/// The rows of a CSV text with a header line, each field trimmed, as `T`s (for a
+/// [`Records::csv`] parser).
+///
+/// # Errors
+/// The first row that cannot be read or is not a `T`, as the `csv` crate words it.
+pub fn csv_rows<T: serde::de::DeserializeOwned>(text: &str) -> Result<Vec<T>, BoxError> {
+    let rows = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes())
+        .deserialize()
+        .collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
 /// How a stress run counts its progress.
 pub struct StressProgress {
     /// How many units the whole run answers for.
@@ -267,4 +281,93 @@ async fn prompt<S: Shell>(session: &mut S) -> Result<(), BoxError> {
     }
     session.prompt_closed();
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        shell: ShellArgs,
+    }
+
+    #[derive(Debug, PartialEq, serde::Deserialize)]
+    struct Row {
+        name: String,
+        n: u32,
+    }
+
+    fn json(text: &str) -> Result<Vec<String>, BoxError> {
+        Ok(vec![format!("json:{}", text.trim())])
+    }
+
+    fn csv(text: &str) -> Result<Vec<String>, BoxError> {
+        Ok(csv_rows::<Row>(text)?
+            .into_iter()
+            .map(|r| format!("csv:{}={}", r.name, r.n))
+            .collect())
+    }
+
+    const RECORDS: Records<String> = Records {
+        json,
+        csv,
+        demo: || Ok(vec!["demo".to_owned()]),
+    };
+
+    fn mode(args: &[&str]) -> Mode<String> {
+        let cli = Cli::try_parse_from(std::iter::once("t").chain(args.iter().copied())).unwrap();
+        cli.shell.mode(&RECORDS).unwrap()
+    }
+
+    fn file(name: &str, text: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("example-support-shell-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn the_mode_is_prompt_then_stress_then_file_then_demo() {
+        assert!(matches!(mode(&["--interactive"]), Mode::Interactive));
+        assert!(matches!(mode(&["--stress", "3"]), Mode::Stress(3)));
+        assert!(matches!(mode(&[]), Mode::Records(r) if r == ["demo"]));
+        let path = file("a.json", "{}");
+        let got = mode(&["--file", path.to_str().unwrap()]);
+        assert!(matches!(got, Mode::Records(r) if r == ["json:{}"]));
+        assert!(Cli::try_parse_from(["t", "--interactive", "--stress", "3"]).is_err());
+        assert!(Cli::try_parse_from(["t", "--stress", "0"]).is_err());
+    }
+
+    #[test]
+    fn a_file_is_csv_by_its_extension_in_any_case_and_json_otherwise() {
+        let text = "name , n\n a , 1\nb,2\n";
+        for name in ["rows.csv", "ROWS.CSV"] {
+            let got = read_file(&file(name, text), &RECORDS).unwrap();
+            assert_eq!(got, ["csv:a=1", "csv:b=2"], "{name}");
+        }
+        let got = read_file(&file("rows.txt", " x "), &RECORDS).unwrap();
+        assert_eq!(got, ["json:x"]);
+    }
+
+    #[test]
+    fn a_bad_file_names_its_path_and_the_cause() {
+        let missing = std::env::temp_dir().join("example-support-shell-no-such-file.csv");
+        let err = read_file(&missing, &RECORDS).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("cannot read {}: ", missing.display())),
+            "{err}"
+        );
+        let bad = file("bad.csv", "name,n\na,many\n");
+        let err = read_file(&bad, &RECORDS).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("{}: CSV deserialize error", bad.display())),
+            "{err}"
+        );
+        assert!(err.contains("field 1"), "{err}");
+    }
 }

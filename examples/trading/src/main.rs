@@ -14,15 +14,13 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, InspectDeadLetters, print_spine_summary};
+use example_support::{App, BoxError, InspectDeadLetters, print_spine_summary};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::Spine;
 use serde::Deserialize;
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_orders.json");
@@ -96,14 +94,8 @@ fn parse_json(text: &str) -> Result<Vec<Command>, BoxError> {
 }
 
 fn parse_csv(text: &str) -> Result<Vec<Command>, BoxError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for row in reader.deserialize::<OrderSpec>() {
-        out.push(Command::Order(row?));
-    }
-    Ok(out)
+    let orders = shell::csv_rows::<OrderSpec>(text)?;
+    Ok(orders.into_iter().map(Command::Order).collect())
 }
 
 /// The built-in demo: the seed sample, then a cancel, a rejected order and a trade with a
