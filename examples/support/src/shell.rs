@@ -16,7 +16,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use crate::{App, BackendArgs, BoxError, ObserveArgs, ObserveGuard, Progress, outln, run_app};
 
 /// `--file`, `--interactive` and `--stress N`, flattened first into a shell example's command
-/// line. An example words their help for its own records, and bounds `--stress`, with
+/// line. An example words the help for its own records, and bounds `--stress`, with
 /// `#[command(mut_arg("stress", |a| a.help(..).value_parser(..)))]`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ShellArgs {
@@ -61,6 +61,14 @@ pub enum Mode<R> {
     Interactive,
 }
 
+impl<R> Mode<R> {
+    /// Whether this is a `--stress` run (whose organs print nothing per event).
+    #[must_use]
+    pub fn is_stress(&self) -> bool {
+        matches!(self, Self::Stress(_))
+    }
+}
+
 /// Where an example's records come from when it is not stressed or prompted: a `--file` in
 /// either format, or its built-in demo.
 #[derive(Debug)]
@@ -103,14 +111,6 @@ pub async fn main<R, A: App<Output = ()>>(
         run_app(&run.backend, &observe, example, app).await
     };
     crate::exit_code(result.await)
-}
-
-impl<R> Mode<R> {
-    /// Whether this is a `--stress` run (whose organs print nothing per event).
-    #[must_use]
-    pub fn is_stress(&self) -> bool {
-        matches!(self, Self::Stress(_))
-    }
 }
 
 /// Reads the records of the file at `path`: CSV when its extension is `csv` (any case), JSON
