@@ -13,14 +13,14 @@
 mod organs;
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
-use example_support::{
-    App, BackendArgs, DeadLetterInfo, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+use example_support::shell::{
+    self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
+use example_support::{App, BoxError, DeadLetterInfo, InspectDeadLetters, print_spine_summary};
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
 use organs::{
@@ -28,9 +28,6 @@ use organs::{
     PRIORITIES, PushSender, Router, SmsSender, Tracker, Validator, directory,
 };
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
@@ -38,17 +35,23 @@ const BUILT_IN: &str = include_str!("../data/sample_notifications.json");
 /// A multi-channel notification pipeline on NecroStack: validate, route, deliver by email, SMS
 /// and push in parallel (with retries and a dead-letter queue), audit.
 #[derive(Parser)]
+// The shared `--file`, `--interactive` and `--stress` (example_support::shell::ShellArgs),
+// in this example's words.
+#[command(
+    mut_arg("file", |a| a.help(
+        "Read requests from a JSON (`{\"notifications\": [...]}`) or CSV \
+            (`user_id,channels,message,priority`, channels separated by `|`) file"
+    )),
+    mut_arg("interactive", |a| a.help(
+        "Read requests from standard input, one per line; `send` sends them"
+    )),
+    mut_arg("stress", |a| a
+        .help("Send N generated requests (1 to 50,000) and report throughput")
+        .value_parser(clap::value_parser!(u64).range(1..=50_000))),
+)]
 struct Cli {
-    /// Read requests from a JSON (`{"notifications": [...]}`) or CSV
-    /// (`user_id,channels,message,priority`, channels separated by `|`) file.
-    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
-    file: Option<PathBuf>,
-    /// Read requests from standard input, one per line; `send` sends them.
-    #[arg(long, conflicts_with = "stress")]
-    interactive: bool,
-    /// Send N generated requests (1 to 50,000) and report throughput.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=50_000))]
-    stress: Option<u64>,
+    #[command(flatten)]
+    shell: ShellArgs,
     /// Seed for the simulated failures (and the stress mix), so a run can be reproduced.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -65,9 +68,7 @@ struct Cli {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    observe: ObserveArgs,
+    run: RunArgs,
 }
 
 /// One request as given (file, prompt or generator), before it gets its id.
@@ -97,13 +98,9 @@ fn parse_json(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
 }
 
 fn parse_csv(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for row in reader.deserialize::<CsvRow>() {
-        let row = row?;
-        out.push(RequestSpec {
+    let rows = shell::csv_rows::<CsvRow>(text)?.into_iter();
+    Ok(rows
+        .map(|row| RequestSpec {
             user_id: row.user_id,
             channels: row
                 .channels
@@ -112,23 +109,8 @@ fn parse_csv(text: &str) -> Result<Vec<RequestSpec>, BoxError> {
                 .collect(),
             message: row.message,
             priority: row.priority,
-        });
-    }
-    Ok(out)
-}
-
-fn read_file(path: &PathBuf) -> Result<Vec<RequestSpec>, BoxError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if is_csv {
-        parse_csv(&text)
-    } else {
-        parse_json(&text)
-    };
-    parsed.map_err(|e| format!("{}: {e}", path.display()).into())
+        })
+        .collect())
 }
 
 /// The built-in demo: the seed sample plus two requests that show the failure paths.
@@ -246,14 +228,8 @@ fn stress_requests(n: u64, seed: u64) -> Vec<RequestSpec> {
         .collect()
 }
 
-enum Mode {
-    Batch(Vec<RequestSpec>),
-    Interactive,
-    Stress(u64),
-}
-
 struct Notifications {
-    mode: Mode,
+    mode: Mode<RequestSpec>,
     seed: u64,
     latency: Latency,
     email_failure_rate: f64,
@@ -270,26 +246,11 @@ struct Run<B: Backend> {
     next_id: u64,
     requests: u64,
     requested_channels: u64,
+    /// The prompt's queued requests, sent on `send`.
+    pending: Vec<RequestSpec>,
 }
 
 impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
-    async fn submit(&mut self, specs: Vec<RequestSpec>) -> Result<(), BoxError> {
-        for spec in specs {
-            self.next_id += 1;
-            self.requests += 1;
-            self.requested_channels += spec.channels.len() as u64;
-            let req = NotificationRequested {
-                request_id: self.next_id,
-                user_id: spec.user_id,
-                channels: spec.channels,
-                message: spec.message,
-                priority: spec.priority,
-            };
-            self.spine.send(Event::from_payload(&req)?).await?;
-        }
-        Ok(())
-    }
-
     async fn dead_letters(&self) -> Result<Vec<DeadLetterInfo>, BoxError> {
         Ok(self.spine.backend().dead_letter_infos(1_000_000).await?)
     }
@@ -379,7 +340,7 @@ impl App for Notifications {
         self,
         backend: B,
     ) -> Result<(), BoxError> {
-        let verbose = !matches!(self.mode, Mode::Stress(_));
+        let verbose = !self.mode.is_stress();
         let outcomes = Arc::new(Mutex::new(Outcomes::default()));
         let trail = Arc::new(Mutex::new(Vec::new()));
         let fast_retry = RetryPolicy::exponential(5, Duration::from_millis(2))
@@ -430,15 +391,9 @@ impl App for Notifications {
             next_id: 0,
             requests: 0,
             requested_channels: 0,
+            pending: Vec::new(),
         };
-        match self.mode {
-            Mode::Batch(specs) => {
-                run.submit(specs).await?;
-                run.spine.run_until_drained().await?;
-            }
-            Mode::Stress(n) => stress(&mut run, n, self.seed, self.json_logs).await?,
-            Mode::Interactive => interactive(&mut run).await?,
-        }
+        shell::run(&mut run, self.mode, self.seed, self.json_logs).await?;
         let dead = run.dead_letters().await?;
         run.print_outcomes(&dead).await;
         print_spine_summary(&run.spine.stats(), &dead, 20);
@@ -446,127 +401,132 @@ impl App for Notifications {
     }
 }
 
-async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    run: &mut Run<B>,
-    n: u64,
-    seed: u64,
-    quiet: bool,
-) -> Result<(), BoxError> {
-    let specs = stress_requests(n, seed);
-    let total: u64 = specs.iter().map(|s| s.channels.len() as u64).sum();
-    let started = Instant::now();
-    let progress = {
-        let spine = run.spine.clone();
-        let outcomes = Arc::clone(&run.outcomes);
-        example_support::Progress::start(total, "channels", quiet, move || {
-            let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-            o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
-        })
-    };
-    run.submit(specs).await?;
-    let result = run.spine.run_until_drained().await;
-    let stats = result?;
-    let done = {
-        let o = run.outcomes.lock().unwrap_or_else(PoisonError::into_inner);
-        o.delivered_total() + o.failed_total() + stats.dead_lettered
-    };
-    progress.finish(done);
-    let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
-    #[allow(clippy::cast_precision_loss)]
-    let (reqs, events) = (n as f64 / secs, stats.processed as f64 / secs);
-    example_support::outln!(
-        "stress: {n} requests ({total} channels, {} events) in {secs:.2} s: {reqs:.0} requests/s, {events:.0} events/s",
-        stats.processed
-    );
-    Ok(())
-}
+impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
+    type Backend = B;
+    type Record = RequestSpec;
+    const RECORDS: &'static str = "requests";
+    const USAGE: &'static str = USAGE;
+    const ONE_AT_A_TIME: bool = false;
 
-async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    run: &mut Run<B>,
-) -> Result<(), BoxError> {
-    example_support::outln!("notification prompt — {USAGE}");
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    let mut pending: Vec<RequestSpec> = Vec::new();
-    while let Some(line) = lines.next_line().await? {
-        let line = line.trim();
+    fn spine(&self) -> &Spine<B> {
+        &self.spine
+    }
+
+    async fn send(&mut self, spec: RequestSpec) -> Result<(), BoxError> {
+        self.next_id += 1;
+        self.requests += 1;
+        self.requested_channels += spec.channels.len() as u64;
+        let req = NotificationRequested {
+            request_id: self.next_id,
+            user_id: spec.user_id,
+            channels: spec.channels,
+            message: spec.message,
+            priority: spec.priority,
+        };
+        self.spine.send(Event::from_payload(&req)?).await?;
+        Ok(())
+    }
+
+    fn stress_records(&self, n: u64, seed: u64) -> Vec<RequestSpec> {
+        stress_requests(n, seed)
+    }
+
+    /// Counted in channels: each is delivered, failed or dead-lettered.
+    fn stress_progress(&self, specs: &[RequestSpec]) -> StressProgress {
+        let spine = self.spine.clone();
+        let outcomes = Arc::clone(&self.outcomes);
+        StressProgress {
+            total: specs.iter().map(|s| s.channels.len() as u64).sum(),
+            unit: "channels",
+            done: Arc::new(move || {
+                let o = outcomes.lock().unwrap_or_else(PoisonError::into_inner);
+                o.delivered_total() + o.failed_total() + spine.stats().dead_lettered
+            }),
+        }
+    }
+
+    fn greeting(&self) -> String {
+        format!("notification prompt — {USAGE}")
+    }
+
+    async fn line(&mut self, line: &str) -> Result<(), BoxError> {
         match line.to_lowercase().as_str() {
-            "" => {}
-            "quit" | "exit" => break,
-            "help" => example_support::outln!("{USAGE}"),
             "send" => {
-                if pending.is_empty() {
+                if self.pending.is_empty() {
                     example_support::outln!("nothing to send: queue a request first");
-                    continue;
+                    return Ok(());
                 }
+                let pending = std::mem::take(&mut self.pending);
                 let n = pending.len();
-                run.submit(std::mem::take(&mut pending)).await?;
-                run.spine.run_until_drained().await?;
+                for spec in pending {
+                    self.send(spec).await?;
+                }
+                self.spine.run_until_drained().await?;
                 example_support::outln!("sent {n} request(s)");
             }
             "stats" => {
-                let o = run
+                let o = self
                     .outcomes
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner)
                     .clone();
-                let s = run.spine.stats();
+                let s = self.spine.stats();
                 example_support::outln!(
                     "so far: {} requests, delivered {}, failed {}, dead-lettered {}, {} queued unsent; spine processed {}",
-                    run.requests,
+                    self.requests,
                     o.delivered_total(),
                     o.failed_total(),
                     s.dead_lettered,
-                    pending.len(),
+                    self.pending.len(),
                     s.processed
                 );
             }
-            _ => match parse_request_line(line) {
-                Ok(spec) => {
-                    example_support::outln!(
-                        "queued: {} via {} ({}) — type send to deliver",
-                        spec.user_id,
-                        spec.channels.join(","),
-                        spec.priority
-                    );
-                    pending.push(spec);
-                }
-                Err(e) => example_support::outln!("error: {e}\n{USAGE}"),
-            },
+            _ => {
+                let spec = parse_request_line(line).map_err(BadLine)?;
+                example_support::outln!(
+                    "queued: {} via {} ({}) — type send to deliver",
+                    spec.user_id,
+                    spec.channels.join(","),
+                    spec.priority
+                );
+                self.pending.push(spec);
+            }
+        }
+        Ok(())
+    }
+
+    fn prompt_closed(&mut self) {
+        if !self.pending.is_empty() {
+            example_support::outln!("discarding {} unsent request(s)", self.pending.len());
         }
     }
-    if !pending.is_empty() {
-        example_support::outln!("discarding {} unsent request(s)", pending.len());
-    }
-    Ok(())
 }
+
+/// Where the requests come from without `--stress` or `--interactive`.
+const RECORDS: Records<RequestSpec> = Records {
+    json: parse_json,
+    csv: parse_csv,
+    demo: demo_requests,
+};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_support::exit_code(try_main().await)
-}
-
-async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
-    let observe = cli.observe.install()?;
-    let mode = if cli.interactive {
-        Mode::Interactive
-    } else if let Some(n) = cli.stress {
-        Mode::Stress(n)
-    } else if let Some(path) = &cli.file {
-        Mode::Batch(read_file(path)?)
-    } else {
-        Mode::Batch(demo_requests()?)
-    };
-    let app = Notifications {
-        mode,
-        seed: cli.seed,
-        latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
-        email_failure_rate: cli.email_failure_rate,
-        concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
-        json_logs: observe.json_logs(),
-    };
-    run_app(&cli.backend, &observe, "notifications", app).await?;
-    Ok(())
+    shell::main(
+        &cli.shell,
+        &cli.run,
+        "notifications",
+        &RECORDS,
+        |mode, observe| Notifications {
+            mode,
+            seed: cli.seed,
+            latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
+            email_failure_rate: cli.email_failure_rate,
+            concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+            json_logs: observe.json_logs(),
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! example's organs run unchanged on either backend.
 //!
 //! Not a library for applications — an application picks its backend in one line. This crate
-//! only saves each example from repeating its command-line parsing.
+//! only saves each example from repeating its command-line parsing, and (in [`shell`]) the
+//! demo / `--file` / `--stress` / `--interactive` shell of the record-driven examples.
 //!
 //! ```
 //! use clap::Parser;
@@ -20,6 +21,7 @@
 
 mod observe;
 mod progress;
+pub mod shell;
 
 pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
 pub use progress::Progress;

@@ -7,23 +7,20 @@
 #![forbid(unsafe_code)]
 
 use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::PoisonError;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
 
 use clap::Parser;
-use example_support::{
-    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+use example_support::shell::{
+    self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
+use example_support::{App, BoxError, InspectDeadLetters, print_spine_summary};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
 use necro_core::{Backend, DeadLetterStore, Event};
 use necro_spine::Spine;
 use serde::Deserialize;
-use tokio::io::{AsyncBufReadExt, BufReader};
-
-type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The seed sample, built in so the demo needs no file.
 const BUILT_IN: &str = include_str!("../data/sample_orders.json");
@@ -31,18 +28,24 @@ const BUILT_IN: &str = include_str!("../data/sample_orders.json");
 /// A trading order book on NecroStack: validation, price-time-priority matching per symbol,
 /// settlement with retries, risk alerts and an audit trail.
 #[derive(Parser)]
+// The shared `--file`, `--interactive` and `--stress` (example_support::shell::ShellArgs),
+// in this example's words.
+#[command(
+    mut_arg("file", |a| a.help(
+        "Read orders from a JSON (`{\"orders\": [...]}`) or CSV \
+            (`trader_id,symbol,side,order_type,quantity,price`) file"
+    )),
+    mut_arg("interactive", |a| a.help(
+        "Read commands from standard input: `BUY 100 AAPL @ 150.50`, `SELL 50 TSLA MKT`, \
+            `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`"
+    )),
+    mut_arg("stress", |a| a
+        .help("Submit N generated orders (1 to 1,000,000) at once and report throughput")
+        .value_parser(clap::value_parser!(u64).range(1..=1_000_000))),
+)]
 struct Cli {
-    /// Read orders from a JSON (`{"orders": [...]}`) or CSV
-    /// (`trader_id,symbol,side,order_type,quantity,price`) file.
-    #[arg(long, conflicts_with_all = ["interactive", "stress"])]
-    file: Option<PathBuf>,
-    /// Read commands from standard input: `BUY 100 AAPL @ 150.50`, `SELL 50 TSLA MKT`,
-    /// `cancel 3`, `trader bob`, `book AAPL`, `positions`, `stats`, `quit`.
-    #[arg(long, conflicts_with = "stress")]
-    interactive: bool,
-    /// Submit N generated orders (1 to 1,000,000) at once and report throughput.
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-    stress: Option<u64>,
+    #[command(flatten)]
+    shell: ShellArgs,
     /// Seed for settlement failures (and the stress order mix), so a run can be reproduced.
     #[arg(long, default_value_t = 7)]
     seed: u64,
@@ -59,9 +62,7 @@ struct Cli {
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..=1024))]
     concurrency: u64,
     #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    observe: ObserveArgs,
+    run: RunArgs,
 }
 
 /// One order as the sample files write it.
@@ -87,46 +88,20 @@ enum Command {
     Cancel { order_id: u64, trader_id: String },
 }
 
-fn parse_json(text: &str) -> Result<Vec<OrderSpec>, BoxError> {
-    Ok(serde_json::from_str::<JsonFile>(text)?.orders)
+fn parse_json(text: &str) -> Result<Vec<Command>, BoxError> {
+    let orders = serde_json::from_str::<JsonFile>(text)?.orders;
+    Ok(orders.into_iter().map(Command::Order).collect())
 }
 
-fn parse_csv(text: &str) -> Result<Vec<OrderSpec>, BoxError> {
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_reader(text.as_bytes());
-    let mut out = Vec::new();
-    for row in reader.deserialize::<OrderSpec>() {
-        out.push(row?);
-    }
-    Ok(out)
-}
-
-fn read_file(path: &PathBuf) -> Result<Vec<Command>, BoxError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let is_csv = path
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let parsed = if is_csv {
-        parse_csv(&text)
-    } else {
-        parse_json(&text)
-    };
-    Ok(parsed
-        .map_err(|e| format!("{}: {e}", path.display()))?
-        .into_iter()
-        .map(Command::Order)
-        .collect())
+fn parse_csv(text: &str) -> Result<Vec<Command>, BoxError> {
+    let orders = shell::csv_rows::<OrderSpec>(text)?;
+    Ok(orders.into_iter().map(Command::Order).collect())
 }
 
 /// The built-in demo: the seed sample, then a cancel, a rejected order and a trade with a
 /// frozen account (dead-lettered at settlement).
 fn demo_commands() -> Result<Vec<Command>, BoxError> {
-    let mut cmds: Vec<Command> = parse_json(BUILT_IN)?
-        .into_iter()
-        .map(Command::Order)
-        .collect();
+    let mut cmds = parse_json(BUILT_IN)?;
     let order = |trader: &str, symbol: &str, side: &str, kind: &str, qty: i64, price: f64| {
         Command::Order(OrderSpec {
             trader_id: trader.into(),
@@ -148,7 +123,7 @@ fn demo_commands() -> Result<Vec<Command>, BoxError> {
 }
 
 /// Generates `n` orders around 100.00: mostly limits, some markets, a few invalid.
-fn stress_orders(n: u64, seed: u64) -> Vec<OrderSpec> {
+fn stress_orders(n: u64, seed: u64) -> Vec<Command> {
     let mut rng = fastrand::Rng::with_seed(seed);
     (0..n)
         .map(|_| {
@@ -156,7 +131,7 @@ fn stress_orders(n: u64, seed: u64) -> Vec<OrderSpec> {
             let cents = 9_800 + 5 * rng.u64(..=80);
             #[allow(clippy::cast_precision_loss)]
             let price = cents as f64 / 100.0;
-            OrderSpec {
+            Command::Order(OrderSpec {
                 trader_id: format!("trader_{:02}", rng.u8(..20)),
                 symbol: SYMBOLS[rng.usize(..SYMBOLS.len())].to_owned(),
                 side: if rng.bool() { "BUY" } else { "SELL" }.to_owned(),
@@ -167,14 +142,14 @@ fn stress_orders(n: u64, seed: u64) -> Vec<OrderSpec> {
                     rng.i64(1..=500)
                 },
                 price: if market { 0.0 } else { price },
-            }
+            })
         })
         .collect()
 }
 
 const USAGE: &str = "commands: BUY|SELL <qty> <SYMBOL> [@ <price> | MKT]   e.g. BUY 100 AAPL @ 150.50, SELL 50 TSLA MKT\n          cancel <order id> | trader <name> | book <SYMBOL> | positions | stats | help | quit";
 
-/// One parsed prompt line.
+/// One parsed prompt line (the shell itself answers `help`, `quit` and empty lines).
 enum Line {
     Order {
         side: String,
@@ -187,20 +162,15 @@ enum Line {
     Book(String),
     Positions,
     Stats,
-    Help,
-    Quit,
-    Empty,
 }
 
 fn parse_line(line: &str) -> Result<Line, String> {
     let words: Vec<&str> = line.split_whitespace().collect();
     let Some(first) = words.first() else {
-        return Ok(Line::Empty);
+        return Err("an empty line is not a command".into());
     };
     let rest = &words[1..];
     match (first.to_uppercase().as_str(), rest) {
-        ("QUIT" | "EXIT", []) => Ok(Line::Quit),
-        ("HELP", []) => Ok(Line::Help),
         ("STATS", []) => Ok(Line::Stats),
         ("POSITIONS", []) => Ok(Line::Positions),
         ("BOOK", [symbol]) => Ok(Line::Book(symbol.to_uppercase())),
@@ -236,14 +206,8 @@ fn parse_line(line: &str) -> Result<Line, String> {
     }
 }
 
-enum Mode {
-    Sequential(Vec<Command>),
-    Interactive,
-    Stress(u64),
-}
-
 struct Trading {
-    mode: Mode,
+    mode: Mode<Command>,
     config: TradingConfig,
     /// Under `--json-logs` stderr carries JSON lines only: no progress lines.
     json_logs: bool,
@@ -254,42 +218,11 @@ struct Session<B: Backend> {
     handles: Handles,
     next_id: u64,
     symbols_by_order: HashMap<u64, String>,
+    /// Who the prompt's orders and cancels are from (`trader <name>`).
+    trader: String,
 }
 
 impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
-    async fn send(&mut self, cmd: Command) -> Result<(), BoxError> {
-        let event = match cmd {
-            Command::Order(spec) => {
-                self.next_id += 1;
-                self.symbols_by_order
-                    .insert(self.next_id, spec.symbol.to_uppercase());
-                Event::from_payload(&OrderSubmitted {
-                    order_id: self.next_id,
-                    trader_id: spec.trader_id,
-                    symbol: spec.symbol,
-                    side: spec.side,
-                    order_type: spec.order_type,
-                    quantity: spec.quantity,
-                    price: spec.price,
-                })?
-            }
-            Command::Cancel {
-                order_id,
-                trader_id,
-            } => Event::from_payload(&CancelRequested {
-                order_id,
-                symbol: self
-                    .symbols_by_order
-                    .get(&order_id)
-                    .cloned()
-                    .unwrap_or_default(),
-                trader_id,
-            })?,
-        };
-        self.spine.send(event).await?;
-        Ok(())
-    }
-
     fn count(&self, event_type: &str) -> u64 {
         self.handles
             .audit
@@ -477,143 +410,169 @@ impl App for Trading {
             handles,
             next_id: 0,
             symbols_by_order: HashMap::new(),
+            trader: "you".to_owned(),
         };
-        match self.mode {
-            Mode::Sequential(cmds) => {
-                // One command at a time, drained before the next: arrival order is time
-                // priority, as at an exchange's gateway.
-                for cmd in cmds {
-                    session.send(cmd).await?;
-                    session.spine.run_until_drained().await?;
-                }
-            }
-            Mode::Stress(n) => stress(&mut session, n, self.config.seed, self.json_logs).await?,
-            Mode::Interactive => interactive(&mut session).await?,
-        }
+        shell::run(&mut session, self.mode, self.config.seed, self.json_logs).await?;
         session.print_summary().await
     }
 }
 
-async fn stress<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    session: &mut Session<B>,
-    n: u64,
-    seed: u64,
-    quiet: bool,
-) -> Result<(), BoxError> {
-    let started = Instant::now();
-    let audit = std::sync::Arc::clone(&session.handles.audit);
-    let answered = move || -> u64 {
-        let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
-        [
-            "ORDER_REJECTED",
-            "ORDER_FILLED",
-            "ORDER_PARTIAL_FILL",
-            "ORDER_QUEUED",
-            "ORDER_CANCELLED",
-        ]
-        .iter()
-        .filter_map(|t| a.counts.get(*t))
-        .sum()
-    };
-    let progress = example_support::Progress::start(n, "orders", quiet, answered.clone());
-    for spec in stress_orders(n, seed) {
-        session.send(Command::Order(spec)).await?;
-    }
-    let stats = session.spine.run_until_drained().await?;
-    progress.finish(answered());
-    let secs = started.elapsed().as_secs_f64().max(f64::EPSILON);
-    #[allow(clippy::cast_precision_loss)]
-    let (orders, events) = (n as f64 / secs, stats.processed as f64 / secs);
-    example_support::outln!(
-        "stress: {n} orders ({} events) in {secs:.2} s: {orders:.0} orders/s, {events:.0} events/s",
-        stats.processed
-    );
-    Ok(())
-}
+impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Session<B> {
+    type Backend = B;
+    type Record = Command;
+    const RECORDS: &'static str = "orders";
+    const USAGE: &'static str = USAGE;
+    // One command at a time, drained before the next: arrival order is time priority, as at
+    // an exchange's gateway.
+    const ONE_AT_A_TIME: bool = true;
 
-async fn interactive<B: Backend + DeadLetterStore + InspectDeadLetters>(
-    session: &mut Session<B>,
-) -> Result<(), BoxError> {
-    example_support::outln!("trading prompt — you are trader \"you\"\n{USAGE}");
-    let mut trader = "you".to_owned();
-    let mut lines = BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await? {
-        match parse_line(&line) {
-            Ok(Line::Empty) => {}
-            Ok(Line::Quit) => break,
-            Ok(Line::Help) => example_support::outln!("{USAGE}"),
-            Ok(Line::Stats) => session.print_stats_line(),
-            Ok(Line::Positions) => session.print_positions(),
-            Ok(Line::Book(symbol)) => session.print_book(&symbol),
-            Ok(Line::Trader(name)) => {
+    fn spine(&self) -> &Spine<B> {
+        &self.spine
+    }
+
+    async fn send(&mut self, cmd: Command) -> Result<(), BoxError> {
+        let event = match cmd {
+            Command::Order(spec) => {
+                self.next_id += 1;
+                self.symbols_by_order
+                    .insert(self.next_id, spec.symbol.to_uppercase());
+                Event::from_payload(&OrderSubmitted {
+                    order_id: self.next_id,
+                    trader_id: spec.trader_id,
+                    symbol: spec.symbol,
+                    side: spec.side,
+                    order_type: spec.order_type,
+                    quantity: spec.quantity,
+                    price: spec.price,
+                })?
+            }
+            Command::Cancel {
+                order_id,
+                trader_id,
+            } => Event::from_payload(&CancelRequested {
+                order_id,
+                symbol: self
+                    .symbols_by_order
+                    .get(&order_id)
+                    .cloned()
+                    .unwrap_or_default(),
+                trader_id,
+            })?,
+        };
+        self.spine.send(event).await?;
+        Ok(())
+    }
+
+    fn stress_records(&self, n: u64, seed: u64) -> Vec<Command> {
+        stress_orders(n, seed)
+    }
+
+    /// Counted in orders: each is rejected, filled, partially filled, queued or cancelled.
+    fn stress_progress(&self, orders: &[Command]) -> StressProgress {
+        let audit = Arc::clone(&self.handles.audit);
+        StressProgress {
+            total: orders.len() as u64,
+            unit: "orders",
+            done: Arc::new(move || -> u64 {
+                let a = audit.lock().unwrap_or_else(PoisonError::into_inner);
+                [
+                    "ORDER_REJECTED",
+                    "ORDER_FILLED",
+                    "ORDER_PARTIAL_FILL",
+                    "ORDER_QUEUED",
+                    "ORDER_CANCELLED",
+                ]
+                .iter()
+                .filter_map(|t| a.counts.get(*t))
+                .sum()
+            }),
+        }
+    }
+
+    fn greeting(&self) -> String {
+        format!(
+            "trading prompt — you are trader \"{}\"\n{USAGE}",
+            self.trader
+        )
+    }
+
+    async fn line(&mut self, line: &str) -> Result<(), BoxError> {
+        let trader_id = self.trader.clone();
+        let cmd = match parse_line(line).map_err(BadLine)? {
+            Line::Stats => {
+                self.print_stats_line();
+                return Ok(());
+            }
+            Line::Positions => {
+                self.print_positions();
+                return Ok(());
+            }
+            Line::Book(symbol) => {
+                self.print_book(&symbol);
+                return Ok(());
+            }
+            Line::Trader(name) => {
                 example_support::outln!("you are now trader {name:?}");
-                trader = name;
+                self.trader = name;
+                return Ok(());
             }
-            Ok(Line::Cancel(order_id)) => {
-                session
-                    .send(Command::Cancel {
-                        order_id,
-                        trader_id: trader.clone(),
-                    })
-                    .await?;
-                session.spine.run_until_drained().await?;
-            }
-            Ok(Line::Order {
+            Line::Cancel(order_id) => Command::Cancel {
+                order_id,
+                trader_id,
+            },
+            Line::Order {
                 side,
                 quantity,
                 symbol,
                 price,
-            }) => {
-                session
-                    .send(Command::Order(OrderSpec {
-                        trader_id: trader.clone(),
-                        symbol,
-                        side,
-                        order_type: if price.is_some() { "LIMIT" } else { "MARKET" }.into(),
-                        quantity,
-                        price: price.unwrap_or(0.0),
-                    }))
-                    .await?;
-                session.spine.run_until_drained().await?;
-            }
-            Err(e) => example_support::outln!("error: {e}\n{USAGE}"),
-        }
+            } => Command::Order(OrderSpec {
+                trader_id,
+                symbol,
+                side,
+                order_type: if price.is_some() { "LIMIT" } else { "MARKET" }.into(),
+                quantity,
+                price: price.unwrap_or(0.0),
+            }),
+        };
+        self.send(cmd).await?;
+        self.spine.run_until_drained().await?;
+        Ok(())
     }
-    Ok(())
 }
+
+/// Where the orders come from without `--stress` or `--interactive`.
+const RECORDS: Records<Command> = Records {
+    json: parse_json,
+    csv: parse_csv,
+    demo: demo_commands,
+};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_support::exit_code(try_main().await)
-}
-
-async fn try_main() -> Result<(), BoxError> {
     let cli = Cli::parse();
-    let observe = cli.observe.install()?;
-    let mode = if cli.interactive {
-        Mode::Interactive
-    } else if let Some(n) = cli.stress {
-        Mode::Stress(n)
-    } else if let Some(path) = &cli.file {
-        Mode::Sequential(read_file(path)?)
-    } else {
-        Mode::Sequential(demo_commands()?)
-    };
-    let config = TradingConfig {
-        seed: cli.seed,
-        settlement_latency: (!cli.fast).then(|| Duration::from_millis(cli.settlement_latency_ms)),
-        settlement_failure_rate: cli.settlement_failure_rate,
-        concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
-        verbose: !matches!(mode, Mode::Stress(_)),
-        ..TradingConfig::default()
-    };
-    let app = Trading {
-        mode,
-        config,
-        json_logs: observe.json_logs(),
-    };
-    run_app(&cli.backend, &observe, "trading", app).await?;
-    Ok(())
+    shell::main(
+        &cli.shell,
+        &cli.run,
+        "trading",
+        &RECORDS,
+        |mode, observe| {
+            let config = TradingConfig {
+                seed: cli.seed,
+                settlement_latency: (!cli.fast)
+                    .then(|| Duration::from_millis(cli.settlement_latency_ms)),
+                settlement_failure_rate: cli.settlement_failure_rate,
+                concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+                verbose: !mode.is_stress(),
+                ..TradingConfig::default()
+            };
+            Trading {
+                mode,
+                config,
+                json_logs: observe.json_logs(),
+            }
+        },
+    )
+    .await
 }
 
 #[cfg(test)]
