@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use support::browser::{
-    assert_png, chromium, chromium_or_skip, layout_probe, probe_value, scratch_dir,
+    chromium, chromium_or_skip, layout_probe, probe_value, scratch_dir, screenshot,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -38,25 +38,7 @@ async fn at_400_px_wide_the_live_view_does_not_scroll_sideways() {
     }
     let dir = scratch_dir("live_view_400px");
 
-    let png = dir.join("live_view_400px.png");
-    let (profile, png2, url) = (dir.join("profile"), png.clone(), server.url());
-    let shot = tokio::task::spawn_blocking(move || {
-        chromium(
-            bin,
-            (400, 900),
-            &profile,
-            &format!("--screenshot={}", png2.display()),
-            &url,
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        shot.status.success(),
-        "chromium --screenshot failed: {}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    assert_png(&png, (400, 900));
+    screenshot(bin, (400, 900), &dir, "live_view_400px.png", &server.url()).await;
 
     // The page as served, measured in a frame 400 px wide.
     let (status, html) = support::http_get(addr, "/").await;

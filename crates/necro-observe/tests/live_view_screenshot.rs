@@ -5,7 +5,7 @@ mod support;
 
 use std::net::SocketAddr;
 
-use support::browser::{assert_png, chromium, chromium_or_skip, scratch_dir};
+use support::browser::{chromium, chromium_or_skip, scratch_dir, screenshot};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_view_renders_the_numbers_in_a_browser() {
@@ -21,25 +21,7 @@ async fn the_live_view_renders_the_numbers_in_a_browser() {
     let url = server.url();
 
     let dir = scratch_dir("live_view_screenshot");
-    let png = dir.join("live_view.png");
-    let (profile, png2, url2) = (dir.join("profile"), png.clone(), url.clone());
-    let shot = tokio::task::spawn_blocking(move || {
-        chromium(
-            bin,
-            (1200, 900),
-            &profile,
-            &format!("--screenshot={}", png2.display()),
-            &url2,
-        )
-    })
-    .await
-    .unwrap();
-    assert!(
-        shot.status.success(),
-        "chromium --screenshot failed: {}",
-        String::from_utf8_lossy(&shot.stderr)
-    );
-    assert_png(&png, (1200, 900));
+    screenshot(bin, (1200, 900), &dir, "live_view.png", &url).await;
 
     let profile = dir.join("profile-dom");
     let dom = tokio::task::spawn_blocking(move || {

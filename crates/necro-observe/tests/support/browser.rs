@@ -56,6 +56,37 @@ pub fn scratch_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Screenshots `url` in a window of `size` pixels into `dir/name` (off the async runtime:
+/// Chromium takes seconds), asserts it is a real PNG of that size, and returns its path.
+pub async fn screenshot(
+    bin: &'static str,
+    size: (u32, u32),
+    dir: &Path,
+    name: &str,
+    url: &str,
+) -> PathBuf {
+    let png = dir.join(name);
+    let (profile, out, url) = (dir.join("profile"), png.clone(), url.to_owned());
+    let shot = tokio::task::spawn_blocking(move || {
+        chromium(
+            bin,
+            size,
+            &profile,
+            &format!("--screenshot={}", out.display()),
+            &url,
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        shot.status.success(),
+        "chromium --screenshot failed: {}",
+        String::from_utf8_lossy(&shot.stderr)
+    );
+    assert_png(&png, size);
+    png
+}
+
 /// `png` is a PNG of `size` pixels with something drawn in it.
 pub fn assert_png(png: &Path, size: (u32, u32)) {
     let bytes = std::fs::read(png).expect("screenshot written");
