@@ -61,6 +61,10 @@ pub use organ::{
 };
 pub use organ_error::{OrganError, Retry};
 pub use payload::{DecodeError, Payload};
+/// `#[derive(Payload)]` with `#[payload(event_type = "...")]` (feature `derive`, on by
+/// default): see [`Payload`](trait@Payload).
+#[cfg(feature = "derive")]
+pub use necro_macros::Payload;
 pub use scan::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 pub use timestamp::format_timestamp;
 
