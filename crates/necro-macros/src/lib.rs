@@ -33,8 +33,9 @@
 //!
 //! Enums are accepted: whether one serializes to an object depends on its serde
 //! representation (an internally tagged enum, `#[serde(tag = "...")]`, always does); one that
-//! does not is refused by `Event::from_payload` at run time. A generic type gets the
-//! `Payload` impl under the bounds written on its parameters, so put the serde bounds there.
+//! does not is refused by `Event::from_payload` at run time. A generic type gets the impl
+//! wherever it is `Serialize + DeserializeOwned`: `struct Wrapped<T> { inner: T }` needs no
+//! bounds written.
 
 use proc_macro2::{Span, TokenStream};
 use quote::quote;
@@ -55,7 +56,18 @@ fn expand(input: TokenStream) -> syn::Result<TokenStream> {
     check_shape(&input)?;
     let event_type = event_type(&input)?;
     let name = &input.ident;
-    let (impl_generics, type_generics, where_clause) = input.generics.split_for_impl();
+    let mut generics = input.generics.clone();
+    if generics.type_params().next().is_some() {
+        // Serde's derives bound each parameter by its own trait; the impl asks for the
+        // supertraits themselves, so `struct Wrapped<T> { inner: T }` needs no bounds written.
+        generics
+            .make_where_clause()
+            .predicates
+            .push(syn::parse_quote! {
+                Self: ::necro_core::__private::Serialize + ::necro_core::__private::DeserializeOwned
+            });
+    }
+    let (impl_generics, type_generics, where_clause) = generics.split_for_impl();
     Ok(quote! {
         #[automatically_derived]
         impl #impl_generics ::necro_core::Payload for #name #type_generics #where_clause {
@@ -199,7 +211,11 @@ mod tests {
         .unwrap();
         let expected = quote! {
             #[automatically_derived]
-            impl<T: Clone> ::necro_core::Payload for Wrapped<T> where T: Send {
+            impl<T: Clone> ::necro_core::Payload for Wrapped<T>
+            where
+                T: Send,
+                Self: ::necro_core::__private::Serialize + ::necro_core::__private::DeserializeOwned
+            {
                 const EVENT_TYPE: &'static str = "WRAPPED";
             }
         };
