@@ -140,9 +140,9 @@ impl Event {
     /// use necro_core::{Event, Payload};
     /// use serde::{Deserialize, Serialize};
     ///
-    /// #[derive(Serialize, Deserialize)]
+    /// #[derive(Serialize, Deserialize, Payload)]
+    /// #[payload(event_type = "HELLO")]
     /// struct Hello { name: String }
-    /// impl Payload for Hello { const EVENT_TYPE: &'static str = "HELLO"; }
     ///
     /// let event = Event::from_payload(&Hello { name: "World".into() }).unwrap();
     /// assert_eq!(event.event_type(), "HELLO");

@@ -55,12 +55,24 @@ pub use envelope::{Delivery, Envelope, Metadata};
 pub use error::{BackendError, BoxError, EventError, error_chain, panic_message};
 pub use event::Event;
 pub use event_type::EventType;
+/// `#[derive(Payload)]` with `#[payload(event_type = "...")]` (feature `derive`, on by
+/// default): see [`Payload`](trait@Payload).
+#[cfg(feature = "derive")]
+pub use necro_macros::Payload;
 pub use organ::{
     BoxFuture, BoxedOrgan, DynOrgan, DynSyncOrgan, Handler, IntoOrgan, Organ, OrganResult,
     SyncOrgan, TypedOrgan, marker, organ_fn, short_type_name,
 };
 pub use organ_error::{OrganError, Retry};
 pub use payload::{DecodeError, Payload};
+
+/// What `#[derive(Payload)]` expands to refers to; not part of the API.
+#[doc(hidden)]
+#[cfg(feature = "derive")]
+pub mod __private {
+    pub use serde::Serialize;
+    pub use serde::de::DeserializeOwned;
+}
 pub use scan::{MAX_PAYLOAD_BYTES, MAX_PAYLOAD_DEPTH};
 pub use timestamp::format_timestamp;
 

@@ -82,9 +82,9 @@ pub trait SyncOrgan: Send + Sync + 'static {
 /// use necro_core::{Emit, Event, OrganError, Payload, TypedOrgan};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Serialize, Deserialize)]
+/// #[derive(Serialize, Deserialize, Payload)]
+/// #[payload(event_type = "HELLO")]
 /// struct Hello { name: String }
-/// impl Payload for Hello { const EVENT_TYPE: &'static str = "HELLO"; }
 ///
 /// struct Greeter;
 /// impl TypedOrgan for Greeter {

@@ -12,13 +12,19 @@ use crate::event_type::EventType;
 /// them back with [`Event::decode`](crate::Event::decode), and write organs that receive it
 /// already decoded with [`TypedOrgan`](crate::TypedOrgan).
 ///
+/// Derive it with `#[derive(Payload)]` and `#[payload(event_type = "...")]` (the `derive`
+/// feature, on by default), which checks at compile time that the event type is a trimmed,
+/// non-empty string literal; or implement it by hand with `const EVENT_TYPE: &'static str =
+/// "...";`. Either way serde provides the `Serialize` and `Deserialize` it requires, and the
+/// type must serialize to a JSON object.
+///
 /// ```
 /// use necro_core::{Event, Payload};
 /// use serde::{Deserialize, Serialize};
 ///
-/// #[derive(Debug, Serialize, Deserialize)]
+/// #[derive(Debug, Serialize, Deserialize, Payload)]
+/// #[payload(event_type = "ORDER_PLACED")]
 /// struct OrderPlaced { order_id: u64, quantity: u32 }
-/// impl Payload for OrderPlaced { const EVENT_TYPE: &'static str = "ORDER_PLACED"; }
 ///
 /// let bad = Event::new("ORDER_PLACED", serde_json::json!({"order_id": 1, "quantity": "many"})).unwrap();
 /// let err = bad.decode::<OrderPlaced>().unwrap_err();

@@ -15,6 +15,7 @@ const CRATES: &[&str] = &[
     "../necro-backend-redis",
     "../necro-spine",
     "../necro-observe",
+    "../necro-macros",
 ];
 
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {

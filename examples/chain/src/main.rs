@@ -12,28 +12,22 @@ use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
 
 /// The value that flows down the chain.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "START")]
 struct Start {
     value: i64,
 }
-impl Payload for Start {
-    const EVENT_TYPE: &'static str = "START";
-}
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "STEP2")]
 struct Step2 {
     processed: i64,
 }
-impl Payload for Step2 {
-    const EVENT_TYPE: &'static str = "STEP2";
-}
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "STEP3")]
 struct Step3 {
     transformed: i64,
-}
-impl Payload for Step3 {
-    const EVENT_TYPE: &'static str = "STEP3";
 }
 
 /// Step 1: process (double the value).

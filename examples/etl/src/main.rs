@@ -30,14 +30,12 @@ const COLUMNS: [&str; 6] = [
 ];
 
 /// `ETL_START`: where the CSV comes from (a path, or the text itself).
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "ETL_START")]
 struct EtlStart {
     source: String,
     csv: Option<String>,
     chunk_size: usize,
-}
-impl Payload for EtlStart {
-    const EVENT_TYPE: &'static str = "ETL_START";
 }
 
 /// One CSV record as read, with its line number.
@@ -48,15 +46,13 @@ struct RawRow {
 }
 
 /// `RAW_DATA_LOADED`: one chunk of raw records.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "RAW_DATA_LOADED")]
 struct RawDataLoaded {
     chunk: usize,
     chunks: usize,
     headers: Vec<String>,
     rows: Vec<RawRow>,
-}
-impl Payload for RawDataLoaded {
-    const EVENT_TYPE: &'static str = "RAW_DATA_LOADED";
 }
 
 /// An order row that passed cleaning.
@@ -78,15 +74,13 @@ struct Rejected {
 }
 
 /// `DATA_CLEANED`: the chunk's valid rows and its rejects.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "DATA_CLEANED")]
 struct DataCleaned {
     chunk: usize,
     chunks: usize,
     rows: Vec<CleanRow>,
     rejected: Vec<Rejected>,
-}
-impl Payload for DataCleaned {
-    const EVENT_TYPE: &'static str = "DATA_CLEANED";
 }
 
 /// Per-symbol figures.
@@ -99,15 +93,13 @@ struct SymbolSummary {
 }
 
 /// `DATA_TRANSFORMED`: the chunk's figures per symbol.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "DATA_TRANSFORMED")]
 struct DataTransformed {
     chunk: usize,
     chunks: usize,
     symbols: BTreeMap<String, SymbolSummary>,
     rejected: Vec<Rejected>,
-}
-impl Payload for DataTransformed {
-    const EVENT_TYPE: &'static str = "DATA_TRANSFORMED";
 }
 
 /// Extract: parses the CSV and emits it in chunks. An unreadable file is a permanent failure.

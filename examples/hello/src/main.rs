@@ -12,21 +12,17 @@ use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
 
 /// `HELLO`: someone to greet.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "HELLO")]
 struct Hello {
     name: String,
 }
-impl Payload for Hello {
-    const EVENT_TYPE: &'static str = "HELLO";
-}
 
 /// `GREETED`: the greeting.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "GREETED")]
 struct Greeted {
     msg: String,
-}
-impl Payload for Greeted {
-    const EVENT_TYPE: &'static str = "GREETED";
 }
 
 /// 1. Define handlers.

@@ -14,7 +14,8 @@ pub(crate) const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
 
 /// `NOTIFICATION_REQUESTED`: what a producer asks for. Deliberately loose (strings), so
 /// the validator, not the decoder, judges it and answers with `NOTIFICATION_FAILED`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "NOTIFICATION_REQUESTED")]
 pub(crate) struct NotificationRequested {
     pub(crate) request_id: u64,
     pub(crate) user_id: String,
@@ -22,27 +23,20 @@ pub(crate) struct NotificationRequested {
     pub(crate) message: String,
     pub(crate) priority: String,
 }
-impl Payload for NotificationRequested {
-    const EVENT_TYPE: &'static str = "NOTIFICATION_REQUESTED";
-}
 
 /// `NOTIFICATION_VALIDATED`: a request that passed validation.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "NOTIFICATION_VALIDATED")]
 pub(crate) struct NotificationValidated(pub(crate) NotificationRequested);
-impl Payload for NotificationValidated {
-    const EVENT_TYPE: &'static str = "NOTIFICATION_VALIDATED";
-}
 
 /// `NOTIFICATION_FAILED`: channels of a request that will not be delivered, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "NOTIFICATION_FAILED")]
 pub(crate) struct NotificationFailed {
     pub(crate) request_id: u64,
     pub(crate) user_id: String,
     pub(crate) channels: Vec<String>,
     pub(crate) reason: String,
-}
-impl Payload for NotificationFailed {
-    const EVENT_TYPE: &'static str = "NOTIFICATION_FAILED";
 }
 
 /// One message for one channel, with the address looked up.
@@ -57,31 +51,26 @@ pub(crate) struct Outgoing {
 }
 
 /// `SEND_EMAIL`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "SEND_EMAIL")]
 #[serde(transparent)]
 pub(crate) struct SendEmail(pub(crate) Outgoing);
-impl Payload for SendEmail {
-    const EVENT_TYPE: &'static str = "SEND_EMAIL";
-}
 
 /// `SEND_SMS`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "SEND_SMS")]
 #[serde(transparent)]
 pub(crate) struct SendSms(pub(crate) Outgoing);
-impl Payload for SendSms {
-    const EVENT_TYPE: &'static str = "SEND_SMS";
-}
 
 /// `SEND_PUSH`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "SEND_PUSH")]
 #[serde(transparent)]
 pub(crate) struct SendPush(pub(crate) Outgoing);
-impl Payload for SendPush {
-    const EVENT_TYPE: &'static str = "SEND_PUSH";
-}
 
 /// `CHANNEL_DELIVERED`: one channel's message went out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "CHANNEL_DELIVERED")]
 pub(crate) struct ChannelDelivered {
     pub(crate) request_id: u64,
     pub(crate) user_id: String,
@@ -89,19 +78,14 @@ pub(crate) struct ChannelDelivered {
     pub(crate) to: String,
     pub(crate) attempts: u32,
 }
-impl Payload for ChannelDelivered {
-    const EVENT_TYPE: &'static str = "CHANNEL_DELIVERED";
-}
 
 /// `DELIVERY_COMPLETED`: a delivery, audited.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "DELIVERY_COMPLETED")]
 pub(crate) struct DeliveryCompleted {
     pub(crate) request_id: u64,
     pub(crate) channel: String,
     pub(crate) audit_seq: u64,
-}
-impl Payload for DeliveryCompleted {
-    const EVENT_TYPE: &'static str = "DELIVERY_COMPLETED";
 }
 
 /// A user's contact details.

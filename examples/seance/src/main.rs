@@ -17,45 +17,37 @@ use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
 
 /// `SUMMON_RITUAL`: the question the sitters ask.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "SUMMON_RITUAL")]
 struct SummonRitual {
     question: String,
 }
-impl Payload for SummonRitual {
-    const EVENT_TYPE: &'static str = "SUMMON_RITUAL";
-}
 
 /// `SPIRIT_APPEARED`: who answered the call, and the question it was asked.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "SPIRIT_APPEARED")]
 struct SpiritAppeared {
     question: String,
     spirit: String,
 }
-impl Payload for SpiritAppeared {
-    const EVENT_TYPE: &'static str = "SPIRIT_APPEARED";
-}
 
 /// `ANSWER_GENERATED`: the spirit's answer to the question.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "ANSWER_GENERATED")]
 struct AnswerGenerated {
     question: String,
     spirit: String,
     answer: String,
 }
-impl Payload for AnswerGenerated {
-    const EVENT_TYPE: &'static str = "ANSWER_GENERATED";
-}
 
 /// `OMEN_REVEALED`: the whole reading.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Payload)]
+#[payload(event_type = "OMEN_REVEALED")]
 struct OmenRevealed {
     question: String,
     spirit: String,
     answer: String,
     omen: String,
-}
-impl Payload for OmenRevealed {
-    const EVENT_TYPE: &'static str = "OMEN_REVEALED";
 }
 
 const SPIRITS: &[&str] = &[

@@ -20,7 +20,8 @@ pub const FROZEN_ACCOUNTS: [&str; 1] = ["mallory"];
 
 /// `ORDER_SUBMITTED`: an order as a client sent it, loosely typed so the validator (not the
 /// decoder) judges it and answers with `ORDER_REJECTED`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_SUBMITTED")]
 pub struct OrderSubmitted {
     /// Unique order id, given by the producer.
     pub order_id: u64,
@@ -37,12 +38,10 @@ pub struct OrderSubmitted {
     /// Limit price in dollars (ignored for market orders).
     pub price: f64,
 }
-impl Payload for OrderSubmitted {
-    const EVENT_TYPE: &'static str = "ORDER_SUBMITTED";
-}
 
 /// `ORDER_CANCEL_REQUESTED`: take a resting order off the book.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_CANCEL_REQUESTED")]
 pub struct CancelRequested {
     /// The order to cancel.
     pub order_id: u64,
@@ -51,22 +50,18 @@ pub struct CancelRequested {
     /// Who asks (must own the order).
     pub trader_id: String,
 }
-impl Payload for CancelRequested {
-    const EVENT_TYPE: &'static str = "ORDER_CANCEL_REQUESTED";
-}
 
 /// `ORDER_VALIDATED`: an order that passed validation, strongly typed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_VALIDATED")]
 pub struct OrderValidated {
     /// The order.
     pub order: Order,
 }
-impl Payload for OrderValidated {
-    const EVENT_TYPE: &'static str = "ORDER_VALIDATED";
-}
 
 /// `ORDER_REJECTED`: an order (or cancel) refused, and why.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_REJECTED")]
 pub struct OrderRejected {
     /// The order.
     pub order_id: u64,
@@ -74,9 +69,6 @@ pub struct OrderRejected {
     pub trader_id: String,
     /// Why.
     pub reason: String,
-}
-impl Payload for OrderRejected {
-    const EVENT_TYPE: &'static str = "ORDER_REJECTED";
 }
 
 /// What happened to an order in the book.
@@ -103,31 +95,26 @@ pub struct OrderUpdate {
 }
 
 /// `ORDER_FILLED`: filled completely on arrival.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_FILLED")]
 #[serde(transparent)]
 pub struct OrderFilled(pub OrderUpdate);
-impl Payload for OrderFilled {
-    const EVENT_TYPE: &'static str = "ORDER_FILLED";
-}
 
 /// `ORDER_PARTIAL_FILL`: partly filled; the rest rests (limit) or is cancelled (market).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_PARTIAL_FILL")]
 #[serde(transparent)]
 pub struct OrderPartialFill(pub OrderUpdate);
-impl Payload for OrderPartialFill {
-    const EVENT_TYPE: &'static str = "ORDER_PARTIAL_FILL";
-}
 
 /// `ORDER_QUEUED`: nothing matched; the whole order rests on the book.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_QUEUED")]
 #[serde(transparent)]
 pub struct OrderQueued(pub OrderUpdate);
-impl Payload for OrderQueued {
-    const EVENT_TYPE: &'static str = "ORDER_QUEUED";
-}
 
 /// `ORDER_CANCELLED`: shares taken off (a cancel request, or a market order with no liquidity).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "ORDER_CANCELLED")]
 pub struct OrderCancelled {
     /// The order.
     pub order_id: u64,
@@ -140,12 +127,10 @@ pub struct OrderCancelled {
     /// Why.
     pub reason: String,
 }
-impl Payload for OrderCancelled {
-    const EVENT_TYPE: &'static str = "ORDER_CANCELLED";
-}
 
 /// `TRADE_EXECUTED`: one match.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Payload)]
+#[payload(event_type = "TRADE_EXECUTED")]
 pub struct TradeExecuted {
     /// Unique trade id.
     pub trade_id: u64,
@@ -164,24 +149,20 @@ pub struct TradeExecuted {
     /// The sell order.
     pub sell_order: u64,
 }
-impl Payload for TradeExecuted {
-    const EVENT_TYPE: &'static str = "TRADE_EXECUTED";
-}
 
 /// `TRADE_SETTLED`: the clearing house confirmed the trade.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "TRADE_SETTLED")]
 pub struct TradeSettled {
     /// The trade.
     pub trade: TradeExecuted,
     /// Attempts it took.
     pub attempts: u32,
 }
-impl Payload for TradeSettled {
-    const EVENT_TYPE: &'static str = "TRADE_SETTLED";
-}
 
 /// `RISK_ALERT`: a trader crossed a limit.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, Payload)]
+#[payload(event_type = "RISK_ALERT")]
 pub struct RiskAlert {
     /// The trader.
     pub trader_id: String,
@@ -193,9 +174,6 @@ pub struct RiskAlert {
     pub value: f64,
     /// The limit, in dollars.
     pub limit: f64,
-}
-impl Payload for RiskAlert {
-    const EVENT_TYPE: &'static str = "RISK_ALERT";
 }
 
 /// Every event type of the pipeline (what the audit trail listens to).
