@@ -48,6 +48,17 @@ impl RedisBackend {
         RedisConfigBuilder::new(redis_url)
     }
 
+    /// Starts a configuration builder from the environment (`NECRO_REDIS_URL`, `NECRO_STREAM`,
+    /// `NECRO_GROUP`, `NECRO_CONSUMER`, …): `RedisBackend::builder_from_env()?.….connect().await`.
+    /// See [`RedisConfig::builder_from_env`] for every variable.
+    ///
+    /// # Errors
+    /// As [`RedisConfig::builder_from_env`]: a [`ConfigError`](crate::ConfigError) naming a
+    /// variable that is required but unset, or set to a value that does not read.
+    pub fn builder_from_env() -> Result<RedisConfigBuilder, crate::ConfigError> {
+        RedisConfig::builder_from_env()
+    }
+
     /// Connects the pool and the reading connection, and creates the consumer group (and the
     /// stream) if they do not exist yet.
     ///
