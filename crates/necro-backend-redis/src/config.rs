@@ -50,7 +50,8 @@ const ENV_VARS: [&str; 15] = [
 
 /// Validated settings of a [`RedisBackend`](crate::RedisBackend).
 ///
-/// Built with [`RedisConfig::builder`] (or [`RedisBackend::builder`](crate::RedisBackend::builder)).
+/// Built with [`RedisConfig::builder`] (or [`RedisBackend::builder`](crate::RedisBackend::builder)),
+/// or from `NECRO_*` environment variables with [`RedisConfig::builder_from_env`].
 /// Option names and defaults follow the Python NecroStack's `RedisBackend`:
 ///
 /// | option | default |

@@ -30,8 +30,12 @@ async fn consumers(admin: &Client, stream: &str) -> Vec<(String, u64)> {
                     .unwrap_or_else(|| panic!("no {name} in {flat:?}"))
             };
             (
-                field("name").as_string().unwrap(),
-                field("pending").as_u64().unwrap(),
+                field("name")
+                    .as_string()
+                    .unwrap_or_else(|| panic!("name is not text")),
+                field("pending")
+                    .as_u64()
+                    .unwrap_or_else(|| panic!("pending is not a number")),
             )
         })
         .collect();
