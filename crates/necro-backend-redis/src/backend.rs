@@ -12,6 +12,7 @@ use necro_core::{Backend, BackendError, Delivery, Envelope, NackOutcome};
 
 use crate::config::{RedisConfig, RedisConfigBuilder};
 use crate::connect::Inner;
+use crate::consumers::PruneReport;
 use crate::entry::EntryId;
 use crate::error::{ConnectError, backend_error};
 use crate::stats::RedisStats;
@@ -45,6 +46,17 @@ impl RedisBackend {
     /// Starts a configuration builder: `RedisBackend::builder(url).….connect().await`.
     pub fn builder(redis_url: impl Into<String>) -> RedisConfigBuilder {
         RedisConfigBuilder::new(redis_url)
+    }
+
+    /// Starts a configuration builder from the environment (`NECRO_REDIS_URL`, `NECRO_STREAM`,
+    /// `NECRO_GROUP`, `NECRO_CONSUMER`, …): `RedisBackend::builder_from_env()?.….connect().await`.
+    /// See [`RedisConfig::builder_from_env`] for every variable.
+    ///
+    /// # Errors
+    /// As [`RedisConfig::builder_from_env`]: a [`ConfigError`](crate::ConfigError) naming a
+    /// variable that is required but unset, or set to a value that does not read.
+    pub fn builder_from_env() -> Result<RedisConfigBuilder, crate::ConfigError> {
+        RedisConfig::builder_from_env()
     }
 
     /// Connects the pool and the reading connection, and creates the consumer group (and the
@@ -106,14 +118,46 @@ impl RedisBackend {
         Ok(())
     }
 
-    /// Leaves the group cleanly and closes the connections: if this consumer owns no pending
+    /// Leaves the group cleanly and closes the connections: if this consumer holds no pending
     /// entries it is deleted from the group (so short-lived workers do not pile up in
-    /// `XINFO CONSUMERS`). Every later call on this backend or its clones fails.
+    /// `XINFO CONSUMERS`); if it holds some it stays, so that other workers can claim them
+    /// (`XGROUP DELCONSUMER` would drop them from the group). The check and the delete are one
+    /// atomic step (a Lua script). A stream or group that is gone is nothing to leave. Every
+    /// later call on this backend or its clones fails; a second `close` does nothing.
     ///
     /// # Errors
-    /// A [`BackendError`] if Redis could not be reached.
+    /// A [`BackendError`] if Redis could not be reached (the connections are closed anyway).
     pub async fn close(&self) -> Result<(), BackendError> {
         self.inner.close().await
+    }
+
+    /// Deletes from the group the consumers that processes left behind without
+    /// [`close`](Self::close) (a crash, a kill, a drop without close): every consumer idle for
+    /// at least `min_idle` (`XINFO CONSUMERS`' `idle`) that holds no pending entries, never this
+    /// backend's own. Consumers that still hold entries are kept, and listed in
+    /// [`PruneReport::kept_pending`]: deleting them would drop their entries from the group;
+    /// live workers claim the entries once they are `claim_min_idle_ms` old, and a later prune
+    /// removes the emptied consumer. Each consumer's check and delete are one atomic step (a Lua
+    /// script), so an entry read or claimed meanwhile is never lost.
+    ///
+    /// Choose `min_idle` well above `block_timeout` and your slowest handler: a live worker
+    /// touches its consumer on every pull. Even so, removing a live worker's consumer loses
+    /// nothing (it holds nothing); its next read recreates it. A missing stream or group has
+    /// no consumers to remove.
+    ///
+    /// ```no_run
+    /// # async fn demo(backend: necro_backend_redis::RedisBackend) -> Result<(), necro_core::BackendError> {
+    /// use std::time::Duration;
+    /// let report = backend.prune_consumers(Duration::from_secs(3600)).await?;
+    /// println!("removed {:?}, still holding entries {:?}", report.removed, report.kept_pending);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`BackendError::Closed`] after [`close`](Self::close); another [`BackendError`] if Redis
+    /// could not be reached or refused the script.
+    pub async fn prune_consumers(&self, min_idle: Duration) -> Result<PruneReport, BackendError> {
+        self.inner.prune_consumers(min_idle).await
     }
 }
 

@@ -206,41 +206,14 @@ impl Inner {
         }
     }
 
-    /// Leaves the group cleanly and closes the connections: if this consumer owns no pending
-    /// entries it is deleted from the group (so short-lived workers do not pile up in
-    /// `XINFO CONSUMERS`). Every later call on this backend or its clones fails.
-    ///
-    /// # Errors
-    /// A [`BackendError`] if Redis could not be reached.
+    /// Leaves the group and closes the connections: the body of `RedisBackend::close`, whose
+    /// docs say what it does.
     pub(crate) async fn close(&self) -> Result<(), BackendError> {
         let inner = self;
         if inner.closed.swap(true, Ordering::Relaxed) {
             return Ok(());
         }
-        let leave = async {
-            let pending: Value = inner
-                .pool
-                .next()
-                .xpending(
-                    inner.stream.clone(),
-                    inner.group.as_str(),
-                    ("-", "+", 1, inner.consumer.as_str()),
-                )
-                .await?;
-            if matches!(&pending, Value::Array(a) if a.is_empty()) {
-                let _: Value = inner
-                    .pool
-                    .next()
-                    .xgroup_delconsumer(
-                        inner.stream.clone(),
-                        inner.group.as_str(),
-                        inner.consumer.as_str(),
-                    )
-                    .await?;
-            }
-            Ok::<(), FredError>(())
-        };
-        let left = leave.await.map_err(backend_error);
+        let left = inner.leave_group().await.map_err(backend_error);
         let _ = inner.reader.quit().await;
         let quit = inner.pool.quit().await.map_err(backend_error);
         left.and(quit)

@@ -57,6 +57,29 @@ pub enum ConfigError {
         /// The shared key.
         stream: String,
     },
+    /// A required environment variable is not set (see
+    /// [`RedisConfig::builder_from_env`](crate::RedisConfig::builder_from_env)).
+    #[error("environment variable {var} is not set")]
+    MissingEnv {
+        /// The variable's name, e.g. `NECRO_REDIS_URL`.
+        var: &'static str,
+    },
+    /// An environment variable is set to a value that cannot be read (see
+    /// [`RedisConfig::builder_from_env`](crate::RedisConfig::builder_from_env)). Values that
+    /// read but are out of range are reported by `build()` as [`OutOfRange`](Self::OutOfRange)
+    /// under the option's name.
+    #[error("environment variable {var} is {value:?}, expected {expected}")]
+    InvalidEnv {
+        /// The variable's name, e.g. `NECRO_MAX_RETRIES`.
+        var: &'static str,
+        /// The value found (lossily decoded when it is not UTF-8).
+        value: String,
+        /// What the variable takes.
+        expected: &'static str,
+        /// The number parser's error, when it was the parser that refused.
+        #[source]
+        source: Option<std::num::ParseIntError>,
+    },
 }
 
 /// Why [`RedisBackend::connect`](crate::RedisBackend::connect) failed.

@@ -69,6 +69,7 @@ mod backend;
 mod commit;
 mod config;
 mod connect;
+mod consumers;
 mod dlq;
 mod entry;
 mod error;
@@ -85,6 +86,7 @@ pub use config::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_CONSUMER_GROUP, DEFAULT_MAX_RETRIES, DEFAULT_POOL_SIZE,
     DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
 };
+pub use consumers::PruneReport;
 pub use dlq::{DeadLetterQueue, ReplayReport};
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
