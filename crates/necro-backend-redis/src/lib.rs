@@ -94,6 +94,12 @@ pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
 pub use stats::RedisStats;
 
+/// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
+/// where the spine, both backends and the Redis client are all at hand.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 /// The long-form pages of the repository's `docs/` that document this crate, as rustdoc: every
 /// Rust block in them compiles (and runs, unless marked `no_run`) as a doctest.
 pub mod guide {

@@ -74,7 +74,3 @@ pub mod guide {
 
 #[cfg(test)]
 mod layout_tests;
-
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
