@@ -158,7 +158,13 @@ pub mod spine {
     pub const HANDLER_DURATION: MetricDef = MetricDef::histogram(
         "necro_handler_duration_seconds",
         &["organ"],
-        "Time spent in one organ call, per organ: a summary: quantiles over the last 40 to 60 s, _sum and _count since start.",
+        "Time spent in one organ call, per organ: a histogram (_bucket, _sum and _count since start).",
+    );
+    /// Time spent in one batch commit.
+    pub const COMMIT_DURATION: MetricDef = MetricDef::histogram(
+        "necro_commit_duration_seconds",
+        &[],
+        "Time spent in one batch commit of acks and emitted events (whatever its outcome): a histogram (_bucket, _sum and _count since start).",
     );
     /// Organ failures after retries.
     pub const HANDLER_ERRORS: MetricDef = MetricDef::counter(
@@ -220,6 +226,7 @@ pub mod spine {
         EVENTS_EMITTED,
         EVENTS_UNROUTED,
         HANDLER_DURATION,
+        COMMIT_DURATION,
         HANDLER_ERRORS,
         HANDLER_RETRIES,
         ENQUEUE_FAILURES,

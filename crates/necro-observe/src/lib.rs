@@ -64,7 +64,8 @@ mod view;
 pub use error::ObserveError;
 pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, PlainLogs, init_json_logs};
 pub use metrics::{
-    DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, Metrics, MetricsHandle, MetricsRecorder, MetricsServer,
+    DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, DURATION_BUCKETS, Metrics, MetricsHandle,
+    MetricsRecorder, MetricsServer,
 };
 pub use metrics_exporter_prometheus::PrometheusHandle;
 

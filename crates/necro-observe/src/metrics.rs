@@ -34,6 +34,19 @@ pub const DEFAULT_ADDR: SocketAddr =
 /// The default cap on distinct `event_type` label values.
 pub const DEFAULT_MAX_EVENT_TYPES: usize = 1000;
 
+/// The bucket bounds (upper bounds, in seconds) of every histogram whose name ends in
+/// `_seconds` on `/metrics`: NecroStack's `necro_handler_duration_seconds` and
+/// `necro_commit_duration_seconds`, and an application's own `…_seconds` histograms.
+///
+/// From 100 µs to the 30 s default organ timeout in 1 – 2.5 – 5 steps per decade (×2 to
+/// ×2.5 each), plus the `+Inf` bucket Prometheus always adds. Being buckets rather than
+/// quantiles, they add up across workers: `histogram_quantile(0.99, sum by (le, organ)
+/// (rate(necro_handler_duration_seconds_bucket[5m])))` is the p99 of a whole fleet.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0,
+];
+
 /// How many one-second throughput samples the live view keeps.
 const SAMPLES: usize = 120;
 
@@ -89,7 +102,9 @@ impl Metrics {
     /// Builds the recorder [`Metrics::install`] installs, without installing it, and the
     /// handle to serve it with ([`Metrics::serve`]): for a recorder behind your own fanout
     /// or layers, or a local one. It caps `event_type` as [`Metrics::max_event_types`]
-    /// says, then records both for `/metrics` and for the live view.
+    /// says, then records both for `/metrics` and for the live view. On `/metrics`, every
+    /// histogram whose name ends in `_seconds` is a Prometheus histogram with the buckets
+    /// [`DURATION_BUCKETS`] (other histograms stay summaries, the exporter's default).
     ///
     /// ```
     /// let (recorder, handle) = necro_observe::Metrics::new().build();
@@ -99,7 +114,7 @@ impl Metrics {
     /// assert!(handle.render().contains("necro_events_processed_total{event_type=\"A\"} 2"));
     /// ```
     pub fn build(&self) -> (MetricsRecorder, MetricsHandle) {
-        let prometheus = self.window.prometheus().build_recorder();
+        let prometheus = self.window.prometheus(DURATION_BUCKETS).build_recorder();
         let (live, snapshot) = snapshot::recorder(self.window);
         let handle = MetricsHandle {
             prometheus: prometheus.handle(),
@@ -207,7 +222,8 @@ impl MetricsHandle {
         self.prometheus.render()
     }
 
-    /// Upkeep for both recorders: moves recorded histogram samples into their summaries.
+    /// Upkeep for both recorders: moves recorded histogram samples into their histograms and
+    /// summaries.
     fn upkeep(&self) {
         self.prometheus.run_upkeep();
         self.snapshot.upkeep();
@@ -395,14 +411,22 @@ mod tests {
         line[prefix.len()..].parse().unwrap()
     }
 
+    /// The `_bucket` line of `le` of organ `a`'s handler duration in `text`.
+    fn bucket(text: &str, le: &str) -> f64 {
+        value(
+            text,
+            &format!("necro_handler_duration_seconds_bucket{{organ=\"a\",le=\"{le}\"}}"),
+        )
+    }
+
     #[test]
-    fn the_live_view_shows_the_quantiles_metrics_renders() {
+    fn metrics_renders_a_histogram_and_the_live_view_its_own_quantiles() {
         // The default window (the last 40 to 60 s): nothing expires while the test reads.
         let (recorder, handle) = Metrics::new().build();
-        // 60 calls: fewer than one block (64) of the exporter's sample buffer. When a drain
-        // opens an empty window, the exporter's summary keeps only the newest block's samples
-        // in its quantiles (it reads blocks newest first); the page, reading the same summary,
-        // would show the same, but the true median is then not what this test checks.
+        // 60 calls of 1 to 60 ms: fewer than one block (64) of the summary's sample buffer.
+        // When a drain opens an empty window, the summary keeps only the newest block's
+        // samples in its quantiles (it reads blocks newest first), and the true median is
+        // then not what this test checks.
         metrics::with_local_recorder(&recorder, || {
             for ms in 1..=60 {
                 metrics::histogram!("necro_handler_duration_seconds", "organ" => "a")
@@ -410,30 +434,41 @@ mod tests {
             }
         });
         let text = handle.render();
-        let (_, live) = handle.snapshot.snapshot().histograms[0];
-        let q = |q: &str| {
-            value(
-                &text,
-                &format!("necro_handler_duration_seconds{{organ=\"a\",quantile=\"{q}\"}}"),
-            )
-        };
-        assert!((q("0.5") - 0.030).abs() < 0.001, "{text}");
-        assert!((q("0.99") - 0.059).abs() < 0.001, "{text}");
-        assert_eq!(
-            (live.p50, live.p99),
-            (Some(q("0.5")), Some(q("0.99"))),
+        assert!(
+            text.contains("# TYPE necro_handler_duration_seconds histogram"),
             "{text}"
         );
+        assert!(!text.contains("quantile="), "{text}");
+        // Every bound, cumulative: 1 ms to 60 ms, one call each.
+        for le in DURATION_BUCKETS {
+            let expected = (1..=60).filter(|&ms| f64::from(ms) / 1000.0 <= *le).count();
+            assert_eq!(
+                bucket(&text, &le.to_string()),
+                expected as f64,
+                "le={le}: {text}"
+            );
+        }
+        assert_eq!(bucket(&text, "+Inf"), 60.0, "{text}");
+
+        // The page keeps its windowed quantiles, computed from the recorded values.
+        let (_, live) = handle.snapshot.snapshot().histograms[0];
+        let p50 = live.p50.unwrap_or_default();
+        let p99 = live.p99.unwrap_or_default();
+        assert!((p50 - 0.030).abs() < 0.001, "p50 {p50}");
+        assert!((p99 - 0.059).abs() < 0.001, "p99 {p99}");
+        // And counts and sums the same calls as /metrics.
         assert_eq!(
             live.count,
             value(&text, "necro_handler_duration_seconds_count{organ=\"a\"}")
         );
         let sum = value(&text, "necro_handler_duration_seconds_sum{organ=\"a\"}");
+        let expected: f64 = (1..=60).map(|ms| f64::from(ms) / 1000.0).sum();
+        assert!((sum - expected).abs() < 1e-9, "{sum} vs {expected}");
         assert!((live.sum - sum).abs() < 1e-9, "{} vs {sum}", live.sum);
     }
 
     #[test]
-    fn past_the_window_metrics_and_the_live_view_both_drop_the_quantiles() {
+    fn past_the_window_the_live_view_drops_the_quantiles_and_metrics_keeps_the_buckets() {
         let mut m = Metrics::new();
         // 3 buckets of 50 ms: a sample counts for 100 to 150 ms.
         m.window = Window::new(Duration::from_millis(50), NonZeroU32::MIN.saturating_add(2));
@@ -443,12 +478,32 @@ mod tests {
         });
         std::thread::sleep(Duration::from_millis(300));
         let text = handle.render();
-        let p50 = "necro_handler_duration_seconds{organ=\"a\",quantile=\"0.5\"}";
-        assert_eq!(value(&text, p50), 0.0, "{text}");
+        assert_eq!(bucket(&text, "0.001"), 0.0, "{text}");
+        assert_eq!(bucket(&text, "0.0025"), 1.0, "{text}");
+        assert_eq!(bucket(&text, "+Inf"), 1.0, "{text}");
         let count = "necro_handler_duration_seconds_count{organ=\"a\"}";
         assert_eq!(value(&text, count), 1.0, "{text}");
         let (_, live) = handle.snapshot.snapshot().histograms[0];
         assert_eq!((live.p50, live.p99, live.count), (None, None, 1.0));
+    }
+
+    #[test]
+    fn the_commit_duration_is_a_histogram_too() {
+        let (recorder, handle) = Metrics::new().build();
+        metrics::with_local_recorder(&recorder, || {
+            metrics::histogram!(necro_core::telemetry::spine::COMMIT_DURATION.name).record(0.004);
+        });
+        let text = handle.render();
+        assert!(
+            text.contains("# TYPE necro_commit_duration_seconds histogram"),
+            "{text}"
+        );
+        assert_eq!(
+            value(&text, "necro_commit_duration_seconds_bucket{le=\"0.005\"}"),
+            1.0,
+            "{text}"
+        );
+        assert_eq!(value(&text, "necro_commit_duration_seconds_count"), 1.0);
     }
 
     #[test]

@@ -3,10 +3,12 @@
 //! the page reads recorded values rather than parsing the text `/metrics` renders.
 //!
 //! Counters and gauges are atomics in a `metrics-util` [`Registry`]. Each histogram sample
-//! is stamped when it is recorded and later drained into the same rolling summary the
-//! Prometheus exporter keeps (its [`Distribution`], built with the same [`Window`]), so the
-//! page's p50 and p99 are computed from the same calls, over the same window, as the
-//! quantiles on `/metrics`: the two differ only by the moment each was read.
+//! is stamped when it is recorded and later drained into a rolling summary (the Prometheus
+//! exporter's [`Distribution`], over a [`Window`]), from which the page computes its p50 and
+//! p99 over the last 40 to 60 s. `/metrics` renders the same calls as a histogram with
+//! fixed buckets instead (its `_sum` and `_count` match the page's sum and count); the
+//! window then applies only to histograms not named `…_seconds`, which it renders as
+//! summaries.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroU32;
@@ -18,7 +20,7 @@ use metrics::atomics::AtomicU64;
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
-use metrics_exporter_prometheus::{Distribution, DistributionBuilder, PrometheusBuilder};
+use metrics_exporter_prometheus::{Distribution, DistributionBuilder, Matcher, PrometheusBuilder};
 use metrics_util::registry::{Registry, Storage};
 use metrics_util::storage::AtomicBucket;
 use quanta::Instant;
@@ -48,9 +50,15 @@ impl Window {
         }
     }
 
-    /// A Prometheus recorder builder whose summaries use this window.
-    pub(crate) fn prometheus(self) -> PrometheusBuilder {
-        let builder = PrometheusBuilder::new().set_bucket_count(self.count);
+    /// A Prometheus recorder builder that renders every histogram whose name ends in
+    /// `_seconds` as a histogram with the bounds `buckets` (not empty), and any other as a
+    /// summary over this window.
+    pub(crate) fn prometheus(self, buckets: &[f64]) -> PrometheusBuilder {
+        // Only empty bounds are refused, and the caller passes a non-empty constant.
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), buckets)
+            .unwrap_or_else(|_| PrometheusBuilder::new())
+            .set_bucket_count(self.count);
         // Only a zero bucket is refused, and `Window` never holds one.
         builder
             .set_bucket_duration(self.bucket)

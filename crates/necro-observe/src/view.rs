@@ -37,7 +37,7 @@ const REDIS_STREAM_LENGTH: &str = redis::STREAM_LENGTH.name;
 struct OrganRow {
     calls: f64,
     sum_seconds: f64,
-    /// `None` when no call fell in the summary's window.
+    /// `None` when no call fell in the page's rolling window (by default the last 40 to 60 s).
     p50: Option<f64>,
     p99: Option<f64>,
     errors: BTreeMap<String, f64>,
@@ -687,7 +687,7 @@ mod tests {
             fresh[4].starts_with("2.0") || fresh[4].starts_with("1.9"),
             "{fresh:?}"
         );
-        // The window has passed: no quantile (`/metrics` renders 0), sum and count stay.
+        // The window has passed: no quantile; sum and count stay.
         let old = one_call_rendered_after(std::time::Duration::from_millis(300));
         assert_eq!(old[1], "1");
         assert_eq!(old[2], "2.000");

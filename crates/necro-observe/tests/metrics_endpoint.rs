@@ -72,26 +72,45 @@ async fn metrics_match_stats_and_the_live_view_names_the_organs() {
         );
     }
 
-    // Handler durations are summaries (the exporter's default with no buckets set): seven
-    // quantiles over a rolling window, plus _sum and _count, and no _bucket series.
+    // Durations are histograms with the documented buckets (DURATION_BUCKETS), _sum and
+    // _count, and no quantile series: they add up across workers.
     assert!(
-        text.contains("# TYPE necro_handler_duration_seconds summary"),
+        text.contains("# TYPE necro_handler_duration_seconds histogram"),
         "{text}"
     );
-    for q in ["0", "0.5", "0.9", "0.95", "0.99", "0.999", "1"] {
+    for le in necro_observe::DURATION_BUCKETS
+        .iter()
+        .map(f64::to_string)
+        .chain(["+Inf".to_owned()])
+    {
         assert!(
             text.contains(&format!(
-                "necro_handler_duration_seconds{{organ=\"step1\",quantile=\"{q}\"}} "
+                "necro_handler_duration_seconds_bucket{{organ=\"step1\",le=\"{le}\"}} "
             )),
-            "quantile {q}: {text}"
+            "le {le}: {text}"
         );
     }
+    assert_eq!(
+        metric(
+            &text,
+            "necro_handler_duration_seconds_bucket",
+            &[("organ", "step1"), ("le", "+Inf")]
+        ),
+        1.0,
+        "{text}"
+    );
     assert!(
         text.contains("necro_handler_duration_seconds_sum{organ=\"step1\"} "),
         "{text}"
     );
+    assert!(!text.contains("quantile="), "{text}");
+    // The spine's batch commits are timed too, as a histogram without labels.
     assert!(
-        !text.contains("necro_handler_duration_seconds_bucket"),
+        text.contains("# TYPE necro_commit_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(
+        text.contains("necro_commit_duration_seconds_bucket{le=\"+Inf\"} "),
         "{text}"
     );
 

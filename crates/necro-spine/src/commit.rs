@@ -6,6 +6,7 @@
 use necro_core::{
     Backend, BackendError, DeadLetter, DeadLetterKind, Delivery, Envelope, NackOutcome,
 };
+use tokio::time::Instant;
 
 use crate::config::{EnqueueFailureMode, backoff};
 use crate::dispatch::{Done, Outcome};
@@ -59,7 +60,12 @@ impl<B: Backend> Committer<'_, B> {
         }
         let (all_emitted, acks) = batch_parts(&commits);
         let n_emitted = all_emitted.len();
-        match self.inner.backend.commit(all_emitted, acks).await {
+        let started = Instant::now();
+        let committed = self.inner.backend.commit(all_emitted, acks).await;
+        self.inner
+            .telemetry
+            .batch_committed(started.elapsed().as_secs_f64());
+        match committed {
             Ok(()) => {
                 *self.commit_failures = 0;
                 self.count_emitted(commits.iter().flat_map(|(_, e)| e.iter()), n_emitted);

@@ -209,6 +209,12 @@ impl Telemetry {
         Counters::add(&self.counters.released, n as u64);
     }
 
+    /// A batch commit (of acks and emitted events) took `seconds`, whatever its outcome:
+    /// one [`COMMIT_DURATION`] sample per batch, not per event.
+    pub(crate) fn batch_committed(&self, seconds: f64) {
+        metrics::histogram!(COMMIT_DURATION.name).record(seconds);
+    }
+
     /// A backend call other than an ack failed (the caller logs it).
     pub(crate) fn backend_failed(&self, op: &'static str) {
         Counters::add(&self.counters.backend_errors, 1);
