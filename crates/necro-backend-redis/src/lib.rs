@@ -72,6 +72,7 @@ mod connect;
 mod consumers;
 mod dlq;
 mod entry;
+mod env;
 mod error;
 mod health;
 mod python;
