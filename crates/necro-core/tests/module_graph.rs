@@ -18,6 +18,9 @@ const CRATES: &[&str] = &[
     "../necro-macros",
 ];
 
+/// How long a library file may be outside its `#[cfg(test)] mod tests`.
+const MAX_LINES: usize = 600;
+
 fn sources(dir: &Path, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<PathBuf> = fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
@@ -189,7 +192,7 @@ fn find_loop(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> 
 }
 
 #[test]
-fn every_file_says_what_it_holds_and_no_two_files_import_each_other() {
+fn every_file_says_what_it_holds_stays_small_and_no_two_files_import_each_other() {
     let mut problems = Vec::new();
     for krate in CRATES {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(krate);
@@ -222,6 +225,14 @@ fn every_file_says_what_it_holds_and_no_two_files_import_each_other() {
             if !text.trim_start().starts_with("//!") {
                 problems.push(format!(
                     "{name}: {shown}: does not open with a `//!` comment"
+                ));
+            }
+            // Outside its unit tests, a file holds one concept: about 600 lines at most.
+            let library = text.split("#[cfg(test)]\nmod tests").next().unwrap_or(text);
+            let lines = library.lines().count();
+            if lines > MAX_LINES {
+                problems.push(format!(
+                    "{name}: {shown}: {lines} lines outside its tests (at most {MAX_LINES})"
                 ));
             }
             if module.is_empty() {
