@@ -123,27 +123,44 @@ fn a_rediss_url_connects_over_tls_and_checks_the_certificate() {
     let dir = std::env::temp_dir().join(unique_key("tls").replace(':', "-"));
     std::fs::create_dir_all(&dir).unwrap();
     make_certs(&dir);
-    let tls_port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .unwrap()
-        .port()
-        .to_string();
     let cert = dir.join("server.crt");
     let key = dir.join("server.key");
-    let Some(server) = RedisServer::start_with(
-        false,
-        &[
-            "--tls-port",
-            &tls_port,
-            "--tls-cert-file",
-            cert.to_str().unwrap(),
-            "--tls-key-file",
-            key.to_str().unwrap(),
-            "--tls-auth-clients",
-            "no",
-        ],
-    ) else {
-        return;
+    // Two free ports are picked apart from each other and released before the server binds
+    // them, so another process may take one first: a server that does not come up is tried
+    // again on new ports.
+    let mut last = String::new();
+    let mut started = None;
+    for _ in 0..3 {
+        let tls_port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port()
+            .to_string();
+        let Some(attempt) = RedisServer::try_start_with(
+            false,
+            &[
+                "--tls-port",
+                &tls_port,
+                "--tls-cert-file",
+                cert.to_str().unwrap(),
+                "--tls-key-file",
+                key.to_str().unwrap(),
+                "--tls-auth-clients",
+                "no",
+            ],
+        ) else {
+            return;
+        };
+        match attempt {
+            Ok(server) => {
+                started = Some((server, tls_port));
+                break;
+            }
+            Err(e) => last = e,
+        }
+    }
+    let Some((server, tls_port)) = started else {
+        panic!("no TLS redis-server came up in 3 tries: {last}");
     };
     let url = format!("rediss://localhost:{tls_port}");
     run_child(&dir, &url, Some(&dir.join("ca.crt")), "trusted");

@@ -309,6 +309,12 @@ impl RedisServer {
 
     /// Like [`start`](Self::start), with extra `redis-server` arguments.
     pub(crate) fn start_with(appendonly: bool, extra: &[&str]) -> Option<Self> {
+        Self::try_start_with(appendonly, extra).map(|r| r.unwrap_or_else(|e| panic!("{e}")))
+    }
+
+    /// Like [`start_with`](Self::start_with), but a server that does not come up is an
+    /// `Err` saying why (the end of its log), so a caller can try again on other ports.
+    pub(crate) fn try_start_with(appendonly: bool, extra: &[&str]) -> Option<Result<Self, String>> {
         if Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -354,11 +360,16 @@ impl RedisServer {
             dir,
             args,
         };
-        server.spawn();
-        Some(server)
+        Some(server.try_spawn().map(|()| server))
     }
 
     fn spawn(&mut self) {
+        if let Err(e) = self.try_spawn() {
+            panic!("{e}");
+        }
+    }
+
+    fn try_spawn(&mut self) -> Result<(), String> {
         let child = Command::new("redis-server")
             .args(&self.args)
             .stdout(Stdio::null())
@@ -371,11 +382,21 @@ impl RedisServer {
             if raw_command(&self.url(), &["PING"])
                 .is_ok_and(|r| r == "+PONG" || r.starts_with("-NOAUTH"))
             {
-                return;
+                return Ok(());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        panic!("redis-server on port {} did not come up", self.port);
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let log = std::fs::read_to_string(self.dir.join("redis.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(5).collect();
+        Err(format!(
+            "redis-server on port {} did not come up; its log ends:\n{}",
+            self.port,
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        ))
     }
 
     pub(crate) fn port(&self) -> u16 {
