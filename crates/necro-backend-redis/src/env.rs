@@ -363,18 +363,13 @@ mod tests {
                 var: "NECRO_REDIS_URL"
             }
         );
-        let numeric = [
-            "NECRO_POOL_SIZE",
-            "NECRO_MAX_RETRIES",
-            "NECRO_CLAIM_MIN_IDLE_MS",
-            "NECRO_CLAIM_INTERVAL_MS",
-            "NECRO_BATCH_SIZE",
-            "NECRO_BLOCK_TIMEOUT_MS",
-            "NECRO_MAX_LEN",
-            "NECRO_COMMAND_TIMEOUT_MS",
-            "NECRO_CONNECT_TIMEOUT_MS",
-        ];
-        for var in numeric {
+        // The numeric ones: ENV_VARS from NECRO_POOL_SIZE up to the flag at the end.
+        let numeric = &ENV_VARS[5..ENV_VARS.len() - 1];
+        assert_eq!(
+            (numeric[0], numeric[numeric.len() - 1]),
+            ("NECRO_POOL_SIZE", "NECRO_CONNECT_TIMEOUT_MS")
+        );
+        for &var in numeric {
             for bad in ["abc", "-1", "1.5", "5s", "99999999999999999999999"] {
                 let err = from_map(&[URL, (var, bad)]).unwrap_err();
                 match &err {

@@ -83,13 +83,7 @@ impl MetricDef {
         labels: &'static [&'static str],
         help: &'static str,
     ) -> Self {
-        Self {
-            name,
-            kind: MetricKind::Counter,
-            unit: MetricUnit::Count,
-            labels,
-            help,
-        }
+        Self::new(name, MetricKind::Counter, MetricUnit::Count, labels, help)
     }
 
     /// A gauge of [`MetricUnit::Count`] (see [`MetricDef::unitless`]).
@@ -99,13 +93,7 @@ impl MetricDef {
         labels: &'static [&'static str],
         help: &'static str,
     ) -> Self {
-        Self {
-            name,
-            kind: MetricKind::Gauge,
-            unit: MetricUnit::Count,
-            labels,
-            help,
-        }
+        Self::new(name, MetricKind::Gauge, MetricUnit::Count, labels, help)
     }
 
     /// A histogram of [`MetricUnit::Seconds`].
@@ -115,10 +103,26 @@ impl MetricDef {
         labels: &'static [&'static str],
         help: &'static str,
     ) -> Self {
+        Self::new(
+            name,
+            MetricKind::Histogram,
+            MetricUnit::Seconds,
+            labels,
+            help,
+        )
+    }
+
+    const fn new(
+        name: &'static str,
+        kind: MetricKind,
+        unit: MetricUnit,
+        labels: &'static [&'static str],
+        help: &'static str,
+    ) -> Self {
         Self {
             name,
-            kind: MetricKind::Histogram,
-            unit: MetricUnit::Seconds,
+            kind,
+            unit,
             labels,
             help,
         }

@@ -19,26 +19,17 @@ fn value(text: &str, series: &str) -> Option<f64> {
 
 #[test]
 fn each_batch_commit_records_one_commit_duration() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    let text = support::render_metrics_of(|| async {
+        let backend = MemoryBackend::new();
+        let spine = Spine::builder(backend.clone())
+            .organ(organ_fn("Echo", ["A"], |_ev: Event| async {
+                Ok(Emit::none())
+            }))
             .build()
             .unwrap();
-        rt.block_on(async {
-            let backend = MemoryBackend::new();
-            let spine = Spine::builder(backend.clone())
-                .organ(organ_fn("Echo", ["A"], |_ev: Event| async {
-                    Ok(Emit::none())
-                }))
-                .build()
-                .unwrap();
-            spine.run_event(ev("A")).await.unwrap();
-            spine.run_event(ev("A")).await.unwrap();
-        });
+        spine.run_event(ev("A")).await.unwrap();
+        spine.run_event(ev("A")).await.unwrap();
     });
-    let text = handle.render();
     let count = format!("{}_count", COMMIT_DURATION.name);
     // Two runs of one event each: two batch commits, one sample each.
     assert_eq!(value(&text, &count), Some(2.0), "{text}");

@@ -236,23 +236,14 @@ async fn fail_mode_on_an_unreachable_backend_counts_and_gives_back() {
 // `necro_enqueue_failures_total`, the unreachable commit in `necro_backend_errors_total`.
 #[test]
 fn unreachable_enqueue_failures_reach_the_metrics() {
-    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let handle = recorder.handle();
-    metrics::with_local_recorder(&recorder, || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
+    let text = support::render_metrics_of(|| async {
+        let backend = MemoryBackend::new();
+        let spine = Spine::builder(backend.clone())
+            .organ(closer(&backend))
             .build()
             .unwrap();
-        rt.block_on(async {
-            let backend = MemoryBackend::new();
-            let spine = Spine::builder(backend.clone())
-                .organ(closer(&backend))
-                .build()
-                .unwrap();
-            spine.run_event(ev("A")).await.unwrap();
-        });
+        spine.run_event(ev("A")).await.unwrap();
     });
-    let text = handle.render();
     assert!(
         text.contains(r#"necro_enqueue_failures_total{event_type="B"} 1"#),
         "{text}"

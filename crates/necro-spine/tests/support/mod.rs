@@ -207,3 +207,18 @@ impl Captured {
         String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
     }
 }
+
+/// Runs `run` on a current-thread runtime with a Prometheus recorder installed for this
+/// thread only, and returns what the recorder then renders (the `/metrics` text).
+pub fn render_metrics_of<F: std::future::Future<Output = ()>>(run: impl FnOnce() -> F) -> String {
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let handle = recorder.handle();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(run());
+    });
+    handle.render()
+}
