@@ -110,6 +110,13 @@ pub trait Backend: Send + Sync + 'static {
     fn atomic_commit(&self) -> bool {
         false
     }
+
+    /// Closes the backend: stops handing out deliveries and lets go of what it holds in the
+    /// transport (the Redis backend removes its consumer from the group). Calls after the
+    /// first are no-ops. The default does nothing.
+    fn close(&self) -> impl Future<Output = Result<(), BackendError>> + Send {
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Somewhere dead letters go: events that failed for good, kept for inspection and replay.

@@ -34,6 +34,7 @@
 
 mod backend;
 mod dead_letter;
+mod dead_letter_queue;
 mod emit;
 mod envelope;
 mod error;
@@ -50,6 +51,10 @@ pub use backend::{
     Backend, DeadLetterStore, DynDeadLetterStore, Health, HealthReport, NackOutcome,
 };
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
+pub use dead_letter_queue::{
+    DeadLetterEntry, DeadLetterFilter, DeadLetterId, DeadLetterPage, DeadLetterQuery,
+    DeadLetterQueue, DeadLetterSelection, ListOrder, PurgeReport, ReplayReport, UnreadableLetter,
+};
 pub use emit::Emit;
 pub use envelope::{Delivery, Envelope, Metadata};
 pub use error::{BackendError, BoxError, EventError, error_chain, panic_message};
