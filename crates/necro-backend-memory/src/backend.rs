@@ -513,6 +513,12 @@ impl Backend for MemoryBackend {
     fn atomic_commit(&self) -> bool {
         true
     }
+
+    /// The same as the inherent [`close`](MemoryBackend::close); never fails.
+    async fn close(&self) -> Result<(), BackendError> {
+        MemoryBackend::close(self);
+        Ok(())
+    }
 }
 
 impl DeadLetterStore for MemoryBackend {

@@ -216,3 +216,15 @@ async fn released_deliveries_come_back_first_in_order_with_their_attempt() {
     let err = backend.release(vec![first]).await.unwrap_err();
     assert!(matches!(err, BackendError::UnknownToken(_)), "{err:?}");
 }
+
+/// Generic code closes through the `Backend` trait: that must close the queue like the
+/// inherent `close` (the trait's default does nothing).
+#[tokio::test]
+async fn closing_through_the_backend_trait_closes_the_queue() {
+    async fn close_generically<B: Backend>(backend: &B) {
+        Backend::close(backend).await.unwrap();
+    }
+    let backend = MemoryBackend::new();
+    close_generically(&backend).await;
+    assert!(backend.is_closed());
+}

@@ -227,6 +227,12 @@ impl Backend for RedisBackend {
     fn atomic_commit(&self) -> bool {
         true
     }
+
+    /// The same as the inherent [`close`](RedisBackend::close): leaves the group when this
+    /// consumer holds nothing pending, then closes the connections.
+    async fn close(&self) -> Result<(), BackendError> {
+        self.inner.close().await
+    }
 }
 
 impl RedisConfigBuilder {

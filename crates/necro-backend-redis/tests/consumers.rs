@@ -167,3 +167,36 @@ async fn prune_consumers_on_a_deleted_stream_removes_nothing() {
     assert!(report.removed.is_empty() && report.kept_pending.is_empty());
     backend.close().await.unwrap();
 }
+
+/// Generic code closes through the `Backend` trait: that must leave the group like the
+/// inherent `close` (the trait's default does nothing).
+async fn close_generically<B: Backend>(backend: &B) {
+    Backend::close(backend).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_through_the_backend_trait_leaves_the_group() {
+    let Some(ctx) = Ctx::shared("close_trait") else {
+        return;
+    };
+    let backend = ctx
+        .builder()
+        .consumer_name("generic")
+        .connect()
+        .await
+        .unwrap();
+    backend.send(event(1)).await.unwrap();
+    let got = pull_n(&backend, 1, Duration::from_secs(5)).await;
+    backend
+        .ack(got.into_iter().map(|d| d.token).collect())
+        .await
+        .unwrap();
+    let admin = ctx.admin().await;
+    assert_eq!(
+        consumers(&admin, &ctx.stream).await,
+        vec![("generic".to_owned(), 0)]
+    );
+    close_generically(&backend).await;
+    assert_eq!(consumers(&admin, &ctx.stream).await, Vec::new());
+    assert!(backend.send(event(2)).await.is_err(), "closed");
+}
