@@ -10,10 +10,12 @@
 //! Nothing here survives the process: for durable, multi-worker delivery use Redis.
 //!
 //! - [`MemoryBackend`] implements necro-core's [`Backend`](necro_core::Backend) (with an atomic
-//!   [`commit`](necro_core::Backend::commit)), [`DeadLetterStore`](necro_core::DeadLetterStore)
-//!   and [`Health`](necro_core::Health). Its docs state the queue's semantics.
-//! - [`MemoryDeadLetters`] keeps the dead letters, evicting the oldest when full, and can
-//!   [replay](MemoryDeadLetters::replay_into) them.
+//!   [`commit`](necro_core::Backend::commit)), [`DeadLetterStore`](necro_core::DeadLetterStore),
+//!   [`DeadLetterQueue`](necro_core::DeadLetterQueue) (list, get, replay and purge its dead
+//!   letters by id or filter) and [`Health`](necro_core::Health). Its docs state the queue's
+//!   semantics.
+//! - [`MemoryDeadLetters`] keeps the dead letters, each with a stable id, evicting the oldest
+//!   when full, and can [replay](MemoryDeadLetters::replay_into) them.
 //!
 //! ```
 //! use std::time::Duration;
@@ -45,7 +47,7 @@ mod backend;
 mod builder;
 mod dead_letters;
 mod error;
-mod replay;
+mod queue;
 mod token;
 
 pub use backend::{DEFAULT_MAX_DELIVERIES, MemoryBackend};

@@ -57,6 +57,21 @@ impl AsRef<str> for DeadLetterId {
     }
 }
 
+/// A [`DeadLetterQuery::after`] cursor of a form the queue never issues (another backend's
+/// id, a typo): the cause of the [`BackendError::Other`] such a listing fails with.
+///
+/// Ids of that form given to [`DeadLetterQueue::dead_letter`], replay or purge are simply
+/// not held: `None`, or reported as missing.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not a dead-letter id of this queue")]
+pub struct InvalidDeadLetterId(pub DeadLetterId);
+
+impl From<InvalidDeadLetterId> for BackendError {
+    fn from(err: InvalidDeadLetterId) -> Self {
+        Self::Other(Box::new(err))
+    }
+}
+
 /// A held entry whose event could not be read (a malformed entry another producer wrote):
 /// what is known of it. It can be inspected and purged, never replayed.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,7 +88,7 @@ pub struct UnreadableLetter {
     pub meta: Metadata,
     /// How many times it was delivered, when recorded.
     pub attempts: Option<u32>,
-    /// When it was dead-lettered, when recorded and readable.
+    /// When it was dead-lettered, when known.
     pub failed_at: Option<OffsetDateTime>,
 }
 
@@ -158,15 +173,14 @@ impl DeadLetterEntry {
     /// Whether the entry passes `filter`.
     #[must_use]
     pub fn matches(&self, filter: &DeadLetterFilter) -> bool {
-        filter.kind.is_none_or(|k| self.kind() == Some(k))
-            && filter
-                .organ
-                .as_deref()
-                .is_none_or(|o| self.organ() == Some(o))
-            && filter
-                .event_type
-                .as_deref()
-                .is_none_or(|t| self.event_type() == Some(t))
+        match &self.letter {
+            Ok(letter) => filter.matches(letter),
+            Err(u) => {
+                filter.organ.is_none()
+                    && filter.event_type.is_none()
+                    && filter.kind.is_none_or(|k| u.kind == Some(k))
+            }
+        }
     }
 }
 
@@ -211,6 +225,21 @@ impl DeadLetterFilter {
         self
     }
 
+    /// Whether `letter` passes it (what [`DeadLetterEntry::matches`] checks for a readable
+    /// entry).
+    #[must_use]
+    pub fn matches(&self, letter: &DeadLetter) -> bool {
+        self.kind.is_none_or(|k| letter.kind == k)
+            && self
+                .organ
+                .as_deref()
+                .is_none_or(|o| letter.organ.as_deref() == Some(o))
+            && self
+                .event_type
+                .as_deref()
+                .is_none_or(|t| letter.event.event_type().as_str() == t)
+    }
+
     /// Whether it matches everything.
     #[must_use]
     pub fn is_empty(&self) -> bool {
@@ -242,12 +271,14 @@ pub enum ListOrder {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeadLetterQuery {
-    /// At most this many entries in the page.
+    /// At most this many entries in the page (0 gives an empty page with no
+    /// [`next`](DeadLetterPage::next)).
     pub limit: usize,
     /// Which way to walk.
     pub order: ListOrder,
     /// Start after this id (exclusive), in `order`: a previous page's
-    /// [`next`](DeadLetterPage::next). `None` starts at the beginning.
+    /// [`next`](DeadLetterPage::next), or an entry's id. `None` starts at the beginning. An id
+    /// of a form the queue never issues is an error ([`InvalidDeadLetterId`]).
     pub after: Option<DeadLetterId>,
     /// Which entries to return.
     pub filter: DeadLetterFilter,
@@ -389,6 +420,9 @@ pub struct PurgeReport {
 /// attempt) with its metadata and its event id, and removes the letter, **atomically per entry**:
 /// two replays of the same entry racing each other put it back once; the loser reports it
 /// as missing.
+///
+/// Every backend's implementation is held to the same behaviour by the conformance suite in
+/// `necro-testkit` (`dead_letter_queue_conformance`).
 pub trait DeadLetterQueue: DeadLetterStore {
     /// How many entries are held.
     fn dead_letter_count(&self) -> impl Future<Output = Result<u64, BackendError>> + Send;

@@ -53,7 +53,8 @@ pub use backend::{
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use dead_letter_queue::{
     DeadLetterEntry, DeadLetterFilter, DeadLetterId, DeadLetterPage, DeadLetterQuery,
-    DeadLetterQueue, DeadLetterSelection, ListOrder, PurgeReport, ReplayReport, UnreadableLetter,
+    DeadLetterQueue, DeadLetterSelection, InvalidDeadLetterId, ListOrder, PurgeReport,
+    ReplayReport, UnreadableLetter,
 };
 pub use emit::Emit;
 pub use envelope::{Delivery, Envelope, Metadata};

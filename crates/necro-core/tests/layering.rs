@@ -1,5 +1,6 @@
 //! The crate layering promised in docs/architecture.md: backends and the spine depend on
-//! necro-core and not on each other; necro-core pulls no async runtime and no Redis client.
+//! necro-core and not on each other, nor does the conformance suite (necro-testkit) depend on
+//! a backend; necro-core pulls no async runtime and no Redis client.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
@@ -40,7 +41,7 @@ fn necro_core_has_no_runtime_and_no_redis_client() {
 }
 
 #[test]
-fn the_spine_and_the_backends_do_not_depend_on_each_other() {
+fn the_spine_the_backends_and_the_testkit_do_not_depend_on_each_other() {
     let spine = normal_deps("necro-spine");
     assert!(spine.iter().any(|d| d == "necro-core"), "{spine:?}");
     for banned in [
@@ -64,6 +65,20 @@ fn the_spine_and_the_backends_do_not_depend_on_each_other() {
         assert!(
             !memory.iter().any(|d| d == banned),
             "necro-backend-memory depends on {banned}"
+        );
+    }
+    let testkit = normal_deps("necro-testkit");
+    assert!(testkit.iter().any(|d| d == "necro-core"), "{testkit:?}");
+    for banned in [
+        "necro-backend-memory",
+        "necro-backend-redis",
+        "necro-spine",
+        "necro-observe",
+        "fred",
+    ] {
+        assert!(
+            !testkit.iter().any(|d| d == banned),
+            "necro-testkit depends on {banned}: the conformance suite knows no backend"
         );
     }
     let redis = normal_deps("necro-backend-redis");

@@ -16,6 +16,7 @@ const CRATES: &[&str] = &[
     "../necro-spine",
     "../necro-observe",
     "../necro-macros",
+    "../necro-testkit",
 ];
 
 /// How long a library file may be outside its `#[cfg(test)] mod tests`.
