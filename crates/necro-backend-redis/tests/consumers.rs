@@ -170,6 +170,7 @@ async fn prune_consumers_on_a_deleted_stream_removes_nothing() {
 
 /// Generic code closes through the `Backend` trait: that must leave the group like the
 /// inherent `close` (the trait's default does nothing).
+#[allow(clippy::unwrap_used)] // Test helper: a panic fails the test.
 async fn close_generically<B: Backend>(backend: &B) {
     Backend::close(backend).await.unwrap();
 }
