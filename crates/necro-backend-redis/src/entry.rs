@@ -68,6 +68,22 @@ impl From<String> for EntryId {
     }
 }
 
+/// The milliseconds of a stream entry id in the one form Redis writes ids in (`{ms}-{seq}`,
+/// both decimal without a sign or leading zeros); `None` for any other text.
+pub(crate) fn entry_id_millis(text: &str) -> Option<u64> {
+    let (ms, seq) = text.split_once('-')?;
+    let canonical = |part: &str| {
+        !part.is_empty()
+            && part.bytes().all(|b| b.is_ascii_digit())
+            && (part == "0" || !part.starts_with('0'))
+    };
+    if !(canonical(ms) && canonical(seq)) {
+        return None;
+    }
+    seq.parse::<u64>().ok()?;
+    ms.parse().ok()
+}
+
 /// The fields of a main-stream entry for one event: `event` plus the metadata present.
 pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(&'static str, String)> {
     let mut fields = Vec::with_capacity(3);
@@ -462,6 +478,26 @@ mod tests {
             decode(raw.into_iter().next().unwrap()),
             Decoded::Deleted { .. }
         ));
+    }
+
+    #[test]
+    fn entry_ids_are_read_in_their_one_form() {
+        assert_eq!(entry_id_millis("1700000000000-0"), Some(1_700_000_000_000));
+        assert_eq!(entry_id_millis("0-1"), Some(0));
+        for bad in [
+            "",
+            "5",
+            "5-",
+            "-5",
+            "05-0",
+            "5-01",
+            "+5-0",
+            "5-0-0",
+            "a-0",
+            "18446744073709551616-0",
+        ] {
+            assert_eq!(entry_id_millis(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

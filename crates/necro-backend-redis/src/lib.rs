@@ -6,8 +6,9 @@
 //! [`fred`](https://docs.rs/fred).
 //!
 //! Applications depend on it next to `necro-spine`; it depends only on `necro-core`, whose
-//! [`Backend`](necro_core::Backend), [`DeadLetterStore`](necro_core::DeadLetterStore) and
-//! [`Health`](necro_core::Health) traits it implements. Moving from the in-memory backend to
+//! [`Backend`](necro_core::Backend), [`DeadLetterStore`](necro_core::DeadLetterStore),
+//! [`DeadLetterQueue`](necro_core::DeadLetterQueue) (the dead-letter stream, paged, filtered,
+//! replayed atomically per entry) and [`Health`](necro_core::Health) traits it implements. Moving from the in-memory backend to
 //! this one changes one line of the application and no organ.
 //!
 //! ```no_run
@@ -76,9 +77,11 @@ mod env;
 mod error;
 mod health;
 mod python;
+mod queue;
 mod read;
 mod reclaim;
 mod record;
+mod replay;
 mod stats;
 
 pub use backend::RedisBackend;

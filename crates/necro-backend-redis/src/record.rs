@@ -1,11 +1,18 @@
 //! Dead-letter records, written and read: the fields a dead letter is written with
 //! ([`DlqRecord`]), how a read entry becomes a delivery or a dead letter ([`classify`]), and
-//! how an entry of the dead-letter stream is read back ([`DlqEntry`]).
+//! how an entry of the dead-letter stream is read back ([`DlqEntry`]) and becomes necro-core's
+//! `DeadLetterEntry`.
 
-use necro_core::{DeadLetterKind, Delivery, Event, Failure, Metadata, format_timestamp};
+use necro_core::{
+    DeadLetter, DeadLetterEntry, DeadLetterId, DeadLetterKind, Delivery, Event, Failure, Metadata,
+    UnreadableLetter, format_timestamp,
+};
+use time::format_description::well_known::Rfc3339;
+use time::macros::format_description;
+use time::{OffsetDateTime, PrimitiveDateTime};
 use uuid::Uuid;
 
-use crate::entry::{Decoded, EntryId, RawEntry, decode, json_bytes};
+use crate::entry::{Decoded, EntryId, RawEntry, decode, entry_id_millis, json_bytes};
 
 /// A dead letter about to be written: the DLQ entry's fields, and the main-stream entry to ack.
 pub(crate) struct DlqRecord {
@@ -231,5 +238,149 @@ impl DlqEntry {
             consumer: text("consumer"),
             fields: text("fields"),
         }
+    }
+}
+
+/// A dead-letter stream entry as necro-core's [`DeadLetterEntry`], with the entry id as its
+/// [`DeadLetterId`]: a readable event gives a [`DeadLetter`], an unreadable one an
+/// [`UnreadableLetter`] (with the kind, metadata, attempts and time that were recorded).
+///
+/// Fields a writer left out (the Python original writes only `original_id`, `event`,
+/// `reason` and `failed_at`):
+/// - no `kind`: [`DeadLetterKind::MaxDeliveries`] for a readable letter (what the Python
+///   original dead-letters a readable event for: too many deliveries), none for an unreadable
+///   one;
+/// - no `attempts`: 0 (not known) for a readable letter;
+/// - no `organ` or `failures`: none;
+/// - a `failed_at` that is missing or does not read (RFC 3339, or without an offset, read as
+///   UTC): the time in the entry id, which is when the entry was added to the dead-letter
+///   stream, to the millisecond.
+impl From<DlqEntry> for DeadLetterEntry {
+    fn from(entry: DlqEntry) -> Self {
+        let failed_at = read_timestamp(&entry.failed_at).or_else(|| id_time(&entry.id));
+        let id = DeadLetterId::new(entry.id.as_str());
+        match entry.event {
+            Some(event) => DeadLetterEntry::new(
+                id,
+                DeadLetter {
+                    event,
+                    meta: entry.meta,
+                    kind: entry.kind.unwrap_or(DeadLetterKind::MaxDeliveries),
+                    reason: entry.reason,
+                    organ: entry.organ,
+                    failures: entry.failures,
+                    attempts: entry.attempts.unwrap_or(0),
+                    failed_at: failed_at.unwrap_or(OffsetDateTime::UNIX_EPOCH),
+                },
+            ),
+            None => {
+                let mut letter = UnreadableLetter::new(entry.raw_event, entry.reason);
+                letter.kind = entry.kind;
+                letter.meta = entry.meta;
+                letter.attempts = entry.attempts;
+                letter.failed_at = failed_at;
+                DeadLetterEntry::unreadable(id, letter)
+            }
+        }
+    }
+}
+
+/// A `failed_at` as written: RFC 3339 (`2024-01-15T10:30:45.123456+00:00`), or without an
+/// offset (a naive Python `datetime`), read as UTC.
+fn read_timestamp(text: &str) -> Option<OffsetDateTime> {
+    const NAIVE: &[time::format_description::BorrowedFormatItem<'_>] = format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second][optional [.[subsecond]]]"
+    );
+    OffsetDateTime::parse(text, &Rfc3339).ok().or_else(|| {
+        PrimitiveDateTime::parse(text, NAIVE)
+            .ok()
+            .map(PrimitiveDateTime::assume_utc)
+    })
+}
+
+/// The time a stream entry id holds (its milliseconds since the epoch).
+fn id_time(id: &EntryId) -> Option<OffsetDateTime> {
+    let millis = entry_id_millis(id.as_str())?;
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(id: &str, event: Option<Event>, failed_at: &str) -> DlqEntry {
+        DlqEntry {
+            id: EntryId::from(id),
+            original_id: Some(EntryId::from("1-0")),
+            raw_event: event
+                .as_ref()
+                .map_or_else(|| "not json".to_owned(), Event::to_json),
+            event,
+            reason: "max retries exceeded".to_owned(),
+            failed_at: failed_at.to_owned(),
+            kind: None,
+            attempts: None,
+            organ: None,
+            failures: Vec::new(),
+            meta: Metadata::default(),
+            consumer: None,
+            fields: None,
+        }
+    }
+
+    #[test]
+    fn an_entry_the_python_original_wrote_gets_the_defaults() {
+        let event = Event::new("ORDER_PLACED", json!({"n": 1})).unwrap();
+        let core = DeadLetterEntry::from(entry(
+            "1705314645123-0",
+            Some(event.clone()),
+            "2024-01-15T10:30:45.123456+00:00",
+        ));
+        assert_eq!(core.id.as_str(), "1705314645123-0");
+        let letter = core.letter.unwrap();
+        assert_eq!(letter.event, event);
+        assert_eq!(letter.kind, DeadLetterKind::MaxDeliveries);
+        assert_eq!(letter.attempts, 0);
+        assert_eq!(letter.reason, "max retries exceeded");
+        assert_eq!(letter.organ, None);
+        assert_eq!(
+            letter.failed_at,
+            OffsetDateTime::from_unix_timestamp_nanos(1_705_314_645_123_456_000).unwrap()
+        );
+    }
+
+    #[test]
+    fn failed_at_reads_naive_times_and_falls_back_to_the_entry_id() {
+        let event = Event::new("A", json!({})).unwrap();
+        let at = |failed_at: &str| {
+            DeadLetterEntry::from(entry("1705314645123-7", Some(event.clone()), failed_at))
+                .letter
+                .unwrap()
+                .failed_at
+        };
+        let nanos = |n: i128| OffsetDateTime::from_unix_timestamp_nanos(n).unwrap();
+        assert_eq!(
+            at("2024-01-15T10:30:45.5"),
+            nanos(1_705_314_645_500_000_000)
+        );
+        assert_eq!(at("yesterday"), nanos(1_705_314_645_123_000_000));
+        assert_eq!(at(""), nanos(1_705_314_645_123_000_000));
+    }
+
+    #[test]
+    fn an_unreadable_event_is_an_unreadable_letter() {
+        let mut raw = entry("5-0", None, "");
+        raw.kind = Some(DeadLetterKind::Malformed);
+        raw.attempts = Some(2);
+        let core = DeadLetterEntry::from(raw);
+        assert_eq!(core.kind(), Some(DeadLetterKind::Malformed));
+        let letter = core.letter.unwrap_err();
+        assert_eq!(letter.raw_event, "not json");
+        assert_eq!(letter.attempts, Some(2));
+        assert_eq!(
+            letter.failed_at,
+            Some(OffsetDateTime::from_unix_timestamp_nanos(5_000_000).unwrap())
+        );
     }
 }

@@ -155,3 +155,58 @@ async fn the_spines_dead_letters_keep_every_failure_and_the_metadata() {
         .unwrap();
     assert_eq!((d.event, d.meta), (ev, meta));
 }
+
+/// Two operators (or two tabs of the live page) replaying the same dead letter at once: the
+/// event goes back onto the main stream once, whoever wins; every loser gets `None`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_replays_of_one_entry_put_it_back_once() {
+    const RACERS: usize = 16;
+    let Some(ctx) = Ctx::shared("dlq_race") else {
+        return;
+    };
+    let backend = ctx.backend().await;
+    for round in 0..5 {
+        let ev = event(round);
+        let letter = DeadLetter::with_reason(
+            ev.clone(),
+            Metadata::default(),
+            DeadLetterKind::HandlerFailed,
+            "boom",
+            1,
+        );
+        backend.store(letter).await.unwrap();
+        let id = backend.dlq().list(1).await.unwrap().pop().unwrap().id;
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(RACERS));
+        let racers: Vec<_> = (0..RACERS)
+            .map(|_| {
+                let backend = backend.clone();
+                let barrier = std::sync::Arc::clone(&barrier);
+                let id = id.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    backend.dlq().replay(id.as_str()).await
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for racer in racers {
+            if racer.await.unwrap().unwrap().is_some() {
+                won += 1;
+            }
+        }
+        assert_eq!(won, 1, "round {round}: replays that report success");
+        assert_eq!(backend.dlq().count().await.unwrap(), 0);
+        let admin = ctx.admin().await;
+        let copies = support::entries(&admin, &ctx.stream)
+            .await
+            .iter()
+            .filter(|(_, fields)| {
+                support::field(fields, "event").is_some_and(|e| e.contains(&ev.id().to_string()))
+            })
+            .count();
+        assert_eq!(
+            copies, 1,
+            "round {round}: copies of the event on the main stream"
+        );
+    }
+}
