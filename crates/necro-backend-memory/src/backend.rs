@@ -270,7 +270,7 @@ impl MemoryBackend {
                 *next_token = next_token.wrapping_add(1);
                 batch.push(Delivery {
                     event: entry.event.clone(),
-                    meta: entry.meta,
+                    meta: entry.meta.clone(),
                     attempt: entry.attempt,
                     token: MemoryToken(token),
                 });

@@ -48,7 +48,7 @@ fn replay(
     let batch: Vec<Envelope> = state
         .peek(&positions)
         .into_iter()
-        .map(|(_, letter)| Envelope::with_meta(letter.event.clone(), letter.meta))
+        .map(|(_, letter)| Envelope::with_meta(letter.event.clone(), letter.meta.clone()))
         .collect();
     backend.enqueue_now(batch)?;
     report.replayed = state.take(&positions);

@@ -27,10 +27,11 @@ async fn a_nacked_event_is_redelivered_at_the_back_with_its_attempt_raised() {
     let meta = Metadata {
         correlation_id: Some(Uuid::new_v4()),
         causation_id: None,
+        headers: necro_core::Headers::new().with("traceparent", "t").unwrap(),
     };
     backend
         .enqueue(vec![
-            Envelope::with_meta(event(0), meta),
+            Envelope::with_meta(event(0), meta.clone()),
             Envelope::new(event(1)),
         ])
         .await
@@ -64,10 +65,11 @@ async fn after_max_deliveries_a_nack_dead_letters_with_the_reason() {
     let meta = Metadata {
         correlation_id: Some(Uuid::new_v4()),
         causation_id: Some(Uuid::new_v4()),
+        headers: necro_core::Headers::new(),
     };
     let ev = event(0);
     backend
-        .enqueue(vec![Envelope::with_meta(ev.clone(), meta)])
+        .enqueue(vec![Envelope::with_meta(ev.clone(), meta.clone())])
         .await
         .unwrap();
 

@@ -85,10 +85,11 @@ async fn replay_re_enqueues_every_event_with_its_metadata_and_empties_the_store(
     let meta = Metadata {
         correlation_id: Some(Uuid::new_v4()),
         causation_id: Some(Uuid::new_v4()),
+        headers: necro_core::Headers::new().with("tenant", "acme").unwrap(),
     };
     backend
         .enqueue(vec![
-            necro_core::Envelope::with_meta(event(0), meta),
+            necro_core::Envelope::with_meta(event(0), meta.clone()),
             event(1).into(),
         ])
         .await

@@ -55,11 +55,13 @@ async fn first_delivery_is_attempt_one_with_its_metadata_and_a_fresh_token() {
     let meta = Metadata {
         correlation_id: Some(Uuid::new_v4()),
         causation_id: Some(Uuid::new_v4()),
+        headers: necro_core::Headers::try_from_pairs([("tenant", "acme"), ("traceparent", "t")])
+            .unwrap(),
     };
     let ev = event(7);
     backend
         .enqueue(vec![
-            Envelope::with_meta(ev.clone(), meta),
+            Envelope::with_meta(ev.clone(), meta.clone()),
             Envelope::new(event(8)),
         ])
         .await

@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use fred::types::{Key, Value};
-use necro_core::{Event, Metadata, error_chain};
+use necro_core::{Event, HeaderError, Headers, Metadata, error_chain};
 use uuid::Uuid;
 
 use crate::error::unexpected_reply;
@@ -17,6 +17,9 @@ pub(crate) const F_EVENT: &str = "event";
 pub(crate) const F_CORRELATION: &str = "correlation_id";
 /// Optional field: the id of the event whose handling emitted this one.
 pub(crate) const F_CAUSATION: &str = "causation_id";
+/// Prefix of the optional fields holding the headers, one field per header:
+/// `header:traceparent`, `header:tenant`, …
+pub(crate) const HEADER_PREFIX: &str = "header:";
 
 /// A stream entry id such as `1700000000000-0`: the backend's delivery token.
 ///
@@ -84,17 +87,58 @@ pub(crate) fn entry_id_millis(text: &str) -> Option<u64> {
     ms.parse().ok()
 }
 
-/// The fields of a main-stream entry for one event: `event` plus the metadata present.
-pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(&'static str, String)> {
-    let mut fields = Vec::with_capacity(3);
-    fields.push((F_EVENT, event.to_json()));
+/// The fields of a main-stream entry for one event: `event` plus the metadata present, the
+/// headers last, one `header:<name>` field each, in their order.
+pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(Key, String)> {
+    let mut fields = Vec::with_capacity(3 + meta.headers.len());
+    fields.push((Key::from_static_str(F_EVENT), event.to_json()));
+    meta_fields(meta, &mut fields);
+    fields
+}
+
+/// The metadata fields (ids, then headers) of an entry, main stream or dead letters alike.
+pub(crate) fn meta_fields(meta: &Metadata, fields: &mut Vec<(Key, String)>) {
     if let Some(c) = meta.correlation_id {
-        fields.push((F_CORRELATION, c.to_string()));
+        fields.push((Key::from_static_str(F_CORRELATION), c.to_string()));
     }
     if let Some(c) = meta.causation_id {
-        fields.push((F_CAUSATION, c.to_string()));
+        fields.push((Key::from_static_str(F_CAUSATION), c.to_string()));
     }
-    fields
+    for (name, value) in &meta.headers {
+        fields.push((
+            Key::from(format!("{HEADER_PREFIX}{name}")),
+            value.to_owned(),
+        ));
+    }
+}
+
+/// The metadata of an entry: its id fields and its `header:` fields. A field that does not
+/// read (an id that is no UUID, a header past a bound or not UTF-8) is left out with a
+/// warning: the event itself is still delivered.
+pub(crate) fn read_meta(entry: &RawEntry) -> Metadata {
+    let mut meta = Metadata {
+        correlation_id: uuid_field(entry, F_CORRELATION),
+        causation_id: uuid_field(entry, F_CAUSATION),
+        headers: Headers::new(),
+    };
+    for (key, value) in entry.fields.iter().flatten() {
+        let Some(name) = key.as_bytes().strip_prefix(HEADER_PREFIX.as_bytes()) else {
+            continue;
+        };
+        let text = std::str::from_utf8(name)
+            .ok()
+            .zip(value_bytes(value).and_then(|v| std::str::from_utf8(v).ok()));
+        let result = match text {
+            Some((name, value)) => meta.headers.insert(name, value).map(drop),
+            None => Err(HeaderError::InvalidName {
+                name: String::from_utf8_lossy(name).into_owned(),
+            }),
+        };
+        if let Err(err) = result {
+            tracing::warn!(entry_id = %entry.id, error = %err, "ignoring a header field that does not read");
+        }
+    }
+    meta
 }
 
 /// One entry as read: its id, and its fields (`None` when the entry was deleted meanwhile).
@@ -255,10 +299,7 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
     };
     match Event::from_json_slice(bytes) {
         Ok(event) => {
-            let meta = Metadata {
-                correlation_id: uuid_field(&entry, F_CORRELATION),
-                causation_id: uuid_field(&entry, F_CAUSATION),
-            };
+            let meta = read_meta(&entry);
             Decoded::Good {
                 id: entry.id,
                 event,
@@ -503,14 +544,52 @@ mod tests {
     #[test]
     fn metadata_round_trips_through_fields() {
         let event = Event::new("A", json!({})).unwrap();
-        let meta = Metadata::child_of(&event, &Metadata::default());
+        let meta = Metadata::child_of(&event, &Metadata::default())
+            .with_header("traceparent", "00-abc-01")
+            .unwrap()
+            .with_header("tenant", "acme")
+            .unwrap();
         let fields = event_fields(&event, &meta);
-        let pairs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = fields
+            .iter()
+            .map(|(k, v)| (k.as_str().unwrap(), v.as_str()))
+            .collect();
+        assert_eq!(
+            pairs[3..],
+            [
+                ("header:traceparent", "00-abc-01"),
+                ("header:tenant", "acme")
+            ]
+        );
         let raw = parse_entries(Value::Array(vec![entry("4-0", &pairs)]), "t").unwrap();
         match decode(raw.into_iter().next().unwrap()) {
             Decoded::Good { meta: got, .. } => assert_eq!(got, meta),
             other => panic!("{other:?}"),
         }
         assert_eq!(event_fields(&event, &Metadata::default()).len(), 1);
+    }
+
+    #[test]
+    fn header_fields_that_do_not_read_are_left_out_and_the_event_still_decodes() {
+        let event = Event::new("A", json!({})).unwrap();
+        let json = event.to_json();
+        let too_long = "x".repeat(Headers::MAX_VALUE_LEN + 1);
+        let pairs = [
+            ("event", json.as_str()),
+            ("header:tenant", "acme"),
+            ("header:Bad Name", "v"),
+            ("header:big", too_long.as_str()),
+            ("header:", "empty name"),
+        ];
+        let raw = parse_entries(Value::Array(vec![entry("4-0", &pairs)]), "t").unwrap();
+        match decode(raw.into_iter().next().unwrap()) {
+            Decoded::Good { meta, .. } => {
+                assert_eq!(
+                    meta.headers.iter().collect::<Vec<_>>(),
+                    [("tenant", "acme")]
+                );
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -41,10 +41,11 @@
 //! - Main stream `necrostack:events`, group `necrostack`. Each entry has the field `event`
 //!   holding exactly the four-field JSON `{"id","timestamp","event_type","payload"}` of
 //!   [`Event::to_json`](necro_core::Event::to_json); chain metadata, when present, goes in the
-//!   extra fields `correlation_id` and `causation_id` (Python ignores them).
+//!   extra fields `correlation_id` and `causation_id`, and each header in a field
+//!   `header:<name>` (Python ignores them all).
 //! - Dead-letter stream `{stream}:dlq`, entries with `original_id`, `event`, `reason`,
 //!   `failed_at` (as Python writes them) plus `kind`, `attempts`, `consumer` and, when known,
-//!   `organ`, `failures`, `fields`, `correlation_id`, `causation_id`.
+//!   `organ`, `failures`, `fields`, `correlation_id`, `causation_id` and `header:<name>` fields.
 //!
 //! ## Delivery
 //!

@@ -10,9 +10,11 @@ use necro_core::{
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
-use uuid::Uuid;
 
-use crate::entry::{Decoded, EntryId, RawEntry, decode, entry_id_millis, json_bytes};
+use crate::entry::{
+    Decoded, EntryId, RawEntry, decode, entry_id_millis, json_bytes, meta_fields, read_meta,
+};
+use fred::types::Key;
 
 /// A dead letter about to be written: the DLQ entry's fields, and the main-stream entry to ack.
 pub(crate) struct DlqRecord {
@@ -30,8 +32,8 @@ pub(crate) struct DlqRecord {
 }
 
 impl DlqRecord {
-    pub(crate) fn fields(&self, consumer: &str) -> Vec<(&'static str, String)> {
-        let mut f = vec![
+    pub(crate) fn fields(&self, consumer: &str) -> Vec<(Key, String)> {
+        let f = vec![
             (
                 "original_id",
                 self.original_id
@@ -46,21 +48,21 @@ impl DlqRecord {
             ("attempts", self.attempts.to_string()),
             ("consumer", consumer.to_owned()),
         ];
-        if let Some(o) = &self.organ {
-            f.push(("organ", o.clone()));
-        }
-        if let Some(x) = &self.failures {
-            f.push(("failures", x.clone()));
-        }
-        if let Some(x) = &self.fields {
-            f.push(("fields", x.clone()));
-        }
-        if let Some(c) = self.meta.correlation_id {
-            f.push(("correlation_id", c.to_string()));
-        }
-        if let Some(c) = self.meta.causation_id {
-            f.push(("causation_id", c.to_string()));
-        }
+        let optional = [
+            ("organ", &self.organ),
+            ("failures", &self.failures),
+            ("fields", &self.fields),
+        ];
+        let mut f: Vec<(Key, String)> = f
+            .into_iter()
+            .chain(
+                optional
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name, value.clone()?))),
+            )
+            .map(|(name, value)| (Key::from_static_str(name), value))
+            .collect();
+        meta_fields(&self.meta, &mut f);
         f
     }
 }
@@ -141,7 +143,8 @@ pub(crate) fn classify(
 ///
 /// The Python original writes `original_id`, `event`, `reason` and `failed_at`; the Rust
 /// backend adds `kind`, `attempts`, `consumer` and, when known, `organ`, `failures` (JSON),
-/// `fields` (JSON of a malformed entry's fields), `correlation_id` and `causation_id`.
+/// `fields` (JSON of a malformed entry's fields), `correlation_id`, `causation_id` and one
+/// `header:<name>` field per header.
 /// Fields a writer left out are `None` or empty here.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
@@ -214,7 +217,6 @@ impl DlqEntry {
     pub(crate) fn from_raw(raw: &RawEntry) -> Self {
         let text = |name: &str| raw.field_str(name).map(std::borrow::Cow::into_owned);
         let raw_event = text("event").unwrap_or_default();
-        let uuid = |name: &str| text(name).and_then(|s| Uuid::parse_str(&s).ok());
         Self {
             id: raw.id.clone(),
             original_id: text("original_id")
@@ -231,10 +233,7 @@ impl DlqEntry {
             failures: text("failures")
                 .and_then(|f| serde_json::from_str(&f).ok())
                 .unwrap_or_default(),
-            meta: Metadata {
-                correlation_id: uuid("correlation_id"),
-                causation_id: uuid("causation_id"),
-            },
+            meta: read_meta(raw),
             consumer: text("consumer"),
             fields: text("fields"),
         }

@@ -118,7 +118,9 @@ async fn the_spines_dead_letters_keep_every_failure_and_the_metadata() {
     let backend = ctx.backend().await;
     let root = event(0);
     let ev = Event::new("PAY", json!({"amount": 10})).unwrap();
-    let meta = Metadata::child_of(&root, &Metadata::default());
+    let meta = Metadata::child_of(&root, &Metadata::default())
+        .with_header("tenant", "acme")
+        .unwrap();
     let failures = vec![
         Failure::new(Some("Charge".into()), "card declined")
             .with_kind(necro_core::FailureKind::Permanent),
@@ -126,7 +128,7 @@ async fn the_spines_dead_letters_keep_every_failure_and_the_metadata() {
     ];
     let letter = DeadLetter::new(
         ev.clone(),
-        meta,
+        meta.clone(),
         DeadLetterKind::HandlerFailed,
         failures.clone(),
         1,

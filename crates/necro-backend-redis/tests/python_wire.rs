@@ -92,7 +92,14 @@ async fn entries_written_by_rust_parse_in_the_python_form() {
     backend
         .enqueue(vec![Envelope::with_meta(
             child.clone(),
-            Metadata::child_of(&root, &Metadata::default()),
+            Metadata::child_of(&root, &Metadata::default())
+                .with_header(
+                    "traceparent",
+                    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                )
+                .unwrap()
+                .with_header("tenant", "acme")
+                .unwrap(),
         )])
         .await
         .unwrap();
@@ -111,6 +118,19 @@ async fn entries_written_by_rust_parse_in_the_python_form() {
     assert_eq!(
         field(child_fields, "causation_id"),
         Some(root.id().to_string().as_str())
+    );
+    // Headers are extra fields too, beside the four-field `event` JSON the Python reads.
+    assert_eq!(field(child_fields, "header:tenant"), Some("acme"));
+    let names: Vec<&str> = child_fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "event",
+            "correlation_id",
+            "causation_id",
+            "header:traceparent",
+            "header:tenant"
+        ]
     );
 
     let texts: Vec<&str> = written

@@ -27,7 +27,7 @@ async fn an_event_goes_round_trip_with_its_metadata() {
     let meta = Metadata::child_of(&root, &Metadata::default());
     backend.send(root.clone()).await.unwrap();
     backend
-        .enqueue(vec![Envelope::with_meta(child.clone(), meta)])
+        .enqueue(vec![Envelope::with_meta(child.clone(), meta.clone())])
         .await
         .unwrap();
 

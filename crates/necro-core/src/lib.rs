@@ -40,6 +40,7 @@ mod envelope;
 mod error;
 mod event;
 mod event_type;
+mod headers;
 mod organ;
 mod organ_error;
 mod payload;
@@ -61,6 +62,7 @@ pub use envelope::{Delivery, Envelope, Metadata};
 pub use error::{BackendError, BoxError, EventError, error_chain, panic_message};
 pub use event::Event;
 pub use event_type::EventType;
+pub use headers::{HeaderError, Headers, PassOn, TRACE_CONTEXT_HEADERS};
 /// `#[derive(Payload)]` with `#[payload(event_type = "...")]` (feature `derive`, on by
 /// default): see [`Payload`](trait@Payload).
 #[cfg(feature = "derive")]

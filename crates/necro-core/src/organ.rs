@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crate::emit::Emit;
 use crate::event::Event;
+use crate::headers::PassOn;
 use crate::organ_error::OrganError;
 use crate::payload::Payload;
 
@@ -45,6 +46,12 @@ pub trait Organ: Send + Sync + 'static {
     /// The event types this organ handles.
     fn listens_to(&self) -> &[&str];
 
+    /// Which headers of the event being handled the events it emits inherit. Defaults to
+    /// the W3C trace context ([`PassOn::TraceContext`]).
+    fn passes_on(&self) -> PassOn {
+        PassOn::TraceContext
+    }
+
     /// Handles one event.
     fn handle(&self, event: &Event) -> impl Future<Output = OrganResult> + Send;
 }
@@ -68,6 +75,12 @@ pub trait SyncOrgan: Send + Sync + 'static {
 
     /// The event types this organ handles.
     fn listens_to(&self) -> &[&str];
+
+    /// Which headers of the event being handled the events it emits inherit. Defaults to
+    /// the W3C trace context ([`PassOn::TraceContext`]).
+    fn passes_on(&self) -> PassOn {
+        PassOn::TraceContext
+    }
 
     /// Handles one event, blocking if it must.
     fn handle(&self, event: &Event) -> OrganResult;
@@ -102,6 +115,12 @@ pub trait TypedOrgan: Send + Sync + 'static {
     /// The organ's name. Defaults to the type's name.
     fn name(&self) -> &str {
         short_type_name::<Self>()
+    }
+
+    /// Which headers of the event being handled the events it emits inherit. Defaults to
+    /// the W3C trace context ([`PassOn::TraceContext`]).
+    fn passes_on(&self) -> PassOn {
+        PassOn::TraceContext
     }
 
     /// Handles one decoded payload; the event is there for its id, timestamp and metadata.
@@ -158,6 +177,7 @@ pub struct BoxedOrgan {
     name: Arc<str>,
     listens_to: Vec<String>,
     handler: Handler,
+    pass_on: PassOn,
 }
 
 impl BoxedOrgan {
@@ -171,6 +191,7 @@ impl BoxedOrgan {
             name: Arc::from(name.into()),
             listens_to: listens_to.into_iter().map(Into::into).collect(),
             handler,
+            pass_on: PassOn::TraceContext,
         }
     }
 
@@ -198,6 +219,19 @@ impl BoxedOrgan {
         &self.handler
     }
 
+    /// Which headers the events it emits inherit.
+    #[must_use]
+    pub fn pass_on(&self) -> &PassOn {
+        &self.pass_on
+    }
+
+    /// Sets which headers the events it emits inherit, over what the organ declared.
+    #[must_use]
+    pub fn passing_on(mut self, pass_on: PassOn) -> Self {
+        self.pass_on = pass_on;
+        self
+    }
+
     /// Renames the organ (e.g. two instances of one type).
     #[must_use]
     pub fn named(mut self, name: impl Into<String>) -> Self {
@@ -211,6 +245,7 @@ impl std::fmt::Debug for BoxedOrgan {
         f.debug_struct("BoxedOrgan")
             .field("name", &self.name)
             .field("listens_to", &self.listens_to)
+            .field("pass_on", &self.pass_on)
             .field(
                 "kind",
                 &match self.handler {
@@ -251,7 +286,8 @@ impl<O: Organ> IntoOrgan<marker::Async> for O {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        BoxedOrgan::new(name, listens, Handler::Async(Arc::new(self)))
+        let pass_on = Organ::passes_on(&self);
+        BoxedOrgan::new(name, listens, Handler::Async(Arc::new(self))).passing_on(pass_on)
     }
 }
 
@@ -262,7 +298,8 @@ impl<O: SyncOrgan> IntoOrgan<marker::Sync> for O {
             .iter()
             .map(|s| (*s).to_owned())
             .collect();
-        BoxedOrgan::new(name, listens, Handler::Blocking(Arc::new(self)))
+        let pass_on = SyncOrgan::passes_on(&self);
+        BoxedOrgan::new(name, listens, Handler::Blocking(Arc::new(self))).passing_on(pass_on)
     }
 }
 
@@ -280,11 +317,13 @@ impl<O: TypedOrgan> DynOrgan for TypedAdapter<O> {
 impl<O: TypedOrgan> IntoOrgan<marker::Typed> for O {
     fn into_organ(self) -> BoxedOrgan {
         let name = TypedOrgan::name(&self).to_owned();
+        let pass_on = TypedOrgan::passes_on(&self);
         BoxedOrgan::new(
             name,
             [<O::Input as Payload>::EVENT_TYPE],
             Handler::Async(Arc::new(TypedAdapter(self))),
         )
+        .passing_on(pass_on)
     }
 }
 

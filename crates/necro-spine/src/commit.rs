@@ -208,7 +208,7 @@ impl<B: Backend> Committer<'_, B> {
         for env in emitted {
             let letter = DeadLetter::with_reason(
                 env.event.clone(),
-                env.meta,
+                env.meta.clone(),
                 DeadLetterKind::EnqueueFailed,
                 reason.to_owned(),
                 0,

@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use crate::breaker::Admit;
 use crate::config::HandlerFailureMode;
+use crate::context;
 use crate::state::{Inner, OrganSlot};
 use crate::telemetry::{HotMetrics, TARGET};
 
@@ -79,7 +80,6 @@ pub(crate) async fn dispatch<B: Backend>(
         span.record("causation_id", tracing::field::display(c));
     }
     async move {
-        let child_meta = Metadata::child_of(event, &delivery.meta);
         let mut emitted = Vec::new();
         let mut failures: Vec<Failure> = Vec::new();
         let mode = inner.settings.handler_mode;
@@ -87,12 +87,18 @@ pub(crate) async fn dispatch<B: Backend>(
             let slot = &inner.organs[idx];
             let name = slot.organ.name();
             let organ_span = tracing::info_span!(target: TARGET, "necro.organ", organ = name);
-            match call_organ(inner, slot, hot.duration(idx), event)
+            match call_organ(inner, slot, hot.duration(idx), delivery)
                 .instrument(organ_span)
                 .await
             {
+                Ok(emit) if emit.is_empty() => {}
                 Ok(emit) => {
-                    emitted.extend(emit.into_iter().map(|e| Envelope::with_meta(e, child_meta)));
+                    let child_meta =
+                        Metadata::child_of_passing(event, &delivery.meta, slot.organ.pass_on());
+                    emitted.extend(
+                        emit.into_iter()
+                            .map(|e| Envelope::with_meta(e, child_meta.clone())),
+                    );
                 }
                 Err(f) => {
                     inner.telemetry.handler_error(slot.organ.name_arc(), f.kind);
@@ -122,7 +128,7 @@ pub(crate) async fn dispatch<B: Backend>(
             HandlerFailureMode::Store => Outcome::DeadLetter(
                 Box::new(DeadLetter::new(
                     event.clone(),
-                    delivery.meta,
+                    delivery.meta.clone(),
                     DeadLetterKind::HandlerFailed,
                     failures,
                     delivery.attempt,
@@ -147,7 +153,7 @@ async fn call_organ<B: Backend>(
     inner: &Inner<B>,
     slot: &OrganSlot,
     duration: Option<&metrics::Histogram>,
-    event: &Event,
+    delivery: &Delivery<B::Token>,
 ) -> Result<Emit, CallFailure> {
     let mut retry = 0u32;
     loop {
@@ -162,7 +168,7 @@ async fn call_organ<B: Backend>(
             });
         }
         let started = Instant::now();
-        let result = run_handler(slot, event).await;
+        let result = run_handler(slot, &delivery.event, &delivery.meta).await;
         let elapsed = started.elapsed();
         HotMetrics::record_duration(duration, slot.organ.name_arc(), elapsed.as_secs_f64());
         if let Some(breaker) = &slot.breaker
@@ -241,10 +247,15 @@ impl HandlerFailure {
     }
 }
 
-async fn run_handler(slot: &OrganSlot, event: &Event) -> Result<Emit, HandlerFailure> {
+async fn run_handler(
+    slot: &OrganSlot,
+    event: &Event,
+    meta: &Metadata,
+) -> Result<Emit, HandlerFailure> {
     match slot.organ.handler() {
         Handler::Async(organ) => {
-            let fut = AssertUnwindSafe(organ.handle_boxed(event)).catch_unwind();
+            let fut = AssertUnwindSafe(context::scope(meta.clone(), organ.handle_boxed(event)))
+                .catch_unwind();
             match tokio::time::timeout(slot.timeout, fut).await {
                 Err(_) => Err(HandlerFailure::Timeout),
                 Ok(Err(panic)) => Err(HandlerFailure::Panic(necro_core::panic_message(&*panic))),
@@ -254,7 +265,10 @@ async fn run_handler(slot: &OrganSlot, event: &Event) -> Result<Emit, HandlerFai
         Handler::Blocking(organ) => {
             let organ = Arc::clone(organ);
             let event = event.clone();
-            let task = tokio::task::spawn_blocking(move || organ.handle_sync(&event));
+            let meta = meta.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                context::sync_scope(meta, || organ.handle_sync(&event))
+            });
             match tokio::time::timeout(slot.timeout, task).await {
                 Err(_) => Err(HandlerFailure::Timeout),
                 Ok(Err(join)) => Err(HandlerFailure::Panic(match join.try_into_panic() {

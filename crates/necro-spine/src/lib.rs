@@ -43,6 +43,7 @@ mod breaker;
 mod builder;
 mod commit;
 mod config;
+mod context;
 mod dispatch;
 mod error;
 mod runner;
@@ -58,6 +59,7 @@ pub use config::{
     BackendBreakerConfig, CircuitBreakerConfig, EnqueueFailureMode, HandlerFailureMode,
     OrganOptions, RetryPolicy,
 };
+pub use context::{current_header, current_metadata};
 pub use error::{BuildError, RunError};
 pub use shutdown::{ShutdownHandle, shutdown_signal};
 pub use spine::Spine;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use necro_core::{Backend, Envelope, Event};
+use necro_core::{Backend, Envelope};
 
 use crate::breaker::{Breaker, CircuitState};
 use crate::error::RunError;
@@ -97,14 +97,15 @@ impl<B: Backend> Spine<B> {
         self.inner.shutdown.handle()
     }
 
-    /// Enqueues a root event (the start of a new chain).
+    /// Enqueues a root event (the start of a new chain): an [`Event`](necro_core::Event), or an [`Envelope`]
+    /// to give it headers.
     ///
     /// # Errors
     /// [`RunError::Send`] with the backend's error.
-    pub async fn send(&self, event: Event) -> Result<(), RunError> {
+    pub async fn send(&self, event: impl Into<Envelope>) -> Result<(), RunError> {
         self.inner
             .backend
-            .enqueue(vec![Envelope::new(event)])
+            .enqueue(vec![event.into()])
             .await
             .map_err(RunError::Send)
     }
@@ -125,7 +126,7 @@ impl<B: Backend> Spine<B> {
     ///
     /// # Errors
     /// As [`Spine::send`] and [`Spine::run_until_drained`].
-    pub async fn run_event(&self, event: Event) -> Result<Stats, RunError> {
+    pub async fn run_event(&self, event: impl Into<Envelope>) -> Result<Stats, RunError> {
         self.send(event).await?;
         self.run_until_drained().await
     }
