@@ -11,6 +11,7 @@ use crate::backend::DeadLetterStore;
 use crate::dead_letter::{DeadLetter, DeadLetterKind};
 use crate::envelope::Metadata;
 use crate::error::BackendError;
+use crate::event::Event;
 
 /// A dead letter's id in its queue: stable for as long as the letter is held, never reused
 /// by the same queue, opaque to callers (a Redis stream entry id, a sequence number in
@@ -159,6 +160,13 @@ impl DeadLetterEntry {
     #[must_use]
     pub fn organ(&self) -> Option<&str> {
         self.letter.as_ref().ok().and_then(|l| l.organ.as_deref())
+    }
+
+    /// The event, when it is readable (`None` for an [`UnreadableLetter`], whose
+    /// [`raw_event`](UnreadableLetter::raw_event) is all there is).
+    #[must_use]
+    pub fn event(&self) -> Option<&Event> {
+        self.letter.as_ref().ok().map(|l| &l.event)
     }
 
     /// The event's type, when the event is readable.

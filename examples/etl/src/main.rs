@@ -12,9 +12,9 @@ use std::sync::{Arc, Mutex};
 
 use clap::Parser;
 use example_support::{
-    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+    App, BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters, run_app,
 };
-use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
+use necro_core::{Backend, DeadLetterQueue, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
 
@@ -329,7 +329,7 @@ struct Etl {
 
 impl App for Etl {
     type Output = ();
-    async fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
+    async fn run<B: Backend + DeadLetterQueue>(
         self,
         backend: B,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -344,13 +344,11 @@ impl App for Etl {
             .handler_failure_mode(HandlerFailureMode::Store)
             .build()?;
         let stats = spine.run_event(Event::from_payload(&self.start)?).await?;
-        let dead = spine.backend().dead_letter_infos(100).await?;
-        let unread = dead.iter().find(|d| {
-            d.event
-                .as_ref()
-                .is_some_and(|e| e.event_type() == EtlStart::EVENT_TYPE)
-        });
-        let failure = unread.map(|d| d.reason.clone());
+        let dead = read_dead_letters(spine.backend(), 100).await?;
+        let unread = dead
+            .iter()
+            .find(|d| d.event_type() == Some(EtlStart::EVENT_TYPE));
+        let failure = unread.map(|d| d.reason().to_owned());
         let r = report.lock().unwrap_or_else(|e| e.into_inner());
         let valid: u64 = r.symbols.values().map(|s| s.orders).sum();
         example_support::outln!("--- summary ---");

@@ -20,8 +20,8 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, BoxError, DeadLetterInfo, InspectDeadLetters, print_spine_summary};
-use necro_core::{Backend, DeadLetterStore, Event};
+use example_support::{App, BoxError, print_spine_summary, read_dead_letters};
+use necro_core::{Backend, DeadLetterEntry, DeadLetterQueue, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
 use organs::{
     AuditEntry, Auditor, CHANNELS, EmailSender, Latency, NotificationRequested, Outcomes,
@@ -250,12 +250,12 @@ struct Run<B: Backend> {
     pending: Vec<RequestSpec>,
 }
 
-impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
-    async fn dead_letters(&self) -> Result<Vec<DeadLetterInfo>, BoxError> {
-        Ok(self.spine.backend().dead_letter_infos(1_000_000).await?)
+impl<B: Backend + DeadLetterQueue> Run<B> {
+    async fn dead_letters(&self) -> Result<Vec<DeadLetterEntry>, BoxError> {
+        Ok(read_dead_letters(self.spine.backend(), 1_000_000).await?)
     }
 
-    async fn print_outcomes(&self, dead: &[DeadLetterInfo]) {
+    async fn print_outcomes(&self, dead: &[DeadLetterEntry]) {
         let o = self
             .outcomes
             .lock()
@@ -263,17 +263,12 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
             .clone();
         let channel_dead = dead
             .iter()
-            .filter(|d| {
-                d.event
-                    .as_ref()
-                    .is_some_and(|e| e.event_type().as_str().starts_with("SEND_"))
-            })
+            .filter(|d| d.event_type().is_some_and(|t| t.starts_with("SEND_")))
             .count() as u64;
         let mut dead_by_channel: HashMap<&str, u64> = HashMap::new();
         for d in dead {
             if let Some(c) = d
-                .event
-                .as_ref()
+                .event()
                 .and_then(|e| e.get("channel"))
                 .and_then(|v| v.as_str())
             {
@@ -336,10 +331,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Run<B> {
 
 impl App for Notifications {
     type Output = ();
-    async fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
-        self,
-        backend: B,
-    ) -> Result<(), BoxError> {
+    async fn run<B: Backend + DeadLetterQueue>(self, backend: B) -> Result<(), BoxError> {
         let verbose = !self.mode.is_stress();
         let outcomes = Arc::new(Mutex::new(Outcomes::default()));
         let trail = Arc::new(Mutex::new(Vec::new()));
@@ -401,7 +393,7 @@ impl App for Notifications {
     }
 }
 
-impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Run<B> {
+impl<B: Backend + DeadLetterQueue> Shell for Run<B> {
     type Backend = B;
     type Record = RequestSpec;
     const RECORDS: &'static str = "requests";

@@ -10,9 +10,9 @@ use std::sync::Mutex;
 
 use clap::Parser;
 use example_support::{
-    App, BackendArgs, InspectDeadLetters, ObserveArgs, print_spine_summary, run_app,
+    App, BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters, run_app,
 };
-use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
+use necro_core::{Backend, DeadLetterQueue, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
 
@@ -176,7 +176,7 @@ struct Seance {
 
 impl App for Seance {
     type Output = ();
-    async fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
+    async fn run<B: Backend + DeadLetterQueue>(
         self,
         backend: B,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
@@ -196,7 +196,7 @@ impl App for Seance {
                 question: self.question,
             })?)
             .await?;
-        let dead = spine.backend().dead_letter_infos(100).await?;
+        let dead = read_dead_letters(spine.backend(), 100).await?;
         example_support::outln!("--- summary ---");
         example_support::outln!(
             "readings completed: {}, rituals failed: {}",

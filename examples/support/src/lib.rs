@@ -30,7 +30,7 @@ use std::future::Future;
 
 use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
-use necro_core::{Backend, BackendError, DeadLetterStore, Event};
+use necro_core::{Backend, BackendError, DeadLetterEntry, DeadLetterQuery, DeadLetterQueue};
 
 /// `println!` for the examples' output. An example piped into a program that stops reading
 /// early (`cargo run -p example-trading | head`) exits quietly with status 0 instead of
@@ -90,56 +90,29 @@ pub struct BackendArgs {
     pub stream: Option<String>,
 }
 
-/// One dead letter as the examples print it, whichever backend kept it.
-#[derive(Debug, Clone)]
-pub struct DeadLetterInfo {
-    /// The event, when it could be read back.
-    pub event: Option<Event>,
-    /// The organ that failed first, if an organ failed.
-    pub organ: Option<String>,
-    /// Why it was dead-lettered.
-    pub reason: String,
-}
-
-/// Reads a backend's dead letters back, so an example can print them at the end of a run.
-pub trait InspectDeadLetters {
-    /// Up to `limit` dead letters, oldest first.
-    fn dead_letter_infos(
-        &self,
-        limit: usize,
-    ) -> impl Future<Output = Result<Vec<DeadLetterInfo>, BackendError>> + Send;
-}
-
-impl InspectDeadLetters for MemoryBackend {
-    async fn dead_letter_infos(&self, limit: usize) -> Result<Vec<DeadLetterInfo>, BackendError> {
-        Ok(self
-            .dead_letters()
-            .list()
-            .into_iter()
-            .take(limit)
-            .map(|d| DeadLetterInfo {
-                event: Some(d.event),
-                organ: d.organ,
-                reason: d.reason,
-            })
-            .collect())
+/// Up to `limit` of `queue`'s dead letters, oldest first, read page by page (one
+/// [`dead_letter_page`](DeadLetterQueue::dead_letter_page) call may return fewer entries
+/// than asked for, as Redis does past 10,000), so an example can print them at the end of
+/// a run.
+///
+/// # Errors
+/// The backend's, when a page cannot be read.
+pub async fn read_dead_letters<Q: DeadLetterQueue>(
+    queue: &Q,
+    limit: usize,
+) -> Result<Vec<DeadLetterEntry>, BackendError> {
+    let mut entries = Vec::new();
+    let mut after = None;
+    while entries.len() < limit {
+        let query = DeadLetterQuery::new(limit - entries.len()).after(after);
+        let page = queue.dead_letter_page(&query).await?;
+        entries.extend(page.entries);
+        match page.next {
+            Some(next) => after = Some(next),
+            None => break,
+        }
     }
-}
-
-impl InspectDeadLetters for RedisBackend {
-    async fn dead_letter_infos(&self, limit: usize) -> Result<Vec<DeadLetterInfo>, BackendError> {
-        Ok(self
-            .dlq()
-            .list(limit)
-            .await?
-            .into_iter()
-            .map(|d| DeadLetterInfo {
-                event: d.event,
-                organ: d.organ,
-                reason: d.reason,
-            })
-            .collect())
-    }
+    Ok(entries)
 }
 
 /// An example's body, generic over the backend so its organs run unchanged on either.
@@ -147,7 +120,7 @@ pub trait App {
     /// What the example returns.
     type Output;
     /// Runs the example on `backend`.
-    fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
+    fn run<B: Backend + DeadLetterQueue>(
         self,
         backend: B,
     ) -> impl Future<Output = Result<Self::Output, Box<dyn std::error::Error + Send + Sync>>> + Send;
@@ -632,19 +605,16 @@ pub mod testing {
 /// queue's contents with their reasons (the first `max_listed` of them).
 pub fn print_spine_summary(
     stats: &necro_spine::Stats,
-    dead_letters: &[DeadLetterInfo],
+    dead_letters: &[DeadLetterEntry],
     max_listed: usize,
 ) {
     outln!("--- spine stats ---");
     outln!("{stats}");
     outln!("--- dead-letter queue: {} ---", dead_letters.len());
     for d in dead_letters.iter().take(max_listed) {
-        let event_type = d
-            .event
-            .as_ref()
-            .map_or("<unreadable>", |e| e.event_type().as_str());
-        let payload = d.event.as_ref().map_or("", |e| e.payload_json());
-        outln!("DLQ {event_type} {payload}: {}", d.reason);
+        let event_type = d.event_type().unwrap_or("<unreadable>");
+        let payload = d.event().map_or("", |e| e.payload_json());
+        outln!("DLQ {event_type} {payload}: {}", d.reason());
     }
     if dead_letters.len() > max_listed {
         outln!("... and {} more", dead_letters.len() - max_listed);

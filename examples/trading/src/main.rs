@@ -14,11 +14,11 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, BoxError, InspectDeadLetters, print_spine_summary};
+use example_support::{App, BoxError, print_spine_summary, read_dead_letters};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
-use necro_core::{Backend, DeadLetterStore, Event};
+use necro_core::{Backend, DeadLetterQueue, Event};
 use necro_spine::Spine;
 use serde::Deserialize;
 
@@ -222,7 +222,7 @@ struct Session<B: Backend> {
     trader: String,
 }
 
-impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
+impl<B: Backend + DeadLetterQueue> Session<B> {
     fn count(&self, event_type: &str) -> u64 {
         self.handles
             .audit
@@ -305,14 +305,10 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
     }
 
     async fn print_summary(&self) -> Result<(), BoxError> {
-        let dead = self.spine.backend().dead_letter_infos(1_000_000).await?;
+        let dead = read_dead_letters(self.spine.backend(), 1_000_000).await?;
         let settle_dead = dead
             .iter()
-            .filter(|d| {
-                d.event
-                    .as_ref()
-                    .is_some_and(|e| e.event_type() == "TRADE_EXECUTED")
-            })
+            .filter(|d| d.event_type() == Some("TRADE_EXECUTED"))
             .count();
         example_support::outln!("--- summary ---");
         example_support::outln!(
@@ -400,10 +396,7 @@ impl<B: Backend + DeadLetterStore + InspectDeadLetters> Session<B> {
 
 impl App for Trading {
     type Output = ();
-    async fn run<B: Backend + DeadLetterStore + InspectDeadLetters>(
-        self,
-        backend: B,
-    ) -> Result<(), BoxError> {
+    async fn run<B: Backend + DeadLetterQueue>(self, backend: B) -> Result<(), BoxError> {
         let (spine, handles) = build_spine(backend, &self.config)?;
         let mut session = Session {
             spine,
@@ -417,7 +410,7 @@ impl App for Trading {
     }
 }
 
-impl<B: Backend + DeadLetterStore + InspectDeadLetters> Shell for Session<B> {
+impl<B: Backend + DeadLetterQueue> Shell for Session<B> {
     type Backend = B;
     type Record = Command;
     const RECORDS: &'static str = "orders";
