@@ -1,5 +1,5 @@
-//! The in-memory backend: the A→B→C chain at concurrency 1 and N, and single-event latency,
-//! each next to its raw tokio channel baseline.
+//! The in-memory backend: the A→B→C chain at concurrency 1 and N (and at 1 through a
+//! `BoxBackend`), and single-event latency, each next to its raw tokio channel baseline.
 //!
 //! Run with `cargo bench -p necro-bench --bench memory`. Percentiles (p50/p99/p999) come from
 //! the report command; criterion reports the mean.
@@ -26,6 +26,18 @@ fn chain(c: &mut Criterion) {
         b.iter_custom(|iters| {
             (0..iters)
                 .map(|_| run_on(&rt, async { memory::raw_chain(roots(ROOTS)).await }).elapsed)
+                .sum()
+        });
+    });
+    g.bench_function("necrostack via BoxBackend concurrency=1", |b| {
+        b.iter_custom(|iters| {
+            (0..iters)
+                .map(|_| {
+                    run_on(&rt, async {
+                        memory::necro_chain_boxed(roots(ROOTS), 1).await
+                    })
+                    .elapsed
+                })
                 .sum()
         });
     });

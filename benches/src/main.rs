@@ -36,7 +36,7 @@ enum Command {
         quick: bool,
     },
     /// (For profilers) Runs one in-memory chain scenario alone: `raw`, or the spine at
-    /// `--concurrency N`.
+    /// `--concurrency N` (`--boxed`: through a `BoxBackend`).
     #[command(hide = true)]
     Profile {
         /// Root events (each makes three processed events).
@@ -48,6 +48,9 @@ enum Command {
         /// Run the trading example (settlement off) with `--roots` orders instead.
         #[arg(long)]
         trading: bool,
+        /// Run the spine's chain on the in-memory backend erased into a `BoxBackend`.
+        #[arg(long)]
+        boxed: bool,
     },
 }
 
@@ -66,6 +69,7 @@ fn main() {
             roots,
             concurrency,
             trading,
+            boxed,
         } => {
             use necro_bench::{memory, report::describe, stats};
             let rt = stats::runtime();
@@ -77,6 +81,8 @@ fn main() {
                 let roots = memory::roots(roots);
                 if concurrency == 0 {
                     memory::raw_chain(roots).await
+                } else if boxed {
+                    memory::necro_chain_boxed(roots, concurrency).await
                 } else {
                     memory::necro_chain(roots, concurrency).await
                 }

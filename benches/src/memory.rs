@@ -1,11 +1,11 @@
 //! In-memory scenarios: the A→B→C chain and single-event latency, each with its raw tokio
-//! channel baseline.
+//! channel baseline; and the chain through a `BoxBackend`, against the plain backend.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use necro_backend_memory::{MemoryBackend, MemoryDeadLetters};
-use necro_core::{Backend, Emit, Envelope, Event, organ_fn};
+use necro_core::{Backend, BoxBackend, DeadLetterStore, Emit, Envelope, Event, organ_fn};
 use necro_spine::Spine;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -52,8 +52,23 @@ pub fn roots(n: u64) -> Vec<Event> {
 /// # Panics
 /// When the run fails (it cannot on a fresh unbounded queue).
 pub async fn necro_chain(roots: Vec<Event>, concurrency: usize) -> Run {
+    chain_on(MemoryBackend::new(), roots, concurrency).await
+}
+
+/// As [`necro_chain`], with the in-memory backend erased into a [`BoxBackend`] (a boxed future
+/// per backend call, a boxed token per delivery): what choosing the backend at run time costs.
+///
+/// # Panics
+/// When the run fails (it cannot on a fresh unbounded queue).
+pub async fn necro_chain_boxed(roots: Vec<Event>, concurrency: usize) -> Run {
+    chain_on(BoxBackend::new(MemoryBackend::new()), roots, concurrency).await
+}
+
+async fn chain_on<B>(backend: B, roots: Vec<Event>, concurrency: usize) -> Run
+where
+    B: Backend + DeadLetterStore + Clone,
+{
     let n = roots.len() as u64;
-    let backend = MemoryBackend::new();
     let spine = chain_spine(Spine::builder(backend.clone()), concurrency, 64, n * 3 + 1);
     backend
         .enqueue(roots.into_iter().map(Envelope::new).collect())

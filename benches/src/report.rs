@@ -112,6 +112,7 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     // In-memory chain, concurrency 1 and N; runs interleaved with the raw chain.
     let mut raw = Vec::new();
     let mut c1 = Vec::new();
+    let mut boxed = Vec::new();
     let mut cn = Vec::new();
     for _ in 0..sizes.reps {
         let n = sizes.memory_roots;
@@ -120,6 +121,9 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
         }));
         c1.push(run_on(&rt, async move {
             memory::necro_chain(memory::roots(n), 1).await
+        }));
+        boxed.push(run_on(&rt, async move {
+            memory::necro_chain_boxed(memory::roots(n), 1).await
         }));
         let c = sizes.concurrency;
         cn.push(run_on(&rt, async move {
@@ -135,6 +139,13 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     let mut concurrent = throughput("events/s", "10k+ events/s", best(&cn), raw_best, Some(0.5));
     concurrent["concurrency"] = json!(sizes.concurrency);
     out.insert("memory_chain_concurrent".into(), concurrent);
+    // The same chain (concurrency 1) on the in-memory backend erased into a `BoxBackend`,
+    // against the plain backend's runs above: what choosing the backend at run time costs.
+    let mut erased = throughput("events/s", "(none)", best(&boxed), best(&c1), None);
+    erased["baseline_is"] = json!("the same chain on the plain MemoryBackend (c=1), same run");
+    erased["ratio_of"] = json!("plain");
+    erased["concurrency"] = json!(1);
+    out.insert("memory_chain_boxed".into(), erased);
 
     // In-memory single-event latency.
     let s = sizes.latency_samples;
@@ -448,12 +459,14 @@ pub fn table(report: &Value) -> String {
             Some(x) => format!("{}/s", si(x)),
             None => "—".into(),
         };
+        // What the ratio is taken against: the raw baseline unless the row says otherwise.
+        let of = r["ratio_of"].as_str().unwrap_or("raw");
         let ratio = match (r["ratio"].as_f64(), r["ratio_kind"].as_str()) {
             (Some(x), Some(k)) if k.starts_with("share") && x < 0.1 => {
-                format!("{:.1}% of raw", x * 100.0)
+                format!("{:.1}% of {of}", x * 100.0)
             }
-            (Some(x), Some(k)) if k.starts_with("share") => format!("{:.0}% of raw", x * 100.0),
-            (Some(x), _) => format!("{x:.2}× raw"),
+            (Some(x), Some(k)) if k.starts_with("share") => format!("{:.0}% of {of}", x * 100.0),
+            (Some(x), _) => format!("{x:.2}× {of}"),
             _ => "—".into(),
         };
         let met = match r["met"].as_bool() {
@@ -538,6 +551,7 @@ pub fn table(report: &Value) -> String {
             report["memory_chain_concurrent"]["concurrency"]
         ),
     );
+    row("memory_chain_boxed", "memory chain BoxBackend (c=1)".into());
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());

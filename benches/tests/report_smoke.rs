@@ -20,6 +20,7 @@ fn quick_json_report_has_every_scenario() {
     let report: Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
     for name in [
         "memory_chain",
+        "memory_chain_boxed",
         "memory_latency",
         "redis_chain",
         "redis_latency",
@@ -40,4 +41,6 @@ fn quick_json_report_has_every_scenario() {
         }
     }
     assert!(report["memory_chain"]["measured"].as_f64().is_some());
+    assert!(report["memory_chain_boxed"]["measured"].as_f64().is_some());
+    assert_eq!(report["memory_chain_boxed"]["ratio_of"], "plain");
 }

@@ -1,8 +1,9 @@
 //! # necro-core
 //!
 //! The small, stable heart of NecroStack: the [`Event`] model, the [`Organ`] traits handlers
-//! implement, and the [`Backend`] traits transports implement. Depend on this crate when you
-//! write organs or a backend; applications add `necro-spine` and a backend crate.
+//! implement, and the [`Backend`] traits transports implement (with [`BoxBackend`], any backend
+//! behind one type, for a backend chosen at run time). Depend on this crate when you write
+//! organs or a backend; applications add `necro-spine` and a backend crate.
 //!
 //! It has no async runtime, no Redis client and no logging subscriber in it.
 //!
@@ -33,6 +34,8 @@
 #![forbid(unsafe_code)]
 
 mod backend;
+mod box_token;
+mod boxed;
 mod dead_letter;
 mod dead_letter_queue;
 mod emit;
@@ -51,6 +54,8 @@ mod timestamp;
 pub use backend::{
     Backend, DeadLetterStore, DynDeadLetterStore, Health, HealthReport, NackOutcome,
 };
+pub use box_token::BoxToken;
+pub use boxed::{BoxBackend, DynBackend};
 pub use dead_letter::{DeadLetter, DeadLetterKind, Failure, FailureKind};
 pub use dead_letter_queue::{
     DeadLetterEntry, DeadLetterFilter, DeadLetterId, DeadLetterPage, DeadLetterQuery,
@@ -97,7 +102,7 @@ pub use organ::sync_organ_fn;
 mod dyn_compat {
     use super::*;
     // These traits must stay dyn-compatible: the spine holds them erased.
-    fn _obj_safe(_: Box<dyn DynOrgan>, _: Box<dyn DynSyncOrgan>) {}
+    fn _obj_safe(_: Box<dyn DynOrgan>, _: Box<dyn DynSyncOrgan>, _: Box<dyn DynBackend>) {}
     fn _assert_send_sync<T: Send + Sync>() {}
     #[test]
     fn values_are_send_sync() {
@@ -106,5 +111,7 @@ mod dyn_compat {
         _assert_send_sync::<OrganError>();
         _assert_send_sync::<BackendError>();
         _assert_send_sync::<DeadLetter>();
+        _assert_send_sync::<BoxBackend>();
+        _assert_send_sync::<BoxToken>();
     }
 }
