@@ -6,8 +6,8 @@
 #![forbid(unsafe_code)]
 
 use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
-use necro_core::{Backend, DeadLetterStore, Emit, Event, OrganError, Payload, TypedOrgan};
+use example_support::{BackendArgs, ObserveArgs, ObserveGuard};
+use necro_core::{BoxBackend, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{Spine, Stats};
 use serde::{Deserialize, Serialize};
 
@@ -85,11 +85,11 @@ struct Chain<'a> {
     observe: &'a ObserveGuard,
 }
 
-impl App for Chain<'_> {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterStore>(
+impl Chain<'_> {
+    /// Runs the example on the backend `--backend` chose.
+    async fn run(
         self,
-        backend: B,
+        backend: BoxBackend,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let spine = Spine::builder(backend)
             .organ(Process)
@@ -116,5 +116,7 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         value: cli.value,
         observe: &observe,
     };
-    run_app(&cli.backend, &observe, "chain", app).await
+    cli.backend
+        .run("chain", &observe, |backend| app.run(backend))
+        .await
 }

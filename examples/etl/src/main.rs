@@ -11,10 +11,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use clap::Parser;
-use example_support::{
-    App, BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters, run_app,
-};
-use necro_core::{Backend, DeadLetterQueue, Emit, Event, OrganError, Payload, TypedOrgan};
+use example_support::{BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters};
+use necro_core::{BoxBackend, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
 
@@ -327,11 +325,11 @@ struct Etl {
     start: EtlStart,
 }
 
-impl App for Etl {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterQueue>(
+impl Etl {
+    /// Runs the example on the backend `--backend` chose.
+    async fn run(
         self,
-        backend: B,
+        backend: BoxBackend,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let report = Arc::new(Mutex::new(Report::default()));
         let spine = Spine::builder(backend)
@@ -407,6 +405,8 @@ async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             chunk_size,
         },
     };
-    run_app(&cli.backend, &observe, "etl", Etl { start }).await?;
+    cli.backend
+        .run("etl", &observe, |backend| Etl { start }.run(backend))
+        .await?;
     Ok(())
 }

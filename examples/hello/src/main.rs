@@ -3,12 +3,13 @@
 //!
 //! Run with `cargo run -p example-hello` (add `-- --name Ada`, or `-- --backend redis`;
 //! `-- --json-logs --metrics-addr 127.0.0.1:9464` for JSON logs on stderr and metrics).
+//! `example_support::run` adds those flags to `Args`, connects the chosen backend into a
+//! `BoxBackend`, and stops and cleans up on SIGINT or SIGTERM.
 #![forbid(unsafe_code)]
 
-use clap::Parser;
-use example_support::{App, BackendArgs, ObserveArgs, ObserveGuard, run_app};
-use necro_core::{Backend, DeadLetterStore, Emit, Event, Organ, OrganError, Payload, TypedOrgan};
-use necro_spine::{Spine, Stats};
+use example_support::outln;
+use necro_core::{Emit, Event, OrganError, Payload, TypedOrgan, organ_fn, serde_json::json};
+use necro_spine::Spine;
 use serde::{Deserialize, Serialize};
 
 /// `HELLO`: someone to greet.
@@ -18,84 +19,38 @@ struct Hello {
     name: String,
 }
 
-/// `GREETED`: the greeting.
-#[derive(Serialize, Deserialize, Payload)]
-#[payload(event_type = "GREETED")]
-struct Greeted {
-    msg: String,
-}
-
-/// 1. Define handlers.
+/// 1. Define the handlers: the Greeter answers `HELLO` with `GREETED`…
 struct Greeter;
 impl TypedOrgan for Greeter {
     type Input = Hello;
-    async fn handle(&self, hello: Hello, _event: &Event) -> Result<Emit, OrganError> {
-        let greeted = Greeted {
-            msg: format!("Hello, {}!", hello.name),
-        };
-        Ok(Event::from_payload(&greeted)?.into())
-    }
-}
-
-struct Printer;
-impl Organ for Printer {
-    fn listens_to(&self) -> &[&str] {
-        &["GREETED"]
-    }
-    async fn handle(&self, event: &Event) -> Result<Emit, OrganError> {
-        example_support::outln!("{}", event.decode::<Greeted>()?.msg);
-        Ok(Emit::none())
+    async fn handle(&self, hello: Hello, _: &Event) -> Result<Emit, OrganError> {
+        let msg = format!("Hello, {}!", hello.name);
+        Ok(Event::new("GREETED", json!({ "msg": msg }))?.into())
     }
 }
 
 /// Hello World on NecroStack: a HELLO event, a Greeter organ that answers with GREETED, and a
 /// Printer organ that prints the greeting.
-#[derive(Parser)]
-struct Cli {
+#[derive(clap::Parser)]
+struct Args {
     /// Who to greet.
     #[arg(long, default_value = "World")]
     name: String,
-    #[command(flatten)]
-    backend: BackendArgs,
-    #[command(flatten)]
-    observe: ObserveArgs,
-}
-
-struct Hello5<'a> {
-    name: String,
-    observe: &'a ObserveGuard,
-}
-
-impl App for Hello5<'_> {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterStore>(
-        self,
-        backend: B,
-    ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        // 2. Wire it up.
-        let spine = Spine::builder(backend)
-            .organ(Greeter)
-            .organ(Printer)
-            .build()?;
-        // 3. Run it: until the flow is drained.
-        let start = Event::from_payload(&Hello { name: self.name })?;
-        let stats: Stats = spine.run_event(start).await?;
-        self.observe.summary(&stats);
-        Ok(())
-    }
 }
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    example_support::exit_code(try_main().await)
-}
-
-async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let cli = Cli::parse();
-    let observe = cli.observe.install()?;
-    let app = Hello5 {
-        name: cli.name,
-        observe: &observe,
-    };
-    run_app(&cli.backend, &observe, "hello", app).await
+    example_support::run(|args: Args, backend| async move {
+        // …and the Printer prints it. 2. Wire them up.
+        let printer = organ_fn("Printer", ["GREETED"], |greeted: Event| async move {
+            outln!("{}", greeted.payload()["msg"].as_str().unwrap_or_default());
+            Ok(Emit::none())
+        });
+        let organs = Spine::builder(backend).organ(Greeter).organ(printer);
+        let spine = organs.build()?;
+        // 3. Run it until the flow is drained.
+        let hello = Event::from_payload(&Hello { name: args.name })?;
+        Ok(spine.run_event(hello).await?)
+    })
+    .await
 }

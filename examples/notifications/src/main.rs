@@ -20,8 +20,8 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, BoxError, print_spine_summary, read_dead_letters};
-use necro_core::{Backend, DeadLetterEntry, DeadLetterQueue, Event};
+use example_support::{BoxError, print_spine_summary, read_dead_letters};
+use necro_core::{Backend, BoxBackend, DeadLetterEntry, DeadLetterQueue, Event};
 use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
 use organs::{
     AuditEntry, Auditor, CHANNELS, EmailSender, Latency, NotificationRequested, Outcomes,
@@ -329,9 +329,9 @@ impl<B: Backend + DeadLetterQueue> Run<B> {
     }
 }
 
-impl App for Notifications {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterQueue>(self, backend: B) -> Result<(), BoxError> {
+impl Notifications {
+    /// Runs the example on the backend `--backend` chose.
+    async fn run(self, backend: BoxBackend) -> Result<(), BoxError> {
         let verbose = !self.mode.is_stress();
         let outcomes = Arc::new(Mutex::new(Outcomes::default()));
         let trail = Arc::new(Mutex::new(Vec::new()));
@@ -509,13 +509,16 @@ async fn main() -> std::process::ExitCode {
         &cli.run,
         "notifications",
         &RECORDS,
-        |mode, observe| Notifications {
-            mode,
-            seed: cli.seed,
-            latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
-            email_failure_rate: cli.email_failure_rate,
-            concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
-            json_logs: observe.json_logs(),
+        |mode, observe, backend| {
+            Notifications {
+                mode,
+                seed: cli.seed,
+                latency: Latency::from_ms(if cli.fast { 0 } else { cli.latency_ms }),
+                email_failure_rate: cli.email_failure_rate,
+                concurrency: usize::try_from(cli.concurrency).unwrap_or(8),
+                json_logs: observe.json_logs(),
+            }
+            .run(backend)
         },
     )
     .await

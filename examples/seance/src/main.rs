@@ -9,10 +9,8 @@
 use std::sync::Mutex;
 
 use clap::Parser;
-use example_support::{
-    App, BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters, run_app,
-};
-use necro_core::{Backend, DeadLetterQueue, Emit, Event, OrganError, Payload, TypedOrgan};
+use example_support::{BackendArgs, ObserveArgs, print_spine_summary, read_dead_letters};
+use necro_core::{BoxBackend, Emit, Event, OrganError, Payload, TypedOrgan};
 use necro_spine::{HandlerFailureMode, Spine};
 use serde::{Deserialize, Serialize};
 
@@ -174,11 +172,11 @@ struct Seance {
     seed: u64,
 }
 
-impl App for Seance {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterQueue>(
+impl Seance {
+    /// Runs the example on the backend `--backend` chose.
+    async fn run(
         self,
-        backend: B,
+        backend: BoxBackend,
     ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         let spine = Spine::builder(backend)
             .organ(Medium {
@@ -216,15 +214,12 @@ async fn main() -> std::process::ExitCode {
 async fn try_main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let cli = Cli::parse();
     let observe = cli.observe.install()?;
-    run_app(
-        &cli.backend,
-        &observe,
-        "seance",
-        Seance {
-            question: cli.question,
-            seed: cli.seed,
-        },
-    )
-    .await?;
+    let seance = Seance {
+        question: cli.question,
+        seed: cli.seed,
+    };
+    cli.backend
+        .run("seance", &observe, |backend| seance.run(backend))
+        .await?;
     Ok(())
 }

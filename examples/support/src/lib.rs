@@ -27,10 +27,13 @@ pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
 pub use progress::Progress;
 
 use std::future::Future;
+use std::process::ExitCode;
 
 use necro_backend_memory::MemoryBackend;
 use necro_backend_redis::RedisBackend;
-use necro_core::{Backend, BackendError, DeadLetterEntry, DeadLetterQuery, DeadLetterQueue};
+use necro_core::{
+    Backend, BackendError, BoxBackend, DeadLetterEntry, DeadLetterQuery, DeadLetterQueue,
+};
 
 /// `println!` for the examples' output. An example piped into a program that stops reading
 /// early (`cargo run -p example-trading | head`) exits quietly with status 0 instead of
@@ -115,17 +118,6 @@ pub async fn read_dead_letters<Q: DeadLetterQueue>(
     Ok(entries)
 }
 
-/// An example's body, generic over the backend so its organs run unchanged on either.
-pub trait App {
-    /// What the example returns.
-    type Output;
-    /// Runs the example on `backend`.
-    fn run<B: Backend + DeadLetterQueue>(
-        self,
-        backend: B,
-    ) -> impl Future<Output = Result<Self::Output, Box<dyn std::error::Error + Send + Sync>>> + Send;
-}
-
 /// Why a run ended early.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -147,69 +139,170 @@ async fn until_shutdown<T>(run: impl Future<Output = Result<T, BoxError>>) -> Re
     }
 }
 
-/// Connects the chosen backend, runs `app` on it (stopping early on SIGINT or SIGTERM), and,
-/// after a complete run, serves the metrics and live page until SIGINT or SIGTERM when
-/// `--metrics-addr` was given (see [`ObserveGuard::serve_until_shutdown`]).
-///
-/// On Redis without `--stream`, the run gets a throwaway stream of its own (logged at INFO
-/// with its key): it and its dead-letter stream stay while the page is served, so what the
-/// page counts can be inspected, and are deleted on every way out — normal end, error,
-/// signal.
-///
-/// # Errors
-/// The backend's connection error, the app's own, [`RunAppError::Interrupted`], or a failure
-/// to remove the throwaway stream.
-pub async fn run_app<A: App>(
-    args: &BackendArgs,
-    observe: &ObserveGuard,
-    example: &str,
-    app: A,
-) -> Result<A::Output, BoxError> {
-    match args.backend {
-        BackendKind::Memory => {
-            let output = until_shutdown(Box::pin(app.run(MemoryBackend::new()))).await?;
-            observe.serve_until_shutdown().await;
-            Ok(output)
-        }
-        BackendKind::Redis => {
-            let throwaway = args.stream.is_none();
-            let stream = args.stream.clone().unwrap_or_else(|| {
-                format!(
-                    "necrostack:example:{example}:{}",
-                    uuid::Uuid::new_v4().simple()
-                )
-            });
-            let connect = || {
-                RedisBackend::builder(args.redis_url.clone())
+/// The backend an example runs on, as `--backend` chose it: one [`BoxBackend`] whatever it
+/// is, so an example's body is plain code, not generic. [`ExampleBackend::run`] runs the body
+/// and cleans up after it.
+#[derive(Debug)]
+pub struct ExampleBackend {
+    backend: BoxBackend,
+    /// On Redis without `--stream`: the URL and the run's own stream, removed at exit.
+    throwaway: Option<(String, String)>,
+}
+
+impl BackendArgs {
+    /// Connects the chosen backend. On Redis without `--stream`, the run gets a throwaway
+    /// stream of its own (`necrostack:example:<example>:<uuid>`, logged at INFO), so runs
+    /// never see each other's events; [`ExampleBackend::run`] deletes it.
+    ///
+    /// # Errors
+    /// The Redis backend's connection error.
+    pub async fn connect(&self, example: &str) -> Result<ExampleBackend, BoxError> {
+        match self.backend {
+            BackendKind::Memory => Ok(ExampleBackend {
+                backend: BoxBackend::new(MemoryBackend::new()),
+                throwaway: None,
+            }),
+            BackendKind::Redis => {
+                let stream = self.stream.clone().unwrap_or_else(|| {
+                    format!(
+                        "necrostack:example:{example}:{}",
+                        uuid::Uuid::new_v4().simple()
+                    )
+                });
+                let backend = RedisBackend::builder(self.redis_url.clone())
                     .stream_key(stream.clone())
                     .connect()
-            };
-            let backend = connect().await?;
-            if throwaway {
-                tracing::info!(
-                    target: "example",
-                    stream = %stream,
-                    "this run's throwaway Redis stream (removed at exit)"
-                );
+                    .await?;
+                let throwaway = self.stream.is_none().then(|| {
+                    tracing::info!(
+                        target: "example",
+                        stream = %stream,
+                        "this run's throwaway Redis stream (removed at exit)"
+                    );
+                    (self.redis_url.clone(), stream)
+                });
+                Ok(ExampleBackend {
+                    backend: BoxBackend::new(backend),
+                    throwaway,
+                })
             }
-            let result = until_shutdown(Box::pin(app.run(backend.clone()))).await;
-            if result.is_ok() {
-                observe.serve_until_shutdown().await;
-            }
-            // Closing first lets every command the run already sent finish, and stops its
-            // clones from writing again; only then is the stream removed.
-            let closed = backend.close().await;
-            let removed = if throwaway {
-                remove_stream(connect().await).await
-            } else {
-                Ok(())
-            };
-            let output = result?;
-            closed?;
-            removed?;
-            Ok(output)
         }
     }
+}
+
+impl BackendArgs {
+    /// Connects the chosen backend and runs `body` on it as [`ExampleBackend::run`] does
+    /// (until it ends or SIGINT / SIGTERM; then the live page, when asked for; then the
+    /// clean-up).
+    ///
+    /// # Errors
+    /// As [`BackendArgs::connect`] and [`ExampleBackend::run`].
+    pub async fn run<T, Fut>(
+        &self,
+        example: &str,
+        observe: &ObserveGuard,
+        body: impl FnOnce(BoxBackend) -> Fut,
+    ) -> Result<T, BoxError>
+    where
+        Fut: Future<Output = Result<T, BoxError>>,
+    {
+        let backend = self.connect(example).await?;
+        let body = body(backend.backend());
+        backend.run(observe, body).await
+    }
+}
+
+impl ExampleBackend {
+    /// The backend, to build the spine on (a cheap clone).
+    #[must_use]
+    pub fn backend(&self) -> BoxBackend {
+        self.backend.clone()
+    }
+
+    /// Runs `body` (stopping early on SIGINT or SIGTERM) and, after a complete run, serves
+    /// the metrics and live page until SIGINT or SIGTERM when `--metrics-addr` was given (see
+    /// [`ObserveGuard::serve_until_shutdown`]). Then closes the backend and deletes a
+    /// throwaway stream and its dead-letter stream, on every way out — normal end, error,
+    /// signal. A throwaway stream stays while the page is served, so what the page counts
+    /// can be inspected.
+    ///
+    /// # Errors
+    /// The body's own, [`RunAppError::Interrupted`], or a failure to close the backend or
+    /// remove the throwaway stream.
+    pub async fn run<T>(
+        self,
+        observe: &ObserveGuard,
+        body: impl Future<Output = Result<T, BoxError>>,
+    ) -> Result<T, BoxError> {
+        let result = until_shutdown(Box::pin(body)).await;
+        if result.is_ok() {
+            observe.serve_until_shutdown().await;
+        }
+        // Closing first lets every command the run already sent finish, and stops its
+        // clones from writing again; only then is the stream removed.
+        let closed = self.backend.close().await;
+        let removed = match self.throwaway {
+            Some((url, stream)) => {
+                let connect = RedisBackend::builder(url).stream_key(stream).connect();
+                remove_stream(connect.await).await
+            }
+            None => Ok(()),
+        };
+        let output = result?;
+        closed?;
+        removed?;
+        Ok(output)
+    }
+}
+
+/// An example's whole `main`: parses its command line — its own arguments `A` (whose doc
+/// comment is the `--help` text, whose crate name is the command's), plus `--backend`,
+/// `--redis-url`, `--stream` and the observability flags — installs logging and metrics,
+/// connects the backend, runs `body` on it as [`ExampleBackend::run`] does, prints the run's
+/// [`Stats`](necro_spine::Stats) summary on stderr, and turns the outcome into the exit code
+/// ([`exit_code`]).
+pub async fn run<A, F, Fut>(body: F) -> ExitCode
+where
+    A: clap::Parser,
+    F: FnOnce(A, BoxBackend) -> Fut,
+    Fut: Future<Output = Result<necro_spine::Stats, BoxError>>,
+{
+    use clap::{Args as _, FromArgMatches as _};
+    let own = A::command();
+    // Augmenting sets the flattened structs' doc comments as the about text: put A's back.
+    let command = ObserveArgs::augment_args(BackendArgs::augment_args(own.clone()))
+        .about(None::<&str>)
+        .long_about(None::<&str>);
+    let command = match own.get_about() {
+        Some(about) => command.about(about.clone()),
+        None => command,
+    };
+    let command = match own.get_long_about() {
+        Some(about) => command.long_about(about.clone()),
+        None => command,
+    };
+    let example = command.get_name().trim_start_matches("example-").to_owned();
+    let parsed = command.get_matches();
+    let parsed = (|| {
+        Ok::<_, clap::Error>((
+            A::from_arg_matches(&parsed)?,
+            BackendArgs::from_arg_matches(&parsed)?,
+            ObserveArgs::from_arg_matches(&parsed)?,
+        ))
+    })();
+    let (args, backend, observe) = match parsed {
+        Ok(parsed) => parsed,
+        Err(err) => err.exit(),
+    };
+    let result = async {
+        let observe = observe.install()?;
+        let stats = backend
+            .run(&example, &observe, |backend| body(args, backend))
+            .await?;
+        observe.summary(&stats);
+        Ok(())
+    };
+    exit_code(result.await)
 }
 
 /// Deletes a throwaway stream and its dead-letter stream through a fresh connection.

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use necro_core::Backend;
+use necro_core::{Backend, BoxBackend};
 use necro_spine::Spine;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::{App, BackendArgs, BoxError, ObserveArgs, ObserveGuard, Progress, outln, run_app};
+use crate::{BackendArgs, BoxError, ObserveArgs, ObserveGuard, Progress, outln};
 
 /// `--file`, `--interactive` and `--stress N`, flattened first into a shell example's command
 /// line. An example words the help for its own records, and bounds `--stress`, with
@@ -94,21 +94,25 @@ pub struct RunArgs {
 }
 
 /// The `main` of a shell example, once its command line is parsed: installs the observability,
-/// reads the mode from `shell` (a file now, with `records`), builds the example's [`App`] with
-/// `app`, runs it on the chosen backend (see [`run_app`]) and turns the result into the exit
-/// code (see [`crate::exit_code`]).
-pub async fn main<R, A: App<Output = ()>>(
+/// reads the mode from `shell` (a file now, with `records`), runs the example's body `app` on
+/// the chosen backend (see [`BackendArgs::run`]) and turns the result into the exit code (see
+/// [`crate::exit_code`]).
+pub async fn main<R, Fut>(
     shell: &ShellArgs,
     run: &RunArgs,
     example: &str,
     records: &Records<R>,
-    app: impl FnOnce(Mode<R>, &ObserveGuard) -> A,
-) -> std::process::ExitCode {
+    app: impl FnOnce(Mode<R>, &ObserveGuard, BoxBackend) -> Fut,
+) -> std::process::ExitCode
+where
+    Fut: Future<Output = Result<(), BoxError>>,
+{
     let result = async {
         let observe = run.observe.install()?;
         let mode = shell.mode(records)?;
-        let app = app(mode, &observe);
-        run_app(&run.backend, &observe, example, app).await
+        run.backend
+            .run(example, &observe, |backend| app(mode, &observe, backend))
+            .await
     };
     crate::exit_code(result.await)
 }

@@ -14,11 +14,11 @@ use clap::Parser;
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
-use example_support::{App, BoxError, print_spine_summary, read_dead_letters};
+use example_support::{BoxError, print_spine_summary, read_dead_letters};
 use example_trading::book::{Price, Side};
 use example_trading::organs::{CancelRequested, OrderSubmitted, SYMBOLS};
 use example_trading::{Handles, TradingConfig, build_spine};
-use necro_core::{Backend, DeadLetterQueue, Event};
+use necro_core::{Backend, BoxBackend, DeadLetterQueue, Event};
 use necro_spine::Spine;
 use serde::Deserialize;
 
@@ -394,9 +394,9 @@ impl<B: Backend + DeadLetterQueue> Session<B> {
     }
 }
 
-impl App for Trading {
-    type Output = ();
-    async fn run<B: Backend + DeadLetterQueue>(self, backend: B) -> Result<(), BoxError> {
+impl Trading {
+    /// Runs the example on the backend `--backend` chose.
+    async fn run(self, backend: BoxBackend) -> Result<(), BoxError> {
         let (spine, handles) = build_spine(backend, &self.config)?;
         let mut session = Session {
             spine,
@@ -548,7 +548,7 @@ async fn main() -> std::process::ExitCode {
         &cli.run,
         "trading",
         &RECORDS,
-        |mode, observe| {
+        |mode, observe, backend| {
             let config = TradingConfig {
                 seed: cli.seed,
                 settlement_latency: (!cli.fast)
@@ -563,6 +563,7 @@ async fn main() -> std::process::ExitCode {
                 config,
                 json_logs: observe.json_logs(),
             }
+            .run(backend)
         },
     )
     .await
