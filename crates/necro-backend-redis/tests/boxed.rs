@@ -140,3 +140,90 @@ async fn one_match_chooses_the_backend_and_the_same_spine_runs_on_both() {
         backend.close().await.unwrap();
     }
 }
+
+/// Exactly what the README's example does: the backend from `NECRO_BACKEND`, one `match`.
+async fn backend_from_env() -> Result<BoxBackend, Box<dyn std::error::Error>> {
+    Ok(match std::env::var("NECRO_BACKEND").as_deref() {
+        Ok("redis") => BoxBackend::new(
+            necro_backend_redis::RedisBackend::builder_from_env()?
+                .connect()
+                .await?,
+        ),
+        Ok("memory") | Err(_) => BoxBackend::new(MemoryBackend::new()),
+        Ok(other) => {
+            return Err(format!("NECRO_BACKEND={other:?}: expected memory or redis").into());
+        }
+    })
+}
+
+/// The child half: picks the backend from the environment the parent set, runs a chain on
+/// it, and says which backend it was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by the_backend_is_chosen_from_an_environment_variable"]
+async fn backend_from_env_child() {
+    let backend = match backend_from_env().await {
+        Ok(backend) => backend,
+        Err(err) => panic!("refused: {err}"),
+    };
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let spine = Spine::builder(backend.clone())
+        .organ(Start)
+        .organ(Step2(Arc::clone(&seen)))
+        .build()
+        .unwrap();
+    let stats = spine
+        .run_event(Event::new("START", json!({"n": 1})).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(stats.processed, 2);
+    println!("picked {}", backend.backend_type_name());
+    backend.close().await.unwrap();
+}
+
+#[test]
+fn the_backend_is_chosen_from_an_environment_variable() {
+    let Some(ctx) = Ctx::shared("boxed_env") else {
+        return;
+    };
+    let child = |backend: Option<&str>| {
+        let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            "--exact",
+            "backend_from_env_child",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("NECRO_REDIS_URL", &ctx.url)
+        .env("NECRO_STREAM", &ctx.stream)
+        .env_remove("NECRO_BACKEND");
+        if let Some(value) = backend {
+            cmd.env("NECRO_BACKEND", value);
+        }
+        let out = cmd.output().expect("the test binary runs again");
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), said)
+    };
+    for (value, expect) in [
+        (None, "MemoryBackend"),
+        (Some("memory"), "MemoryBackend"),
+        (Some("redis"), "RedisBackend"),
+    ] {
+        let (ok, stdout) = child(value);
+        assert!(ok, "NECRO_BACKEND={value:?}: {stdout}");
+        let picked = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("picked "))
+            .unwrap_or_else(|| panic!("the child did not say: {stdout}"));
+        assert!(
+            picked.ends_with(expect),
+            "NECRO_BACKEND={value:?}: {picked}"
+        );
+    }
+    let (ok, stdout) = child(Some("carrier-pigeon"));
+    assert!(!ok, "an unknown backend is refused: {stdout}");
+    assert!(stdout.contains("expected memory or redis"), "{stdout}");
+}

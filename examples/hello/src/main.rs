@@ -5,7 +5,6 @@
 //! `-- --json-logs --metrics-addr 127.0.0.1:9464` for JSON logs on stderr and metrics).
 //! `example_support::run` adds those flags to `Args`, connects the chosen backend into a
 //! `BoxBackend`, and stops and cleans up on SIGINT or SIGTERM.
-#![forbid(unsafe_code)]
 
 use example_support::outln;
 use necro_core::{Emit, Event, OrganError, Payload, TypedOrgan, organ_fn, serde_json::json};
