@@ -33,9 +33,10 @@ impl necro_core::DeadLetterQueue for RedisBackend {
 
     /// `XRANGE` (oldest first) or `XREVRANGE` (newest first) from the cursor, exclusive.
     /// Unfiltered, one call reads `limit + 1` entries (to know whether there is a next page).
-    /// Filtered, it reads chunks of 100 until `limit` entries match or the stream ends, and
-    /// at most 10,000 entries: then the page ends early (possibly empty) with a `next` cursor
-    /// past what was read.
+    /// Filtered, it reads chunks of 100 until `limit` entries match or the stream ends.
+    /// Either way one call reads at most 10,000 entries: past that the page ends early
+    /// (shorter than `limit`, possibly empty when filtered) with a `next` cursor past what
+    /// was read, so a caller wanting more follows `next`.
     async fn dead_letter_page(
         &self,
         query: &DeadLetterQuery,
