@@ -17,7 +17,7 @@ use necro_core::{
 use necro_spine::Spine;
 use necro_testkit::dead_letter_queue_conformance;
 use serde_json::{Value, json};
-use support::{Ctx, unique_key};
+use support::Ctx;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_boxed_redis_backend_passes_the_dead_letter_queue_conformance_suite() {
@@ -28,17 +28,7 @@ async fn a_boxed_redis_backend_passes_the_dead_letter_queue_conformance_suite() 
     let contexts: Arc<Mutex<Vec<Ctx>>> = Arc::default();
     dead_letter_queue_conformance(|| {
         let contexts = Arc::clone(&contexts);
-        async move {
-            let ctx = Ctx::shared("boxed_conformance").expect("Redis answered a moment ago");
-            let backend = ctx
-                .builder()
-                .consumer_group(unique_key("group"))
-                .connect()
-                .await
-                .expect("connect");
-            contexts.lock().unwrap().push(ctx);
-            BoxBackend::new(backend)
-        }
+        async move { BoxBackend::new(Ctx::for_conformance("boxed_conformance", &contexts).await) }
     })
     .await
     .unwrap();

@@ -14,7 +14,7 @@ use necro_core::{
     DeadLetterSelection, DeadLetterStore, Metadata,
 };
 use necro_testkit::dead_letter_queue_conformance;
-use support::{Ctx, event, raw_xadd, unique_key};
+use support::{Ctx, event, raw_xadd};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn passes_the_dead_letter_queue_conformance_suite() {
@@ -25,17 +25,7 @@ async fn passes_the_dead_letter_queue_conformance_suite() {
     let contexts: Arc<Mutex<Vec<Ctx>>> = Arc::default();
     dead_letter_queue_conformance(|| {
         let contexts = Arc::clone(&contexts);
-        async move {
-            let ctx = Ctx::shared("dlq_conformance").expect("Redis answered a moment ago");
-            let backend = ctx
-                .builder()
-                .consumer_group(unique_key("group"))
-                .connect()
-                .await
-                .expect("connect");
-            contexts.lock().unwrap().push(ctx);
-            backend
-        }
+        async move { Ctx::for_conformance("dlq_conformance", &contexts).await }
     })
     .await
     .unwrap();

@@ -152,6 +152,25 @@ impl Ctx {
         self.builder().connect().await.expect("connect")
     }
 
+    /// A backend for one conformance scenario: a fresh stream and its own group on the shared
+    /// server. Its context is kept in `keep`, so the streams live until the test ends (and
+    /// are deleted then).
+    #[allow(dead_code)] // Not every test binary runs a conformance suite.
+    pub(crate) async fn for_conformance(
+        test: &str,
+        keep: &std::sync::Mutex<Vec<Ctx>>,
+    ) -> RedisBackend {
+        let ctx = Ctx::shared(test).expect("Redis answered a moment ago");
+        let backend = ctx
+            .builder()
+            .consumer_group(unique_key("group"))
+            .connect()
+            .await
+            .expect("connect");
+        keep.lock().unwrap().push(ctx);
+        backend
+    }
+
     /// A plain fred client for inspecting and writing raw entries.
     pub(crate) async fn admin(&self) -> Client {
         admin(&self.url).await
