@@ -175,7 +175,7 @@ async fn a_commit_can_fail_after_it_applied() {
         FaultError::timeout(Duration::from_secs(2)),
     );
     let err = backend
-        .commit(vec![env("B")], vec![a[0].token.clone()])
+        .commit(vec![env("B")], vec![a[0].token])
         .await
         .unwrap_err();
     assert!(matches!(err, BackendError::Timeout(_)), "{err}");
@@ -281,7 +281,7 @@ async fn a_split_commit_failing_between_its_steps_enqueues_without_acking() {
     let a = backend.pull(1, Duration::ZERO).await.unwrap();
     faults.fail(Op::Ack, Calls::next(1), FaultError::unavailable());
     let err = backend
-        .commit(vec![env("B")], vec![a[0].token.clone()])
+        .commit(vec![env("B")], vec![a[0].token])
         .await
         .unwrap_err();
     assert!(err.is_unreachable(), "{err}");
@@ -300,7 +300,7 @@ async fn a_split_commit_failing_between_its_steps_enqueues_without_acking() {
     assert!(atomic.atomic_commit());
     faults.fail(Op::Commit, Calls::next(1), FaultError::unavailable());
     atomic
-        .commit(vec![env("B")], vec![a[0].token.clone()])
+        .commit(vec![env("B")], vec![a[0].token])
         .await
         .unwrap_err();
     assert_eq!((memory.len(), memory.in_flight()), (1, 1), "unchanged");
