@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use necro_backend_memory::MemoryBackend;
 use necro_core::{Emit, Event, OrganError, organ_fn};
-use necro_spine::{OrganOptions, RetryPolicy, Spine};
+use necro_spine::{EnqueueFailureMode, OrganOptions, RetryPolicy, Spine};
+use necro_testkit::fault::{Calls, FaultError, Op};
 use support::ev;
 use tokio::time::Instant;
 
@@ -93,5 +94,35 @@ async fn without_jitter_the_delays_are_the_bare_exponential() {
             Duration::from_millis(200),
             Duration::from_millis(400)
         ]
+    );
+}
+
+// The RETRY enqueue mode backs off with the spine's policy: with a seed, a commit that fails
+// twice (injected) succeeds on the third try after exactly the policy's first two delays.
+#[tokio::test(start_paused = true)]
+async fn a_retried_commit_waits_the_seeded_delays() {
+    let policy = RetryPolicy::exponential(3, Duration::from_millis(100)).with_jitter_seed(99);
+    let backend = support::faulty();
+    backend
+        .faults()
+        .fail(Op::Commit, Calls::next(2), FaultError::unavailable());
+    let spine = Spine::builder(backend.clone())
+        .organ(support::emits_b())
+        .enqueue_failure_mode(EnqueueFailureMode::Retry)
+        .retry_policy(policy)
+        .build()
+        .unwrap();
+    let start = Instant::now();
+    let stats = spine.run_event(ev("A")).await.unwrap();
+    assert_eq!(
+        start.elapsed(),
+        tick(policy.delay(0)) + tick(policy.delay(1))
+    );
+    assert_eq!(stats.enqueue_retries, 2);
+    assert_eq!(stats.emitted, 1);
+    assert_eq!(
+        backend.faults().calls(Op::Commit),
+        4,
+        "A's three tries, then B's"
     );
 }
