@@ -55,6 +55,22 @@ impl HandlerFailureMode {
 /// Exponential backoff: `base_delay * 2^n`, capped at `max_delay`, with optional jitter
 /// (each delay drawn uniformly from its upper half).
 ///
+/// Jitter draws from the process-wide random generator unless the policy has a seed
+/// ([`with_jitter_seed`](Self::with_jitter_seed)): then the delay before retry `n` is a pure
+/// function of the seed and `n`, the same in every run, for every event and organ. With
+/// tokio's paused clock (`#[tokio::test(start_paused = true)]`, which needs tokio's
+/// `test-util` feature) the spine's timeouts and backoff run on virtual time, so a test sees
+/// exactly these delays, at no wall-clock cost:
+///
+/// ```
+/// use necro_spine::RetryPolicy;
+/// use std::time::Duration;
+/// let p = RetryPolicy::exponential(3, Duration::from_millis(100)).with_jitter_seed(7);
+/// let again = RetryPolicy::exponential(3, Duration::from_millis(100)).with_jitter_seed(7);
+/// assert_eq!(p.delay(1), again.delay(1));
+/// assert!(p.delay(1) >= Duration::from_millis(100) && p.delay(1) <= Duration::from_millis(200));
+/// ```
+///
 /// ```
 /// use necro_spine::RetryPolicy;
 /// use std::time::Duration;
@@ -71,6 +87,7 @@ pub struct RetryPolicy {
     base_delay: Duration,
     max_delay: Duration,
     jitter: bool,
+    jitter_seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
@@ -81,6 +98,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(10),
             jitter: true,
+            jitter_seed: None,
         }
     }
 }
@@ -126,6 +144,17 @@ impl RetryPolicy {
         self
     }
 
+    /// Turns jitter on and makes it reproducible: the delay before retry `n` is drawn from a
+    /// pure function of `seed` and `n` instead of the process-wide random generator. Every
+    /// event and organ under this policy then waits the same delays; give organs policies with
+    /// different seeds to spread them.
+    #[must_use]
+    pub fn with_jitter_seed(mut self, seed: u64) -> Self {
+        self.jitter = true;
+        self.jitter_seed = Some(seed);
+        self
+    }
+
     /// Retries after the first try.
     #[must_use]
     pub fn max_retries(&self) -> u32 {
@@ -150,6 +179,12 @@ impl RetryPolicy {
         self.jitter
     }
 
+    /// The jitter seed, when jitter is reproducible.
+    #[must_use]
+    pub fn jitter_seed(&self) -> Option<u64> {
+        self.jitter_seed
+    }
+
     /// The delay before retry number `retry` (0-based).
     #[must_use]
     pub fn delay(&self, retry: u32) -> Duration {
@@ -161,11 +196,31 @@ impl RetryPolicy {
             .min(self.max_delay);
         if self.jitter && !full.is_zero() {
             let half = full / 2;
-            half + full.mul_f64(fastrand::f64() * 0.5)
+            let unit = match self.jitter_seed {
+                Some(seed) => seeded_unit(seed, retry),
+                None => fastrand::f64(),
+            };
+            half + full.mul_f64(unit * 0.5)
         } else {
             full
         }
     }
+}
+
+/// A number in `[0, 1)` that depends only on `seed` and `retry`: splitmix64 of the pair, its
+/// top 53 bits as the fraction.
+fn seeded_unit(seed: u64, retry: u32) -> f64 {
+    let mixed = splitmix64(seed ^ splitmix64(u64::from(retry)));
+    // 53 bits fit an f64's mantissa exactly; 2^-53 scales them into [0, 1).
+    (mixed >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+}
+
+/// The splitmix64 finalizer: a fixed, well-mixing map of 64-bit values.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// A per-organ circuit breaker: after `failure_threshold` consecutive failures the organ's
@@ -307,5 +362,41 @@ impl OrganOptions {
     pub fn circuit_breaker(mut self, config: CircuitBreakerConfig) -> Self {
         self.breaker = Some(config);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seeded_jitter_is_reproducible_and_stays_in_the_upper_half() {
+        let p = RetryPolicy::exponential(10, Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter_seed(42);
+        let q = RetryPolicy::exponential(10, Duration::from_millis(100))
+            .with_max_delay(Duration::from_secs(60))
+            .with_jitter_seed(42);
+        for retry in 0..10 {
+            let full = Duration::from_millis(100) * 2u32.pow(retry);
+            let d = p.delay(retry);
+            assert_eq!(d, q.delay(retry));
+            assert_eq!(d, p.delay(retry), "a pure function of (seed, retry)");
+            assert!(
+                d >= full / 2 && d <= full,
+                "retry {retry}: {d:?} of {full:?}"
+            );
+        }
+        let other = p.with_jitter_seed(43);
+        assert!((0..10).any(|r| other.delay(r) != p.delay(r)));
+        assert!(p.with_jitter(false).delay(3) == Duration::from_millis(800));
+    }
+
+    #[test]
+    fn seeded_units_spread_over_the_unit_interval() {
+        let units: Vec<f64> = (0..1000).map(|r| seeded_unit(7, r)).collect();
+        assert!(units.iter().all(|u| (0.0..1.0).contains(u)));
+        let low = units.iter().filter(|u| **u < 0.5).count();
+        assert!((400..600).contains(&low), "{low} of 1000 below one half");
     }
 }

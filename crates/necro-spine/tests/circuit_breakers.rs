@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
-use necro_backend_memory::{MemoryBackend, MemoryToken};
-use necro_core::{
-    Backend, BackendError, DeadLetter, DeadLetterStore, Delivery, Emit, Envelope, Event,
-    NackOutcome, OrganError, organ_fn,
-};
+use necro_backend_memory::MemoryBackend;
+use necro_core::{Emit, Event, OrganError, organ_fn};
 use necro_spine::{
     BackendBreakerConfig, CircuitBreakerConfig, CircuitState, OrganOptions, RetryPolicy, RunError,
     Spine,
 };
+use necro_testkit::fault::{Calls, FaultError, FaultyBackend, Op};
 use support::ev;
 use tokio::time::Instant;
 
@@ -75,57 +73,18 @@ async fn organ_breaker_opens_fails_fast_and_recovers_after_cooldown() {
     assert_eq!(spine.circuit_state("Email"), Some(CircuitState::Closed));
 }
 
-/// A backend whose pulls fail while `failing` is set: fault injection around a real
-/// in-memory queue.
-#[derive(Clone)]
-struct Unreliable {
-    inner: MemoryBackend,
-    failing: Arc<AtomicU32>,
-    pulls: Arc<AtomicU32>,
-}
-
-impl Backend for Unreliable {
-    type Token = MemoryToken;
-    async fn enqueue(&self, batch: Vec<Envelope>) -> Result<(), BackendError> {
-        self.inner.enqueue(batch).await
-    }
-    async fn pull(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<Delivery<MemoryToken>>, BackendError> {
-        self.pulls.fetch_add(1, Ordering::SeqCst);
-        if self.failing.load(Ordering::SeqCst) > 0 {
-            self.failing.fetch_sub(1, Ordering::SeqCst);
-            return Err(BackendError::Connection("connection refused".into()));
-        }
-        self.inner.pull(max, wait).await
-    }
-    async fn ack(&self, tokens: Vec<MemoryToken>) -> Result<(), BackendError> {
-        self.inner.ack(tokens).await
-    }
-    async fn nack(
-        &self,
-        d: Delivery<MemoryToken>,
-        reason: String,
-    ) -> Result<NackOutcome, BackendError> {
-        self.inner.nack(d, reason).await
-    }
-}
-
-impl DeadLetterStore for Unreliable {
-    async fn store(&self, letter: DeadLetter) -> Result<(), BackendError> {
-        self.inner.store(letter).await
-    }
+/// A memory backend whose next `n` pulls fail as a refused connection.
+fn failing_pulls(n: u64) -> FaultyBackend<MemoryBackend> {
+    let backend = support::faulty();
+    backend
+        .faults()
+        .fail(Op::Pull, Calls::next(n), FaultError::unavailable());
+    backend
 }
 
 #[tokio::test(start_paused = true)]
 async fn backend_breaker_backs_off_and_stops_a_drain_run() {
-    let backend = Unreliable {
-        inner: MemoryBackend::new(),
-        failing: Arc::new(AtomicU32::new(100)),
-        pulls: Arc::new(AtomicU32::new(0)),
-    };
+    let backend = failing_pulls(100);
     let spine = Spine::builder(backend.clone())
         .backend_breaker(BackendBreakerConfig {
             failure_threshold: 4,
@@ -139,7 +98,7 @@ async fn backend_breaker_backs_off_and_stops_a_drain_run() {
         matches!(err, RunError::BackendUnavailable { failures: 4, .. }),
         "{err}"
     );
-    assert_eq!(backend.pulls.load(Ordering::SeqCst), 4);
+    assert_eq!(backend.faults().calls(Op::Pull), 4);
     // Backoff between failed pulls: 50 + 100 + 200 ms, no tight loop.
     assert_eq!(start.elapsed(), Duration::from_millis(350));
     assert_eq!(spine.stats().backend_errors, 4);
@@ -147,11 +106,7 @@ async fn backend_breaker_backs_off_and_stops_a_drain_run() {
 
 #[tokio::test(start_paused = true)]
 async fn backend_breaker_in_a_service_waits_out_the_cooldown_and_resumes() {
-    let backend = Unreliable {
-        inner: MemoryBackend::new(),
-        failing: Arc::new(AtomicU32::new(3)),
-        pulls: Arc::new(AtomicU32::new(0)),
-    };
+    let backend = failing_pulls(3);
     let spine = Spine::builder(backend.clone())
         .organ(support::recorder(
             "R",
@@ -177,5 +132,5 @@ async fn backend_breaker_in_a_service_waits_out_the_cooldown_and_resumes() {
     spine.shutdown_handle().shutdown();
     let stats = runner.await.unwrap().unwrap();
     assert_eq!(stats.backend_errors, 3);
-    assert!(backend.inner.is_idle());
+    assert!(backend.inner().is_idle());
 }

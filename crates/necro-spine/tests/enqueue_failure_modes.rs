@@ -7,7 +7,8 @@ use std::time::Duration;
 use necro_backend_memory::MemoryBackend;
 use necro_core::{Backend, DeadLetterKind, Emit, Event, organ_fn};
 use necro_spine::{EnqueueFailureMode, RetryPolicy, RunError, Spine};
-use support::{Partitioned, closer, ev};
+use necro_testkit::fault::{Calls, FaultError, FaultyBackend, Op};
+use support::{emits_b, ev, faulty, partition};
 
 /// An organ that emits two events for every A.
 fn splitter() -> necro_core::BoxedOrgan {
@@ -22,6 +23,14 @@ fn full_backend() -> MemoryBackend {
         .max_deliveries(10)
         .build()
         .unwrap()
+}
+
+/// A memory backend whose every commit fails as closed: unreachable.
+fn closed_commits() -> FaultyBackend<MemoryBackend> {
+    let backend = faulty();
+    let faults = backend.faults();
+    faults.fail(Op::Commit, Calls::always(), FaultError::closed());
+    backend
 }
 
 #[tokio::test]
@@ -138,28 +147,20 @@ async fn a_full_bounded_queue_refuses_at_once() {
     spine.send(ev("A")).await.unwrap();
 }
 
-/// A dead-letter store that cannot be reached.
-struct UnreachableStore;
-
-impl necro_core::DeadLetterStore for UnreachableStore {
-    async fn store(&self, _letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
-        Err(necro_core::BackendError::Closed)
-    }
-}
-
 // Issue 10 item 6: under STORE, an unreachable commit dead-letters the output and acks the
 // source, as a refused one does; items 7: the failed events are counted.
 #[tokio::test]
 async fn store_mode_on_an_unreachable_backend_dead_letters_the_output_and_acks() {
-    let backend = MemoryBackend::new();
+    let backend = closed_commits();
     let spine = Spine::builder(backend.clone())
-        .organ(closer(&backend))
+        .organ(emits_b())
         .build()
         .unwrap();
     let stats = spine.run_event(ev("A")).await.unwrap();
-    assert_eq!(backend.in_flight(), 0, "the source is settled");
-    assert_eq!(backend.len(), 0);
-    let letters = backend.dead_letters().list();
+    let memory = backend.inner();
+    assert_eq!(memory.in_flight(), 0, "the source is settled");
+    assert_eq!(memory.len(), 0);
+    let letters = memory.dead_letters().list();
     assert_eq!(letters.len(), 1, "the output is kept: {letters:?}");
     assert_eq!(letters[0].kind, DeadLetterKind::EnqueueFailed);
     assert_eq!(letters[0].event.event_type(), "B");
@@ -177,29 +178,35 @@ async fn store_mode_on_an_unreachable_backend_dead_letters_the_output_and_acks()
 // (released, no attempt counted) and redelivered.
 #[tokio::test(start_paused = true)]
 async fn store_mode_gives_the_source_back_when_the_output_cannot_be_dead_lettered() {
-    let backend = MemoryBackend::new();
-    let spine = Spine::builder_with_dead_letters(backend.clone(), UnreachableStore)
-        .organ(closer(&backend))
+    let backend = faulty();
+    let faults = backend.faults();
+    faults
+        .fail(Op::Commit, Calls::nth(1), FaultError::closed())
+        .fail(Op::Store, Calls::always(), FaultError::closed());
+    let spine = Spine::builder(backend.clone())
+        .organ(emits_b())
         .build()
         .unwrap();
     let stats = spine.run_event(ev("A")).await.unwrap();
     assert_eq!(
-        stats.processed, 2,
-        "A handled, given back, handled again: {stats:?}"
+        stats.processed, 3,
+        "A handled, given back, handled again, then its B: {stats:?}"
     );
     assert_eq!(stats.released, 1);
     assert_eq!(stats.enqueue_failures.get("B"), Some(&1));
     assert_eq!(stats.dead_lettered, 0);
-    assert!(backend.is_idle(), "the redelivered A was acked");
+    assert_eq!(faults.calls(Op::Release), 1);
+    assert!(backend.inner().is_idle(), "the redelivered A was acked");
 }
 
 // Issue 10 item 6: when the source can be neither committed, dead-lettered nor given back,
 // the run does not end `Ok` as if nothing had happened.
 #[tokio::test(start_paused = true)]
 async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
-    let memory = MemoryBackend::new();
-    let spine = Spine::builder(Partitioned::new(&memory))
-        .organ(closer(&memory))
+    let backend = faulty();
+    partition(backend.faults(), &FaultError::connection("partitioned"));
+    let spine = Spine::builder(backend.clone())
+        .organ(emits_b())
         .build()
         .unwrap();
     spine.send(ev("A")).await.unwrap();
@@ -209,7 +216,11 @@ async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
         "{err}"
     );
     assert!(err.to_string().contains("partitioned"), "{err}");
-    assert_eq!(memory.in_flight(), 1, "still held by the backend, not lost");
+    assert_eq!(
+        backend.inner().in_flight(),
+        1,
+        "still held by the backend, not lost"
+    );
     assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
 }
 
@@ -217,18 +228,20 @@ async fn store_mode_run_fails_when_a_delivery_cannot_be_settled_at_all() {
 // batch back in one call.
 #[tokio::test]
 async fn fail_mode_on_an_unreachable_backend_counts_and_gives_back() {
-    let backend = MemoryBackend::new();
+    let backend = closed_commits();
     let spine = Spine::builder(backend.clone())
-        .organ(closer(&backend))
+        .organ(emits_b())
         .enqueue_failure_mode(EnqueueFailureMode::Fail)
         .build()
         .unwrap();
     let err = spine.run_event(ev("A")).await.unwrap_err();
     assert!(matches!(err, RunError::Enqueue { count: 1, .. }), "{err}");
     assert_eq!(spine.stats().enqueue_failures.get("B"), Some(&1));
-    assert_eq!(backend.in_flight(), 0, "given back");
-    assert_eq!(backend.len(), 1);
-    let again = backend.pull(1, Duration::ZERO).await.unwrap();
+    assert_eq!(backend.faults().calls(Op::Release), 1, "in one call");
+    let memory = backend.inner();
+    assert_eq!(memory.in_flight(), 0, "given back");
+    assert_eq!(memory.len(), 1);
+    let again = memory.pull(1, Duration::ZERO).await.unwrap();
     assert_eq!(again[0].attempt, 1, "a release counts no attempt");
 }
 
@@ -237,11 +250,8 @@ async fn fail_mode_on_an_unreachable_backend_counts_and_gives_back() {
 #[test]
 fn unreachable_enqueue_failures_reach_the_metrics() {
     let text = support::render_metrics_of(|| async {
-        let backend = MemoryBackend::new();
-        let spine = Spine::builder(backend.clone())
-            .organ(closer(&backend))
-            .build()
-            .unwrap();
+        let backend = closed_commits();
+        let spine = Spine::builder(backend).organ(emits_b()).build().unwrap();
         spine.run_event(ev("A")).await.unwrap();
     });
     assert!(

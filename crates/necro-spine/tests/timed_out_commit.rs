@@ -3,9 +3,11 @@
 //! threads of the same binary registered first.
 mod support;
 
-use necro_backend_memory::MemoryBackend;
+use std::time::Duration;
+
 use necro_spine::{RunError, Spine};
-use support::{Captured, Partitioned, closer, ev};
+use necro_testkit::fault::FaultError;
+use support::{Captured, emits_b, ev, faulty, partition};
 
 // Issue 10 item 8: a commit that timed out may still apply when the backend answers; the log
 // says the outcome is unknown instead of promising a redelivery.
@@ -20,11 +22,12 @@ async fn a_timed_out_commit_is_logged_as_of_unknown_outcome() {
         })
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
-    let memory = MemoryBackend::new();
-    let spine = Spine::builder(Partitioned::timing_out(&memory))
-        .organ(closer(&memory))
-        .build()
-        .unwrap();
+    let backend = faulty();
+    partition(
+        backend.faults(),
+        &FaultError::timeout(Duration::from_secs(2)),
+    );
+    let spine = Spine::builder(backend).organ(emits_b()).build().unwrap();
     spine.send(ev("A")).await.unwrap();
     let err = spine.run_until_drained().await.unwrap_err();
     assert!(matches!(err, RunError::Unsettled { .. }), "{err}");

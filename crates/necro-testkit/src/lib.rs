@@ -29,7 +29,9 @@
 
 pub mod dead_letter_queue;
 mod error;
+pub mod fault;
 mod queue;
 
 pub use dead_letter_queue::dead_letter_queue_conformance;
 pub use error::ConformanceError;
+pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};

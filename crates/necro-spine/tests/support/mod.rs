@@ -4,10 +4,10 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use necro_backend_memory::MemoryBackend;
-use necro_core::{Backend, BoxedOrgan, Emit, Event, OrganError, organ_fn};
+use necro_core::{BoxedOrgan, Emit, Event, OrganError, organ_fn};
+use necro_testkit::fault::{Calls, FaultError, Faults, FaultyBackend, Op};
 use serde_json::json;
 
 /// A shared log of (organ, event type, event id) calls.
@@ -83,108 +83,25 @@ pub fn flaky(name: &str, listens: &[&str], n: u32, calls: &Arc<AtomicU32>) -> Bo
     })
 }
 
-/// An organ that closes `backend` the first time it sees an A, and emits one B for that A
-/// only: the commit of that B then fails as unreachable (`BackendError::Closed`). A
-/// redelivered A emits nothing, so a source given back settles on its next delivery.
-pub fn closer(backend: &MemoryBackend) -> necro_core::BoxedOrgan {
-    let backend = backend.clone();
-    organ_fn("Closer", ["A"], move |_ev: Event| {
-        let first = !backend.is_closed();
-        backend.close();
-        async move {
-            Ok(if first {
-                Emit::one(ev("B"))
-            } else {
-                Emit::none()
-            })
-        }
+/// A memory backend behind a `FaultyBackend`: the tests script its failures through
+/// `backend.faults()` and look at the queue through `backend.inner()`.
+pub fn faulty() -> FaultyBackend<MemoryBackend> {
+    FaultyBackend::new(MemoryBackend::new())
+}
+
+/// An organ that emits one B for every A.
+pub fn emits_b() -> BoxedOrgan {
+    organ_fn("EmitsB", ["A"], |_ev: Event| async {
+        Ok(Emit::one(ev("B")))
     })
 }
 
-/// A memory backend cut off from its spine once closed: every call that would settle a
-/// delivery (commit, ack, nack, release, dead-letter store) fails as unreachable, as on a
-/// network partition. Pulls still answer (an empty closed queue answers at once).
-/// Calls fail with `error()`: a broken connection, or a timeout.
-#[derive(Clone)]
-pub struct Partitioned(MemoryBackend, fn() -> necro_core::BackendError);
-
-impl Partitioned {
-    pub fn new(memory: &MemoryBackend) -> Self {
-        Self(memory.clone(), || {
-            necro_core::BackendError::Connection("partitioned".into())
-        })
-    }
-
-    pub fn timing_out(memory: &MemoryBackend) -> Self {
-        Self(memory.clone(), || {
-            necro_core::BackendError::Timeout(Duration::from_secs(2))
-        })
-    }
-
-    fn check(&self) -> Result<(), necro_core::BackendError> {
-        if self.0.is_closed() {
-            Err((self.1)())
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl Backend for Partitioned {
-    type Token = <MemoryBackend as Backend>::Token;
-
-    async fn enqueue(
-        &self,
-        batch: Vec<necro_core::Envelope>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.enqueue(batch).await
-    }
-
-    async fn pull(
-        &self,
-        max: usize,
-        wait: Duration,
-    ) -> Result<Vec<necro_core::Delivery<Self::Token>>, necro_core::BackendError> {
-        self.0.pull(max, wait).await
-    }
-
-    async fn ack(&self, tokens: Vec<Self::Token>) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.ack(tokens).await
-    }
-
-    async fn nack(
-        &self,
-        delivery: necro_core::Delivery<Self::Token>,
-        reason: String,
-    ) -> Result<necro_core::NackOutcome, necro_core::BackendError> {
-        self.check()?;
-        self.0.nack(delivery, reason).await
-    }
-
-    async fn release(
-        &self,
-        deliveries: Vec<necro_core::Delivery<Self::Token>>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.release(deliveries).await
-    }
-
-    async fn commit(
-        &self,
-        emitted: Vec<necro_core::Envelope>,
-        acks: Vec<Self::Token>,
-    ) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.commit(emitted, acks).await
-    }
-}
-
-impl necro_core::DeadLetterStore for Partitioned {
-    async fn store(&self, letter: necro_core::DeadLetter) -> Result<(), necro_core::BackendError> {
-        self.check()?;
-        self.0.store(letter).await
+/// Cuts the backend off from its spine, as a network partition does: from now on every call
+/// that would settle a delivery (commit, ack, nack, release, dead-letter store) fails with
+/// `error`. Pulls and sends still answer.
+pub fn partition(faults: &Faults, error: &FaultError) {
+    for op in [Op::Commit, Op::Ack, Op::Nack, Op::Release, Op::Store] {
+        faults.fail(op, Calls::always(), error.clone());
     }
 }
 
