@@ -27,9 +27,11 @@
 //! ```
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod dead_letter_queue;
 mod error;
 mod queue;
 
-pub use dead_letter_queue::dead_letter_queue_conformance;
+pub use backend::{BackendFactory, Capabilities, Report, backend_conformance};
+pub use dead_letter_queue::{dead_letter_queue_conformance, dead_letter_queue_conformance_with};
 pub use error::ConformanceError;
