@@ -5,14 +5,27 @@
 //! you write) run in their own tests. A backend that passes behaves the way the spine, the
 //! operator tools and the docs assume, whatever carries its events.
 //!
-//! Today it holds the dead-letter queue suite ([`dead_letter_queue`]): counting, listing both
-//! ways with a cursor and filters, get, replay (pulled back from the backend's queue) and
-//! purge by selection, and concurrent replays of one entry. It grows with the capabilities:
-//! an organ harness and fault injection are next.
+//! It holds two suites:
+//! - the backend suite ([`backend`]): round trip, batch pulls, acks, metadata (correlation,
+//!   causation, headers) through enqueue and commit, refusals of bad input, order, nack (the
+//!   attempt raised, a dead letter at the maximum), release (no attempt counted), commit,
+//!   5,000 events shared by concurrent consumers, redelivery after a consumer crashed,
+//!   consumers closed and replaced, concurrent close, and the queue across a restart. It
+//!   takes a [`BackendFactory`] that gives a fresh, isolated backend per case (and a second
+//!   consumer, or a restart, where it claims them) and declares the backend's
+//!   [`Capabilities`]; the cases for what is not claimed are skipped, and the [`Report`] says
+//!   which. One entry point per capability ([`backend::basics`], [`backend::ordering`],
+//!   [`backend::redelivery`], …) and [`backend_conformance`] for all. (`commit`
+//!   all-or-nothing under an injected failure needs fault injection and is listed as skipped.)
+//! - the dead-letter queue suite ([`dead_letter_queue`]): counting, listing both ways with a
+//!   cursor and filters, get, replay (pulled back from the backend's queue) and purge by
+//!   selection, and concurrent replays of one entry.
+//!
+//! The crate's README shows how a backend of your own runs them.
 //!
 //! Depend on it as a dev-dependency of a backend crate. It depends on `necro-core` (and
 //! tokio, to race tasks) and on no backend. Each suite takes a factory giving a fresh, empty
-//! backend per scenario, and answers `Ok(())` or the first [`ConformanceError`]: the scenario
+//! backend per scenario, and answers `Ok` or the first [`ConformanceError`]: the scenario
 //! and what the backend did wrong. It never panics, so `.unwrap()` (or `?`) in the test
 //! decides.
 //!
@@ -25,13 +38,49 @@
 //! runtime.block_on(dead_letter_queue_conformance(|| async { MemoryBackend::new() }))?;
 //! # Ok(()) }
 //! ```
+//!
+//! The backend suite, on the in-memory backend (whose clones share one queue):
+//!
+//! ```
+//! use necro_backend_memory::MemoryBackend;
+//! use necro_core::BoxError;
+//! use necro_testkit::{BackendFactory, Capabilities, backend_conformance};
+//!
+//! struct Memory;
+//!
+//! impl BackendFactory for Memory {
+//!     type Backend = MemoryBackend;
+//!     fn capabilities(&self) -> Capabilities {
+//!         Capabilities::new(3).atomic_commit(true).ordered(true).shared_consumers(true)
+//!     }
+//!     async fn fresh(&self) -> Result<MemoryBackend, BoxError> {
+//!         Ok(MemoryBackend::new())
+//!     }
+//!     async fn another_consumer(&self, of: &MemoryBackend) -> Result<MemoryBackend, BoxError> {
+//!         Ok(of.clone())
+//!     }
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+//! let report = runtime.block_on(backend_conformance(&Memory))?;
+//! assert!(report.ran("shared_consumers") && report.skipped("persistence"));
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 
+pub mod backend;
 pub mod dead_letter_queue;
 mod error;
 pub mod fault;
 mod queue;
 
-pub use dead_letter_queue::dead_letter_queue_conformance;
+pub use backend::{BackendFactory, Capabilities, Report, backend_conformance};
+pub use dead_letter_queue::{dead_letter_queue_conformance, dead_letter_queue_conformance_with};
 pub use error::ConformanceError;
 pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
+
+/// The crate's README: its example compiles as a doctest here.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -7,7 +7,8 @@ use std::future::Future;
 
 use necro_core::{Backend, DeadLetterQueue};
 
-use crate::error::ConformanceError;
+use crate::backend::BackendFactory;
+use crate::error::{Check, ConformanceError};
 
 mod letters;
 mod listing;
@@ -74,5 +75,35 @@ where
     replay::replay_selection(&make().await).await?;
     replay::purge(&make().await).await?;
     replay::concurrent_replay(make().await).await?;
+    Ok(())
+}
+
+/// [`dead_letter_queue_conformance`] on the backends of a [`BackendFactory`]: every scenario
+/// of [`SCENARIOS`] on a fresh backend from [`BackendFactory::fresh`]. A factory that cannot
+/// give one fails the scenario that asked.
+///
+/// # Errors
+/// As [`dead_letter_queue_conformance`].
+pub async fn dead_letter_queue_conformance_with<F>(factory: &F) -> Result<(), ConformanceError>
+where
+    F: BackendFactory,
+    F::Backend: DeadLetterQueue,
+{
+    let fresh = async |scenario: &'static str| {
+        factory.fresh().await.map_err(|e| {
+            Check::new(scenario).fail(format!(
+                "the factory could not give a fresh backend: {}",
+                necro_core::error_chain(&*e)
+            ))
+        })
+    };
+    listing::count_and_order(&fresh("count_and_order").await?).await?;
+    listing::get(&fresh("get").await?).await?;
+    listing::paging(&fresh("paging").await?).await?;
+    listing::filters(&fresh("filters").await?).await?;
+    replay::replay_one(&fresh("replay_one").await?).await?;
+    replay::replay_selection(&fresh("replay_selection").await?).await?;
+    replay::purge(&fresh("purge").await?).await?;
+    replay::concurrent_replay(fresh("concurrent_replay").await?).await?;
     Ok(())
 }
