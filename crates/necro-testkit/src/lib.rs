@@ -30,8 +30,12 @@
 pub mod dead_letter_queue;
 mod error;
 pub mod fault;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod queue;
 
 pub use dead_letter_queue::dead_letter_queue_conformance;
 pub use error::ConformanceError;
 pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
+#[cfg(feature = "harness")]
+pub use harness::{Harness, HarnessBuilder, HarnessError};
