@@ -1,14 +1,20 @@
 //! The crate layering promised in docs/architecture.md: backends and the spine depend on
 //! necro-core and not on each other, nor does the conformance suite (necro-testkit) depend on
-//! a backend; necro-core pulls no async runtime and no Redis client.
+//! a backend (its `harness` feature adds the spine and the in-memory backend only); necro-core
+//! pulls no async runtime and no Redis client.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
 fn normal_deps(package: &str) -> Vec<String> {
+    normal_deps_with(package, &[])
+}
+
+fn normal_deps_with(package: &str, extra: &[&str]) -> Vec<String> {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree", "-q", "-e", "normal", "--prefix", "none", "--format", "{p}", "-p", package,
         ])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("cargo tree runs");
@@ -79,6 +85,18 @@ fn the_spine_the_backends_and_the_testkit_do_not_depend_on_each_other() {
         assert!(
             !testkit.iter().any(|d| d == banned),
             "necro-testkit depends on {banned}: the conformance suite knows no backend"
+        );
+    }
+    // The organ harness (feature `harness`) runs organs on the spine over the in-memory
+    // backend, and nothing more.
+    let harness = normal_deps_with("necro-testkit", &["--features", "harness"]);
+    for needed in ["necro-spine", "necro-backend-memory"] {
+        assert!(harness.iter().any(|d| d == needed), "{harness:?}");
+    }
+    for banned in ["necro-backend-redis", "necro-observe", "fred"] {
+        assert!(
+            !harness.iter().any(|d| d == banned),
+            "necro-testkit's harness depends on {banned}"
         );
     }
     let redis = normal_deps("necro-backend-redis");

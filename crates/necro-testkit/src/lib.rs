@@ -23,6 +23,15 @@
 //!
 //! The crate's README shows how a backend of your own runs them.
 //!
+//! And two tools for testing applications:
+//! - [`fault`]: [`FaultyBackend`], a wrapper around any backend that fails, or delays, the
+//!   calls a test chooses ([`Faults`]: the Nth enqueue, every commit from the third, …) with
+//!   a chosen [`BackendError`](necro_core::BackendError) kind, and counts calls;
+//! - `harness` (feature `harness`, which adds the spine and the in-memory backend): the organ
+//!   harness, `Harness`, which runs organs on an in-memory spine and records every event that
+//!   flowed, its causation and headers, handler errors, retries and dead letters, with
+//!   assertions that list what happened when they fail.
+//!
 //! Depend on it as a dev-dependency of a backend crate. It depends on `necro-core` (and
 //! tokio, to race tasks) and on no backend. Each suite takes a factory giving a fresh, empty
 //! backend per scenario, and answers `Ok` or the first [`ConformanceError`]: the scenario
@@ -73,12 +82,16 @@ pub mod backend;
 pub mod dead_letter_queue;
 mod error;
 pub mod fault;
+#[cfg(feature = "harness")]
+pub mod harness;
 mod queue;
 
 pub use backend::{BackendFactory, Capabilities, Report, backend_conformance};
 pub use dead_letter_queue::{dead_letter_queue_conformance, dead_letter_queue_conformance_with};
 pub use error::ConformanceError;
 pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
+#[cfg(feature = "harness")]
+pub use harness::{Harness, HarnessBuilder, HarnessError};
 
 /// The crate's README: its example compiles as a doctest here.
 #[cfg(doctest)]
