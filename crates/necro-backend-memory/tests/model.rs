@@ -28,7 +28,7 @@ async fn check(max_deliveries: u32, cases: u32) {
 
 #[tokio::test]
 async fn passes_the_model_check_with_three_deliveries() {
-    check(3, 256).await;
+    check(3, 128).await;
 }
 
 #[tokio::test]

@@ -115,19 +115,20 @@ impl<T> Model<T> {
                 batch.len()
             ));
         }
-        if self.eager_pull && batch.len() != max.min(available) {
-            return Err(format!(
-                "pull(max = {max}) returned {} deliveries with {available} pending (eager_pull: \
-                 expected {})",
-                batch.len(),
-                max.min(available)
-            ));
-        }
-        let mut trace = Vec::with_capacity(batch.len());
+        let got = batch.len();
+        let mut trace = Vec::with_capacity(got);
         for delivery in batch {
             let n = self.place_in_pending(&delivery)?;
             trace.push(format!("{}@{}", name(n), delivery.attempt));
             self.held.push(Held { n, delivery });
+        }
+        if self.eager_pull && got != max.min(available) {
+            return Err(format!(
+                "pull(max = {max}) returned {} deliveries with {available} pending (eager_pull: \
+                 expected {})",
+                got,
+                max.min(available)
+            ));
         }
         Ok(if trace.is_empty() {
             "nothing".to_owned()
