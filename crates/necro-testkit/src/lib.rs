@@ -23,6 +23,13 @@
 //!
 //! The crate's README shows how a backend of your own runs them.
 //!
+//! The [`model`] check ([`backend_model_check`], [`backend_model_check_with_dead_letters`])
+//! runs proptest-generated sequences of enqueue, pull, ack, nack, release and commit against a
+//! fresh backend beside a reference model, checks after every step that nothing is lost,
+//! delivered twice or given a wrong attempt number, that nacks dead-letter at the maximum, and
+//! order as far as the backend claims ([`ModelConfig`], [`ModelOrder`]); a failure reports the
+//! shrunk sequence with a step-by-step trace.
+//!
 //! Depend on it as a dev-dependency of a backend crate. It depends on `necro-core` (and
 //! tokio, to race tasks) and on no backend. Each suite takes a factory giving a fresh, empty
 //! backend per scenario, and answers `Ok` or the first [`ConformanceError`]: the scenario

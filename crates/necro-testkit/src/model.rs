@@ -190,22 +190,18 @@ impl ModelConfig {
 /// A dead letter as the model compares it: event id, attempts, reason.
 type SeenLetter = (Uuid, u32, String);
 
-/// How a case reads the backend's dead letters: `None` when it cannot.
-type DeadLetterView<B> = for<'a> fn(
-    &'a B,
-) -> Pin<
-    Box<dyn Future<Output = Result<Option<Vec<SeenLetter>>, BackendError>> + 'a>,
->;
+/// A listing of the backend's dead letters in progress: `None` when it cannot list them.
+type Listing<'a> =
+    Pin<Box<dyn Future<Output = Result<Option<Vec<SeenLetter>>, BackendError>> + 'a>>;
 
-fn no_dead_letters<B>(
-    _: &B,
-) -> Pin<Box<dyn Future<Output = Result<Option<Vec<SeenLetter>>, BackendError>> + '_>> {
+/// How a case reads the backend's dead letters.
+type DeadLetterView<B> = for<'a> fn(&'a B) -> Listing<'a>;
+
+fn no_dead_letters<B>(_: &B) -> Listing<'_> {
     Box::pin(std::future::ready(Ok(None)))
 }
 
-fn list_dead_letters<B: DeadLetterQueue>(
-    backend: &B,
-) -> Pin<Box<dyn Future<Output = Result<Option<Vec<SeenLetter>>, BackendError>> + '_>> {
+fn list_dead_letters<B: DeadLetterQueue>(backend: &B) -> Listing<'_> {
     Box::pin(async move {
         let mut seen = Vec::new();
         let mut query = DeadLetterQuery::new(100);
