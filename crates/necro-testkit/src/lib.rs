@@ -31,10 +31,10 @@
 //! shrunk sequence with a step-by-step trace.
 //!
 //! Depend on it as a dev-dependency of a backend crate. It depends on `necro-core` (and
-//! tokio, to race tasks) and on no backend. Each suite takes a factory giving a fresh, empty
-//! backend per scenario, and answers `Ok` or the first [`ConformanceError`]: the scenario
-//! and what the backend did wrong. It never panics, so `.unwrap()` (or `?`) in the test
-//! decides.
+//! tokio, to race tasks, and proptest, for the model check) and on no backend. Each suite
+//! takes a factory giving a fresh, empty backend per scenario, and answers `Ok` or the first
+//! [`ConformanceError`]: the scenario and what the backend did wrong. It never panics, so
+//! `.unwrap()` (or `?`) in the test decides.
 //!
 //! ```
 //! use necro_backend_memory::MemoryBackend;
