@@ -47,6 +47,9 @@ pub(crate) struct ClaimState {
     pub(crate) cursor: String,
     /// When the next scan is due.
     pub(crate) next_check: Instant,
+    /// A nack or release marked entries idle since the current pass started at `0-0`: they
+    /// may lie behind the cursor, so the pass that ends next starts again at once.
+    pub(crate) rescan: bool,
 }
 
 impl Drop for Inner {
@@ -158,6 +161,7 @@ impl Inner {
             claim: Mutex::new(ClaimState {
                 cursor: "0-0".to_owned(),
                 next_check: Instant::now(),
+                rescan: false,
             }),
             closed: AtomicBool::new(false),
             listeners,

@@ -98,6 +98,7 @@ impl Inner {
     pub(crate) fn wake_claim(&self) {
         let mut state = self.claim.lock().unwrap_or_else(PoisonError::into_inner);
         state.next_check = Instant::now();
+        state.rescan = true;
     }
 
     /// Claims entries idle longer than `claim_min_idle` (XAUTOCLAIM), reads their delivery
@@ -105,62 +106,79 @@ impl Inner {
     /// returns the rest.
     pub(crate) async fn reclaim(&self, max: usize) -> Result<Vec<Delivery<EntryId>>, BackendError> {
         let inner = self;
-        let start = {
-            let state = inner.claim.lock().unwrap_or_else(PoisonError::into_inner);
-            state.cursor.clone()
-        };
         let min_idle = u64::try_from(inner.config.claim_min_idle.as_millis()).unwrap_or(u64::MAX);
         let client = inner.pool.next();
-        let reply: Result<Value, FredError> = client
-            .xautoclaim(
-                inner.stream.clone(),
-                inner.group.as_str(),
-                inner.consumer.as_str(),
-                min_idle,
-                start.as_str(),
-                Some(max as u64),
-                false,
-            )
-            .await;
-        let reply = match reply {
-            Ok(v) => v,
-            Err(e) if is_nogroup(&e) => {
-                self.ensure_group().await?;
-                return Ok(Vec::new());
-            }
-            Err(e) => return Err(backend_error(e)),
-        };
-        let Value::Array(mut parts) = reply else {
-            return Err(unexpected_reply("XAUTOCLAIM"));
-        };
-        if parts.len() < 2 {
-            return Err(unexpected_reply("XAUTOCLAIM"));
-        }
-        let deleted = if parts.len() >= 3 { parts.pop() } else { None };
-        let entries = parse_entries(parts.pop().unwrap_or(Value::Null), "XAUTOCLAIM")?;
-        let next = parts
-            .pop()
-            .as_ref()
-            .and_then(value_string)
-            .unwrap_or_else(|| "0-0".to_owned());
-        {
-            let mut state = inner.claim.lock().unwrap_or_else(PoisonError::into_inner);
-            state.next_check = if next == "0-0" {
-                Instant::now() + inner.config.claim_interval
-            } else {
-                Instant::now()
+        let mut restarted = false;
+        let entries = loop {
+            let start = {
+                let mut state = inner.claim.lock().unwrap_or_else(PoisonError::into_inner);
+                if state.cursor == "0-0" {
+                    // A pass from the beginning sees every entry marked idle until now.
+                    state.rescan = false;
+                }
+                state.cursor.clone()
             };
-            state.cursor = next;
-        }
-        if let Some(Value::Array(ids)) = deleted
-            && !ids.is_empty()
-        {
-            warn!(
-                stream = %inner.config.stream_key(),
-                count = ids.len(),
-                "pending entries were deleted from the stream before being acknowledged (trimmed?)"
-            );
-        }
+            let reply: Result<Value, FredError> = client
+                .xautoclaim(
+                    inner.stream.clone(),
+                    inner.group.as_str(),
+                    inner.consumer.as_str(),
+                    min_idle,
+                    start.as_str(),
+                    Some(max as u64),
+                    false,
+                )
+                .await;
+            let reply = match reply {
+                Ok(v) => v,
+                Err(e) if is_nogroup(&e) => {
+                    self.ensure_group().await?;
+                    return Ok(Vec::new());
+                }
+                Err(e) => return Err(backend_error(e)),
+            };
+            let Value::Array(mut parts) = reply else {
+                return Err(unexpected_reply("XAUTOCLAIM"));
+            };
+            if parts.len() < 2 {
+                return Err(unexpected_reply("XAUTOCLAIM"));
+            }
+            let deleted = if parts.len() >= 3 { parts.pop() } else { None };
+            let entries = parse_entries(parts.pop().unwrap_or(Value::Null), "XAUTOCLAIM")?;
+            let next = parts
+                .pop()
+                .as_ref()
+                .and_then(value_string)
+                .unwrap_or_else(|| "0-0".to_owned());
+            if let Some(Value::Array(ids)) = deleted
+                && !ids.is_empty()
+            {
+                warn!(
+                    stream = %inner.config.stream_key(),
+                    count = ids.len(),
+                    "pending entries were deleted from the stream before being acknowledged (trimmed?)"
+                );
+            }
+            let again = {
+                let mut state = inner.claim.lock().unwrap_or_else(PoisonError::into_inner);
+                // A pass ends at `0-0`; the next is due after `claim_interval`, or at once when
+                // entries were marked idle meanwhile (they may lie behind the cursor).
+                let ended = next == "0-0";
+                state.next_check = if ended && !state.rescan {
+                    Instant::now() + inner.config.claim_interval
+                } else {
+                    Instant::now()
+                };
+                state.cursor = next;
+                ended && state.rescan && start != "0-0" && entries.is_empty() && !restarted
+            };
+            if again {
+                // Nothing claimed in the rest of the pass: start the new one in this pull.
+                restarted = true;
+                continue;
+            }
+            break entries;
+        };
         if entries.is_empty() {
             return Ok(Vec::new());
         }

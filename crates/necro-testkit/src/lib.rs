@@ -23,6 +23,13 @@
 //!
 //! The crate's README shows how a backend of your own runs them.
 //!
+//! The [`model`] check ([`backend_model_check`], [`backend_model_check_with_dead_letters`])
+//! runs proptest-generated sequences of enqueue, pull, ack, nack, release and commit against a
+//! fresh backend beside a reference model, checks after every step that nothing is lost,
+//! delivered twice or given a wrong attempt number, that nacks dead-letter at the maximum, and
+//! order as far as the backend claims ([`ModelConfig`], [`ModelOrder`]); a failure reports the
+//! shrunk sequence with a step-by-step trace.
+//!
 //! And two tools for testing applications:
 //! - [`fault`]: [`FaultyBackend`], a wrapper around any backend that fails, or delays, the
 //!   calls a test chooses ([`Faults`]: the Nth enqueue, every commit from the third, …) with
@@ -33,10 +40,10 @@
 //!   assertions that list what happened when they fail.
 //!
 //! Depend on it as a dev-dependency of a backend crate. It depends on `necro-core` (and
-//! tokio, to race tasks) and on no backend. Each suite takes a factory giving a fresh, empty
-//! backend per scenario, and answers `Ok` or the first [`ConformanceError`]: the scenario
-//! and what the backend did wrong. It never panics, so `.unwrap()` (or `?`) in the test
-//! decides.
+//! tokio, to race tasks, and proptest, for the model check) and on no backend. Each suite
+//! takes a factory giving a fresh, empty backend per scenario, and answers `Ok` or the first
+//! [`ConformanceError`]: the scenario and what the backend did wrong. It never panics, so
+//! `.unwrap()` (or `?`) in the test decides.
 //!
 //! ```
 //! use necro_backend_memory::MemoryBackend;
@@ -82,6 +89,7 @@ pub mod backend;
 pub mod dead_letter_queue;
 mod error;
 pub mod fault;
+pub mod model;
 #[cfg(feature = "harness")]
 pub mod harness;
 mod queue;
@@ -90,6 +98,9 @@ pub use backend::{BackendFactory, Capabilities, Report, backend_conformance};
 pub use dead_letter_queue::{dead_letter_queue_conformance, dead_letter_queue_conformance_with};
 pub use error::ConformanceError;
 pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
+pub use model::{
+    ModelConfig, ModelOrder, backend_model_check, backend_model_check_with_dead_letters,
+};
 #[cfg(feature = "harness")]
 pub use harness::{Harness, HarnessBuilder, HarnessError};
 
