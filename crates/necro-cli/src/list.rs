@@ -3,6 +3,7 @@
 
 use std::collections::VecDeque;
 use std::fmt::Write;
+use std::time::Duration;
 
 use necro_backend_redis::{DlqEntry, RedisBackend};
 use necro_core::{DeadLetterEntry, DeadLetterId, DeadLetterQuery, DeadLetterQueue, ListOrder};
@@ -72,14 +73,19 @@ async fn first(backend: &RedisBackend, args: &ListArgs) -> Result<Vec<DeadLetter
     Ok(entries)
 }
 
+/// How much earlier than the window a letter may have been added to the queue and still be
+/// looked at (clocks of workers and Redis differ).
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
 /// The matching entries that failed at or after `cutoff`: a walk from the newest entry back
-/// that stops at the first one older than the cutoff; with oldest first, the `limit` oldest
-/// of the window.
+/// that stops at the first one added to the queue (the time in a Redis stream id) before the
+/// window, less [`CLOCK_SKEW`]; with oldest first, the `limit` oldest of the window.
 async fn recent(
     backend: &RedisBackend,
     args: &ListArgs,
     cutoff: OffsetDateTime,
 ) -> Result<Vec<DeadLetterEntry>, CliError> {
+    let filter = args.filter.filter();
     let mut kept: VecDeque<DeadLetterEntry> = VecDeque::new();
     let mut cursor: Option<DeadLetterId> = None;
     'walk: loop {
@@ -88,10 +94,10 @@ async fn recent(
             .after(cursor.take());
         let page = backend.dead_letter_page(&query).await?;
         for entry in page.entries {
-            if failed_at(&entry).is_some_and(|t| t < cutoff) {
+            if added_at(&entry.id).is_some_and(|t| t + CLOCK_SKEW < cutoff) {
                 break 'walk;
             }
-            if !entry.matches(&args.filter.filter()) {
+            if failed_at(&entry).is_none_or(|t| t < cutoff) || !entry.matches(&filter) {
                 continue;
             }
             kept.push_back(entry);
@@ -121,6 +127,13 @@ fn order(args: &ListArgs) -> ListOrder {
     } else {
         ListOrder::OldestFirst
     }
+}
+
+/// When a letter was added to the dead-letter stream: the milliseconds of its stream id.
+fn added_at(id: &DeadLetterId) -> Option<OffsetDateTime> {
+    let (ms, _) = id.as_str().split_once('-')?;
+    let ms: i128 = ms.parse().ok()?;
+    OffsetDateTime::from_unix_timestamp_nanos(ms * 1_000_000).ok()
 }
 
 fn failed_at(entry: &DeadLetterEntry) -> Option<OffsetDateTime> {

@@ -98,7 +98,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
         .map(|usage| {
             usage
                 .split_whitespace()
-                .take_while(|w| !w.starts_with(['[', '<']))
+                .take_while(|w| !w.starts_with(['[', '<', '-']))
                 .collect::<Vec<_>>()
                 .join(" ")
         })
