@@ -333,6 +333,6 @@ fn show_text(raw: &DlqEntry, entry: &DeadLetterEntry, payload: bool) -> String {
 }
 
 /// One `key  value` line of `necro dlq show`.
-fn kv(out: &mut String, key: &str, value: String) {
+fn kv(out: &mut String, key: &str, value: impl std::fmt::Display) {
     let _ = writeln!(out, "{key:<15} {value}");
 }

@@ -171,7 +171,7 @@ fn replay_and_purge_by_filter_dry_run_first() {
     assert_eq!(v["done"], serde_json::json!([a, c]));
     assert_eq!(ctx.xlen(&ctx.stream.clone()), 2);
     let left: Vec<String> = ctx.entries(&dlq).into_iter().map(|(id, _)| id).collect();
-    assert_eq!(left, [b.clone()]);
+    assert_eq!(left, std::slice::from_ref(&b));
 
     let out = ok(&ctx.necro(&["dlq", "purge", &b, "--yes"]));
     assert!(out.contains("purged 1 dead letter(s)"), "{out}");
@@ -225,7 +225,7 @@ fn purge_all_and_unreadable_letters() {
     );
     assert!(out.contains(&format!("skipped {bad}")), "{out}");
     let left: Vec<String> = ctx.entries(&dlq).into_iter().map(|(id, _)| id).collect();
-    assert_eq!(left, [bad.clone()]);
+    assert_eq!(left, std::slice::from_ref(&bad));
     assert_ne!(good, bad);
 
     let out = ok(&ctx.necro(&["dlq", "purge", "--kind", "malformed", "--yes"]));
