@@ -60,7 +60,8 @@ impl RedisBackend {
     }
 
     /// Connects the pool and the reading connection, and creates the consumer group (and the
-    /// stream) if they do not exist yet.
+    /// stream) if they do not exist yet (unless
+    /// [`create_group(false)`](RedisConfigBuilder::create_group)).
     ///
     /// # Errors
     /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, or the

@@ -48,6 +48,7 @@ const MASK: &str = "****";
 /// | `command_timeout` | 5 s |
 /// | `connect_timeout` | 10 s |
 /// | `python_compatible` | false (see [`RedisConfigBuilder::python_compatible`]) |
+/// | `create_group` | true (see [`RedisConfigBuilder::create_group`]) |
 ///
 /// `Debug` masks the password.
 #[derive(Clone)]
@@ -68,6 +69,7 @@ pub struct RedisConfig {
     pub(crate) command_timeout: Duration,
     pub(crate) connect_timeout: Duration,
     pub(crate) python_compatible: bool,
+    pub(crate) create_group: bool,
 }
 
 impl RedisConfig {
@@ -166,6 +168,12 @@ impl RedisConfig {
     pub fn python_compatible(&self) -> bool {
         self.python_compatible
     }
+
+    /// Whether connecting creates a missing group ([`RedisConfigBuilder::create_group`]).
+    #[must_use]
+    pub fn create_group(&self) -> bool {
+        self.create_group
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -186,6 +194,7 @@ impl fmt::Debug for RedisConfig {
             .field("command_timeout", &self.command_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("python_compatible", &self.python_compatible)
+            .field("create_group", &self.create_group)
             .finish()
     }
 }
@@ -228,6 +237,7 @@ pub struct RedisConfigBuilder {
     command_timeout: Duration,
     connect_timeout: Duration,
     python_compatible: bool,
+    create_group: bool,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -260,6 +270,7 @@ impl RedisConfigBuilder {
             command_timeout: DEFAULT_COMMAND_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             python_compatible: false,
+            create_group: true,
         }
     }
 
@@ -371,6 +382,15 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// Whether [`connect`](Self::connect) and [`Health`](necro_core::Health) create a missing
+    /// group and stream (`XGROUP CREATE … MKSTREAM`; default `true`). Off for tools that only
+    /// inspect or repair (the `necro` CLI): connecting then writes nothing. Pulls still recreate
+    /// a group on `NOGROUP`. A backend that never pulls adds no consumer to the group.
+    pub fn create_group(mut self, on: bool) -> Self {
+        self.create_group = on;
+        self
+    }
+
     /// Validates every option.
     ///
     /// # Errors
@@ -439,6 +459,7 @@ impl RedisConfigBuilder {
             command_timeout: self.command_timeout,
             connect_timeout: self.connect_timeout,
             python_compatible: self.python_compatible,
+            create_group: self.create_group,
         })
     }
 }

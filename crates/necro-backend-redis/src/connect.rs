@@ -72,7 +72,8 @@ impl Drop for Inner {
 
 impl Inner {
     /// Connects the pool and the reading connection, starts counting reconnections, and
-    /// creates the consumer group (and the stream) if they do not exist yet: the body of
+    /// (unless `create_group` is off) creates the consumer group (and the stream) if they do
+    /// not exist yet: the body of
     /// `RedisBackend::connect`, whose docs list the errors.
     pub(crate) async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let url = config.masked_url().to_owned();
@@ -169,14 +170,16 @@ impl Inner {
             reader,
             config,
         };
-        inner
-            .ensure_group()
-            .await
-            .map_err(|source| ConnectError::Group {
-                stream: inner.config.stream_key().to_owned(),
-                group: inner.group.clone(),
-                source,
-            })?;
+        if inner.config.create_group {
+            inner
+                .ensure_group()
+                .await
+                .map_err(|source| ConnectError::Group {
+                    stream: inner.config.stream_key().to_owned(),
+                    group: inner.group.clone(),
+                    source,
+                })?;
+        }
         debug!(
             url = %inner.config.masked_url(),
             stream = %inner.config.stream_key(),

@@ -12,7 +12,7 @@ use crate::error::RedisError;
 
 impl Health for RedisBackend {
     /// `PING` (its round trip is the latency), then the group is created if missing (so a
-    /// fresh backend is healthy), then one pipelined `XLEN` / `XINFO GROUPS` / `XLEN dlq`.
+    /// fresh backend is healthy; not with `create_group(false)`), then one pipelined `XLEN` / `XINFO GROUPS` / `XLEN dlq`.
     ///
     /// Details: `stream`, `group`, `consumer`, `stream_length`, `pending`, `lag` (entries not
     /// yet read by the group; `null` when Redis cannot tell), `consumers`, `last_delivered_id`,
@@ -41,7 +41,12 @@ impl Health for RedisBackend {
             )));
         }
         let latency = started.elapsed();
-        if let Err(e) = self.ensure_group().await {
+        let created = if cfg.create_group() {
+            self.ensure_group().await
+        } else {
+            Ok(())
+        };
+        if let Err(e) = created {
             let mut r = base(HealthReport::unhealthy(format!(
                 "cannot create consumer group: {}",
                 error_chain(&e)

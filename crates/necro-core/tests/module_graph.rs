@@ -17,6 +17,7 @@ const CRATES: &[&str] = &[
     "../necro-observe",
     "../necro-macros",
     "../necro-testkit",
+    "../necro-cli",
 ];
 
 /// How long a library file may be outside its `#[cfg(test)] mod tests`.
