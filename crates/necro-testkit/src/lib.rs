@@ -108,3 +108,9 @@ pub use harness::{Harness, HarnessBuilder, HarnessError};
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
+
+/// `docs/testing.md`: every example of it compiles and runs as a doctest here (they use the
+/// harness).
+#[cfg(all(doctest, feature = "harness"))]
+#[doc = include_str!("../../../docs/testing.md")]
+struct TestingGuideDoctests;
