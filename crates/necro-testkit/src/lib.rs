@@ -89,20 +89,20 @@ pub mod backend;
 pub mod dead_letter_queue;
 mod error;
 pub mod fault;
-pub mod model;
 #[cfg(feature = "harness")]
 pub mod harness;
+pub mod model;
 mod queue;
 
 pub use backend::{BackendFactory, Capabilities, Report, backend_conformance};
 pub use dead_letter_queue::{dead_letter_queue_conformance, dead_letter_queue_conformance_with};
 pub use error::ConformanceError;
 pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
+#[cfg(feature = "harness")]
+pub use harness::{Harness, HarnessBuilder, HarnessError};
 pub use model::{
     ModelConfig, ModelOrder, backend_model_check, backend_model_check_with_dead_letters,
 };
-#[cfg(feature = "harness")]
-pub use harness::{Harness, HarnessBuilder, HarnessError};
 
 /// The crate's README: its example compiles as a doctest here.
 #[cfg(doctest)]
