@@ -1,4 +1,4 @@
-//! The dead-letter stream: [`DeadLetterQueue`] (counting, listing, replaying and purging), the
+//! The dead-letter stream: [`DlqStream`] (counting, listing, replaying and purging), the
 //! walks and deletes the core capability (`queue.rs`) is built on, and the `DeadLetterStore`
 //! impl that stores the spine's dead letters. The records themselves are in `record.rs`; the
 //! atomic replay script in `replay.rs`.
@@ -17,13 +17,13 @@ use crate::error::{backend_error, sent_write_error, unexpected_reply};
 use crate::record::{DlqEntry, DlqRecord};
 use crate::replay::Replayable;
 
-/// Entries read per round trip by a walk ([`DeadLetterQueue::replay_all`], a purge by filter).
+/// Entries read per round trip by a walk ([`DlqStream::replay_all`], a purge by filter).
 pub(crate) const PAGE: usize = 100;
 
-/// What [`DeadLetterQueue::replay_all`] did.
+/// What [`DlqStream::replay_all`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
-pub struct ReplayReport {
+pub struct ReplayAllReport {
     /// `(dead-letter id, new main-stream id)` of every replayed entry.
     pub replayed: Vec<(EntryId, EntryId)>,
     /// `(dead-letter id, why)` of every entry left in place: not a valid event.
@@ -82,19 +82,19 @@ pub(crate) fn lost(batch: &[Replayable], replayed: &[(EntryId, EntryId)]) -> Vec
 /// # Ok(()) }
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct DeadLetterQueue<'a> {
+pub struct DlqStream<'a> {
     backend: &'a RedisBackend,
 }
 
 impl RedisBackend {
     /// The dead-letter stream.
     #[must_use]
-    pub fn dlq(&self) -> DeadLetterQueue<'_> {
-        DeadLetterQueue { backend: self }
+    pub fn dlq(&self) -> DlqStream<'_> {
+        DlqStream { backend: self }
     }
 }
 
-impl DeadLetterQueue<'_> {
+impl DlqStream<'_> {
     /// The number of dead letters.
     ///
     /// # Errors
@@ -229,7 +229,7 @@ impl DeadLetterQueue<'_> {
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached; entries replayed before it stay
     /// replayed.
-    pub async fn replay_all(&self) -> Result<ReplayReport, BackendError> {
+    pub async fn replay_all(&self) -> Result<ReplayAllReport, BackendError> {
         self.replay_matching(&DeadLetterFilter::new()).await
     }
 
@@ -238,8 +238,8 @@ impl DeadLetterQueue<'_> {
     pub(crate) async fn replay_matching(
         &self,
         filter: &DeadLetterFilter,
-    ) -> Result<ReplayReport, BackendError> {
-        let mut report = ReplayReport::default();
+    ) -> Result<ReplayAllReport, BackendError> {
+        let mut report = ReplayAllReport::default();
         let mut walk = self.walk().await?;
         while let Some(chunk) = self.walk_next(&mut walk).await? {
             let mut batch = Vec::with_capacity(chunk.len());

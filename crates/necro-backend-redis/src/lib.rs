@@ -93,7 +93,7 @@ pub use config::{
     DEFAULT_STREAM_KEY, RedisConfig, RedisConfigBuilder, mask_url,
 };
 pub use consumers::PruneReport;
-pub use dlq::{DeadLetterQueue, ReplayReport};
+pub use dlq::{DlqStream, ReplayAllReport};
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};

@@ -52,7 +52,7 @@ impl necro_core::DeadLetterQueue for RedisBackend {
     }
 
     /// Each replayed entry goes back onto the main stream and out of the dead-letter stream in
-    /// one atomic step (see [`dlq().replay`](crate::DeadLetterQueue::replay)), up to 100 per
+    /// one atomic step (see [`dlq().replay`](crate::DlqStream::replay)), up to 100 per
     /// script call. By filter or all: oldest first, up to the newest entry held when the call
     /// starts. Entries whose event cannot be read are skipped, with why.
     ///
@@ -159,7 +159,7 @@ fn core_id(id: &EntryId) -> DeadLetterId {
 
 /// Moves the skipped and missing entries of the inherent report into the core one; returns
 /// the replayed pairs.
-fn into_core(report: &mut ReplayReport, from: crate::ReplayReport) -> Vec<(EntryId, EntryId)> {
+fn into_core(report: &mut ReplayReport, from: crate::ReplayAllReport) -> Vec<(EntryId, EntryId)> {
     report.skipped = from
         .skipped
         .into_iter()
