@@ -15,8 +15,9 @@
 //!   consumer, or a restart, where it claims them) and declares the backend's
 //!   [`Capabilities`]; the cases for what is not claimed are skipped, and the [`Report`] says
 //!   which. One entry point per capability ([`backend::basics`], [`backend::ordering`],
-//!   [`backend::redelivery`], …) and [`backend_conformance`] for all. (`commit`
-//!   all-or-nothing under an injected failure needs fault injection and is listed as skipped.)
+//!   [`backend::redelivery`], …) and [`backend_conformance`] for all. A commit the backend
+//!   refuses must apply nothing (`atomic_commit_all_or_nothing`, with a batch from the
+//!   factory's `refusing_commit`).
 //! - the dead-letter queue suite ([`dead_letter_queue`]): counting, listing both ways with a
 //!   cursor and filters, get, replay (pulled back from the backend's queue) and purge by
 //!   selection, and concurrent replays of one entry.

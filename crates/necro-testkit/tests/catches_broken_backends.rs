@@ -153,6 +153,9 @@ enum QueueBug {
     DropsHeaders,
     /// `close` is the trait's default: it does nothing.
     CloseDoesNothing,
+    /// `commit` acks the sources first, then enqueues the emitted events: a refused enqueue
+    /// leaves the sources acked and lost.
+    CommitAcksFirst,
 }
 
 /// A memory backend with one [`QueueBug`]; clones share the queue and the pull counter.
@@ -222,6 +225,10 @@ impl Backend for Planted {
         emitted: Vec<Envelope>,
         acks: Vec<MemoryToken>,
     ) -> Result<(), BackendError> {
+        if self.bug == QueueBug::CommitAcksFirst {
+            self.inner.ack(acks).await?;
+            return self.inner.enqueue(emitted).await;
+        }
         self.inner.commit(emitted, acks).await
     }
     fn atomic_commit(&self) -> bool {
@@ -258,6 +265,22 @@ impl BackendFactory for PlantedFactory {
     async fn another_consumer(&self, of: &Planted) -> Result<Planted, BoxError> {
         Ok(of.clone())
     }
+
+    /// A queue bounded at two, and three events to commit.
+    async fn refusing_commit(
+        &self,
+    ) -> Result<necro_testkit::backend::RefusedCommit<Planted>, BoxError> {
+        let planted = Planted {
+            inner: MemoryBackend::builder().capacity(2).build()?,
+            bug: self.0,
+            pulled: Arc::default(),
+        };
+        let events = (0..3)
+            .map(|n| necro_core::Event::new("REFUSED", necro_core::serde_json::json!({ "n": n })))
+            .map(|e| e.map(Envelope::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Some((planted, events)))
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -287,6 +310,11 @@ async fn each_bug_planted_in_the_queue_fails_the_case_that_covers_it() {
             QueueBug::CloseDoesNothing,
             "bad_input",
             "a send after close was accepted",
+        ),
+        (
+            QueueBug::CommitAcksFirst,
+            "atomic_commit_all_or_nothing",
+            "release after the refused commit failed",
         ),
     ] {
         let failure = backend_conformance(&PlantedFactory(bug))

@@ -5,7 +5,11 @@
 use std::future::Future;
 use std::time::Duration;
 
-use necro_core::{Backend, BoxError};
+use necro_core::{Backend, BoxError, Envelope};
+
+/// What [`BackendFactory::refusing_commit`] answers: a fresh backend and a batch of events
+/// its commit refuses as a whole, or `None` when the factory has none.
+pub type RefusedCommit<B> = Option<(B, Vec<Envelope>)>;
 
 /// Gives the backend suite its backends: each case asks [`fresh`](Self::fresh) for a new,
 /// isolated queue (Redis: a new stream and group), so no case sees another's events.
@@ -40,6 +44,21 @@ pub trait BackendFactory: Send + Sync {
         std::future::ready(Err(BoxError::from(
             "this BackendFactory does not implement another_consumer",
         )))
+    }
+
+    /// A fresh backend, and a batch of events its [`commit`](Backend::commit) refuses as a
+    /// whole: one its transport or store refuses (Redis with `python_compatible`: an event a
+    /// Python consumer would dead-letter; a database: a row breaking a constraint, failing
+    /// inside the transaction), or more than a bounded queue holds. The
+    /// `atomic_commit_all_or_nothing` case checks that such a commit applies nothing. `None`
+    /// (the default): the case is skipped.
+    ///
+    /// # Errors
+    /// Whatever kept the factory from connecting.
+    fn refusing_commit(
+        &self,
+    ) -> impl Future<Output = Result<RefusedCommit<Self::Backend>, BoxError>> + Send {
+        std::future::ready(Ok(None))
     }
 
     /// Restarts what carries the queue of `backend` (Redis: the server process), as a crash

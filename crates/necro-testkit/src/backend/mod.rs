@@ -18,7 +18,7 @@ mod persistence;
 mod redelivery;
 
 pub use consumers::{CONSUMERS, SHARED_EVENTS};
-pub use factory::{BackendFactory, Capabilities, Report};
+pub use factory::{BackendFactory, Capabilities, RefusedCommit, Report};
 
 use crate::error::ConformanceError;
 use fixtures::fresh;
@@ -42,9 +42,9 @@ pub const CASES: &[&str] = &[
     "persistence",
 ];
 
-/// The case not written yet: `commit` all-or-nothing under an injected failure. It needs a
-/// fault-injecting wrapper around the backend (issue 13, fault injection part); until then
-/// every run lists it as skipped.
+/// The case of a commit the backend refuses: it applies nothing, neither the emitted events
+/// nor the acks. It runs for a backend that claims atomic commit and whose factory gives a
+/// batch its commit refuses ([`BackendFactory::refusing_commit`]); otherwise it is skipped.
 pub const ATOMIC_COMMIT_ALL_OR_NOTHING: &str = "atomic_commit_all_or_nothing";
 
 /// A fresh backend for one case, run by `$case`, passed (or the error returned).
@@ -121,8 +121,10 @@ pub async fn redelivery<F: BackendFactory>(factory: &F) -> Result<Report, Confor
 
 /// `commit`: the emitted events are enqueued and the sources acked; commits of events only
 /// or of acks only work; [`Backend::atomic_commit`](necro_core::Backend::atomic_commit)
-/// answers [`Capabilities::atomic_commit`]. [`ATOMIC_COMMIT_ALL_OR_NOTHING`] is listed as
-/// skipped: it needs fault injection.
+/// answers [`Capabilities::atomic_commit`]; and, for a backend claiming atomic commit whose
+/// factory gives a batch its commit refuses
+/// ([`refusing_commit`](BackendFactory::refusing_commit)),
+/// [`ATOMIC_COMMIT_ALL_OR_NOTHING`]: that commit applies neither the events nor the ack.
 ///
 /// # Errors
 /// As [`basics`].
@@ -130,10 +132,31 @@ pub async fn commit<F: BackendFactory>(factory: &F) -> Result<Report, Conformanc
     let caps = factory.capabilities();
     let mut report = Report::default();
     run!(report, factory, "commit", redelivery::commit, &caps);
-    report.skip(
-        ATOMIC_COMMIT_ALL_OR_NOTHING,
-        "not written yet: needs a fault-injecting wrapper (issue 13, fault injection)",
-    );
+    let check = crate::error::Check::new(ATOMIC_COMMIT_ALL_OR_NOTHING);
+    let refusing = if caps.atomic_commit {
+        factory.refusing_commit().await.map_err(|e| {
+            check.fail(format!(
+                "the factory could not give a refusing backend: {}",
+                necro_core::error_chain(&*e)
+            ))
+        })?
+    } else {
+        None
+    };
+    match refusing {
+        Some((backend, refused)) => {
+            redelivery::commit_all_or_nothing(&backend, refused).await?;
+            report.pass(ATOMIC_COMMIT_ALL_OR_NOTHING);
+        }
+        None if !caps.atomic_commit => report.skip(
+            ATOMIC_COMMIT_ALL_OR_NOTHING,
+            "the factory does not claim `atomic_commit`",
+        ),
+        None => report.skip(
+            ATOMIC_COMMIT_ALL_OR_NOTHING,
+            "the factory gives no batch its commit refuses (`refusing_commit`)",
+        ),
+    }
     Ok(report)
 }
 
@@ -237,7 +260,8 @@ pub async fn persistence<F: BackendFactory>(factory: &F) -> Result<Report, Confo
 /// Every case of [`CASES`], in order, each on a fresh backend from `factory`: [`basics`],
 /// [`ordering`], [`redelivery`], [`commit`], [`shared_consumers`], [`crash_redelivery`],
 /// [`consumer_restart`], [`closing`] and [`persistence`]. The report lists what ran and what
-/// was skipped (the capabilities not claimed, and [`ATOMIC_COMMIT_ALL_OR_NOTHING`]).
+/// was skipped (the capabilities not claimed, and [`ATOMIC_COMMIT_ALL_OR_NOTHING`] without a
+/// refusing batch).
 ///
 /// Run it inside a multi-threaded tokio runtime (`#[tokio::test(flavor = "multi_thread")]`).
 ///

@@ -151,6 +151,38 @@ pub(super) async fn commit<B: Backend>(
     nothing_more(check, backend).await
 }
 
+/// `atomic_commit_all_or_nothing`: a commit the backend refuses (the batch from
+/// [`BackendFactory::refusing_commit`](crate::backend::BackendFactory::refusing_commit))
+/// applies nothing: the source it would have acked is still held (given back, it comes again
+/// at attempt 1), and none of the batch's events is ever delivered.
+pub(super) async fn commit_all_or_nothing<B: Backend>(
+    backend: &B,
+    refused: Vec<necro_core::Envelope>,
+) -> Result<(), ConformanceError> {
+    let check = Check::new("atomic_commit_all_or_nothing");
+    let source = event(check, 0)?;
+    check.call("send", backend.send(source.clone()).await)?;
+    let held = pull_keep(check, backend, 1, DEADLINE).await?;
+    let tokens = held.iter().map(|d| d.token.clone()).collect();
+    let batch = refused.len();
+    check.ensure(backend.commit(refused, tokens).await.is_err(), || {
+        format!("a commit of the factory's refused batch ({batch} events) and one ack was accepted")
+    })?;
+    check.call(
+        "release after the refused commit",
+        backend.release(held).await,
+    )?;
+    let again = pull_ack(check, backend, 1).await?;
+    let ids: Vec<String> = again.iter().map(|d| d.event.id().to_string()).collect();
+    check.equal(
+        "events delivered after the refused commit",
+        &ids,
+        &vec![source.id().to_string()],
+    )?;
+    attempts_are(check, &again, 1)?;
+    nothing_more(check, backend).await
+}
+
 /// Fails unless `result` is `Ok` or [`BackendError::UnknownToken`]: how a backend may answer
 /// a token it already finished.
 fn ok_or_unknown<T>(
