@@ -1,11 +1,12 @@
 //! In-memory scenarios: the A→B→C chain and single-event latency, each with its raw tokio
-//! channel baseline; and the chain through a `BoxBackend`, against the plain backend.
+//! channel baseline; and the chain through a `BoxBackend`, and with headers, against the plain
+//! backend.
 
 use std::hint::black_box;
 use std::time::Duration;
 
 use necro_backend_memory::{MemoryBackend, MemoryDeadLetters};
-use necro_core::{Backend, BoxBackend, DeadLetterStore, Emit, Envelope, Event, organ_fn};
+use necro_core::{Backend, BoxBackend, DeadLetterStore, Emit, Envelope, Event, Metadata, organ_fn};
 use necro_spine::Spine;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -52,7 +53,30 @@ pub fn roots(n: u64) -> Vec<Event> {
 /// # Panics
 /// When the run fails (it cannot on a fresh unbounded queue).
 pub async fn necro_chain(roots: Vec<Event>, concurrency: usize) -> Run {
-    chain_on(MemoryBackend::new(), roots, concurrency).await
+    chain_on(
+        MemoryBackend::new(),
+        roots,
+        Metadata::default(),
+        concurrency,
+    )
+    .await
+}
+
+/// As [`necro_chain`], each root carrying a W3C trace context (`traceparent` and
+/// `tracestate`, which every organ passes on by default): what carrying headers down a chain
+/// costs (their copies into each emitted event and into each organ call's context).
+///
+/// # Panics
+/// When the run fails (it cannot on a fresh unbounded queue).
+pub async fn necro_chain_with_headers(roots: Vec<Event>, concurrency: usize) -> Run {
+    let meta = Metadata::default()
+        .with_header(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        )
+        .and_then(|m| m.with_header("tracestate", "necro=bench"))
+        .expect("valid headers");
+    chain_on(MemoryBackend::new(), roots, meta, concurrency).await
 }
 
 /// As [`necro_chain`], with the in-memory backend erased into a [`BoxBackend`] (a boxed future
@@ -61,17 +85,28 @@ pub async fn necro_chain(roots: Vec<Event>, concurrency: usize) -> Run {
 /// # Panics
 /// When the run fails (it cannot on a fresh unbounded queue).
 pub async fn necro_chain_boxed(roots: Vec<Event>, concurrency: usize) -> Run {
-    chain_on(BoxBackend::new(MemoryBackend::new()), roots, concurrency).await
+    chain_on(
+        BoxBackend::new(MemoryBackend::new()),
+        roots,
+        Metadata::default(),
+        concurrency,
+    )
+    .await
 }
 
-async fn chain_on<B>(backend: B, roots: Vec<Event>, concurrency: usize) -> Run
+async fn chain_on<B>(backend: B, roots: Vec<Event>, meta: Metadata, concurrency: usize) -> Run
 where
     B: Backend + DeadLetterStore + Clone,
 {
     let n = roots.len() as u64;
     let spine = chain_spine(Spine::builder(backend.clone()), concurrency, 64, n * 3 + 1);
     backend
-        .enqueue(roots.into_iter().map(Envelope::new).collect())
+        .enqueue(
+            roots
+                .into_iter()
+                .map(|e| Envelope::with_meta(e, meta.clone()))
+                .collect(),
+        )
         .await
         .expect("enqueue");
     let start = Instant::now();

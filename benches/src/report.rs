@@ -113,6 +113,7 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     let mut raw = Vec::new();
     let mut c1 = Vec::new();
     let mut boxed = Vec::new();
+    let mut headers = Vec::new();
     let mut cn = Vec::new();
     for _ in 0..sizes.reps {
         let n = sizes.memory_roots;
@@ -124,6 +125,9 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
         }));
         boxed.push(run_on(&rt, async move {
             memory::necro_chain_boxed(memory::roots(n), 1).await
+        }));
+        headers.push(run_on(&rt, async move {
+            memory::necro_chain_with_headers(memory::roots(n), 1).await
         }));
         let c = sizes.concurrency;
         cn.push(run_on(&rt, async move {
@@ -146,6 +150,14 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     erased["ratio_of"] = json!("plain");
     erased["concurrency"] = json!(1);
     out.insert("memory_chain_boxed".into(), erased);
+    // The same chain with a W3C trace context on every root, passed down to every event.
+    let mut traced = throughput("events/s", "(none)", best(&headers), best(&c1), None);
+    traced["baseline_is"] =
+        json!("the same chain without headers on the plain MemoryBackend (c=1), same run");
+    traced["ratio_of"] = json!("plain");
+    traced["concurrency"] = json!(1);
+    traced["headers"] = json!(["traceparent", "tracestate"]);
+    out.insert("memory_chain_headers".into(), traced);
 
     // In-memory single-event latency.
     let s = sizes.latency_samples;
@@ -552,6 +564,10 @@ pub fn table(report: &Value) -> String {
         ),
     );
     row("memory_chain_boxed", "memory chain BoxBackend (c=1)".into());
+    row(
+        "memory_chain_headers",
+        "memory chain, trace headers (c=1)".into(),
+    );
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());

@@ -21,6 +21,7 @@ fn quick_json_report_has_every_scenario() {
     for name in [
         "memory_chain",
         "memory_chain_boxed",
+        "memory_chain_headers",
         "memory_latency",
         "redis_chain",
         "redis_latency",
@@ -43,4 +44,10 @@ fn quick_json_report_has_every_scenario() {
     assert!(report["memory_chain"]["measured"].as_f64().is_some());
     assert!(report["memory_chain_boxed"]["measured"].as_f64().is_some());
     assert_eq!(report["memory_chain_boxed"]["ratio_of"], "plain");
+    assert!(
+        report["memory_chain_headers"]["measured"]
+            .as_f64()
+            .is_some()
+    );
+    assert_eq!(report["memory_chain_headers"]["ratio_of"], "plain");
 }
