@@ -83,9 +83,26 @@ pub enum HeaderError {
 /// assert!(matches!(headers.insert("Tenant", "x"), Err(HeaderError::InvalidName { .. })));
 /// # Ok::<(), HeaderError>(())
 /// ```
-#[derive(Clone, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Default)]
 pub struct Headers {
-    entries: Vec<(String, String)>,
+    /// Shared, copied on write: a clone (into each emitted event, into each organ call's
+    /// context) is a reference count, not an allocation. `None` when empty, so that no
+    /// headers cost no allocation at all.
+    shared: Option<Arc<Vec<(String, String)>>>,
+}
+
+impl PartialEq for Headers {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl Eq for Headers {}
+
+impl std::hash::Hash for Headers {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.entries().hash(state);
+    }
 }
 
 impl Headers {
@@ -101,9 +118,17 @@ impl Headers {
     /// No headers.
     #[must_use]
     pub const fn new() -> Self {
-        Self {
-            entries: Vec::new(),
-        }
+        Self { shared: None }
+    }
+
+    /// The headers, in order.
+    fn entries(&self) -> &[(String, String)] {
+        self.shared.as_deref().map_or(&[], Vec::as_slice)
+    }
+
+    /// The headers to change: this value's own copy (made now if it was shared).
+    fn entries_mut(&mut self) -> &mut Vec<(String, String)> {
+        Arc::make_mut(self.shared.get_or_insert_with(Arc::default))
     }
 
     /// Checks a header name against the rules above.
@@ -148,17 +173,18 @@ impl Headers {
         if value.chars().any(char::is_control) {
             return Err(HeaderError::InvalidValue { name });
         }
-        let existing = self.entries.iter().position(|(n, _)| *n == name);
-        let replaced = existing.map_or(0, |i| self.entries[i].0.len() + self.entries[i].1.len());
+        let entries = self.entries();
+        let existing = entries.iter().position(|(n, _)| *n == name);
+        let replaced = existing.map_or(0, |i| entries[i].0.len() + entries[i].1.len());
         let total = self.total_len() - replaced + name.len() + value.len();
         if total > Self::MAX_TOTAL_LEN {
             return Err(HeaderError::TooLarge { name, total });
         }
         match existing {
-            Some(i) => Ok(Some(std::mem::replace(&mut self.entries[i].1, value))),
-            None if self.entries.len() >= Self::MAX_COUNT => Err(HeaderError::TooMany { name }),
+            Some(i) => Ok(Some(std::mem::replace(&mut self.entries_mut()[i].1, value))),
+            None if entries.len() >= Self::MAX_COUNT => Err(HeaderError::TooMany { name }),
             None => {
-                self.entries.push((name, value));
+                self.entries_mut().push((name, value));
                 Ok(None)
             }
         }
@@ -180,7 +206,7 @@ impl Headers {
     /// The value of `name`, if it is set.
     #[must_use]
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.entries
+        self.entries()
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
@@ -188,31 +214,35 @@ impl Headers {
 
     /// Removes `name`, returning its value.
     pub fn remove(&mut self, name: &str) -> Option<String> {
-        let i = self.entries.iter().position(|(n, _)| n == name)?;
-        Some(self.entries.remove(i).1)
+        let i = self.entries().iter().position(|(n, _)| n == name)?;
+        let removed = self.entries_mut().remove(i).1;
+        if self.entries().is_empty() {
+            self.shared = None;
+        }
+        Some(removed)
     }
 
     /// How many headers are set.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 
     /// Whether none is set.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries().is_empty()
     }
 
     /// The headers as `(name, value)`, in insertion order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&str, &str)> + '_ {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries().iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 
     /// The bytes the names and values take in all.
     #[must_use]
     pub fn total_len(&self) -> usize {
-        self.entries.iter().map(|(n, v)| n.len() + v.len()).sum()
+        self.entries().iter().map(|(n, v)| n.len() + v.len()).sum()
     }
 
     /// The headers `policy` passes on to the events emitted while handling an event that
@@ -222,15 +252,19 @@ impl Headers {
         match policy {
             PassOn::All => self.clone(),
             PassOn::Nothing => Self::new(),
-            _ if self.entries.is_empty() => Self::new(),
-            policy => Self {
-                entries: self
-                    .entries
+            // Every header passes (the common case: only the trace context is set): share.
+            policy if self.entries().iter().all(|(name, _)| policy.passes(name)) => self.clone(),
+            policy => {
+                let kept: Vec<(String, String)> = self
+                    .entries()
                     .iter()
                     .filter(|(name, _)| policy.passes(name))
                     .cloned()
-                    .collect(),
-            },
+                    .collect();
+                Self {
+                    shared: (!kept.is_empty()).then(|| Arc::new(kept)),
+                }
+            }
         }
     }
 
@@ -266,7 +300,7 @@ impl<'a> IntoIterator for &'a Headers {
         fn(&'a (String, String)) -> (&'a str, &'a str),
     >;
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+        self.entries().iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
 }
 
@@ -377,6 +411,37 @@ mod tests {
             Headers::new().insert("a", "line\nbreak"),
             Err(HeaderError::InvalidValue { .. })
         ));
+    }
+
+    #[test]
+    fn clones_share_until_written_and_compare_by_content() {
+        let a = Headers::try_from_pairs([("traceparent", "t"), ("tenant", "acme")]).unwrap();
+        let mut b = a.clone();
+        assert!(Arc::ptr_eq(
+            a.shared.as_ref().unwrap(),
+            b.shared.as_ref().unwrap()
+        ));
+        b.insert("tenant", "other").unwrap();
+        assert_eq!(
+            a.get("tenant"),
+            Some("acme"),
+            "a write copies, the original is kept"
+        );
+        assert_eq!(b.get("tenant"), Some("other"));
+        // Emptied by removals, it equals (and hashes as) one that never held any.
+        let mut c = Headers::new().with("x", "1").unwrap();
+        c.remove("x");
+        assert_eq!(c, Headers::new());
+        assert!(c.shared.is_none());
+        // Passed on whole, it is shared; filtered, it is a new set.
+        let trace = Headers::new().with("traceparent", "t").unwrap();
+        let passed = trace.passed_on(&PassOn::TraceContext);
+        assert!(Arc::ptr_eq(
+            trace.shared.as_ref().unwrap(),
+            passed.shared.as_ref().unwrap()
+        ));
+        assert_eq!(a.passed_on(&PassOn::TraceContext).len(), 1);
+        assert!(a.passed_on(&PassOn::named(["nope"])).shared.is_none());
     }
 
     #[test]
