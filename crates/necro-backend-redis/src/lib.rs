@@ -83,6 +83,7 @@ mod queue;
 mod read;
 mod reclaim;
 mod record;
+mod redis_url;
 mod replay;
 mod stats;
 
