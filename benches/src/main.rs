@@ -65,7 +65,9 @@ enum Command {
         /// Spine concurrencies to run the hop at.
         #[arg(long, value_delimiter = ',', default_value = "1,16")]
         concurrency: Vec<usize>,
-        /// Only this part: `hop`, `produce` or both (`all`).
+        /// Only this part: `hop`, `produce` or both (`all`); or one scenario alone, for a
+        /// profiler: `raw-hop`, `necro-hop` (at the first `--concurrency`), `raw-send`,
+        /// `necro-send`.
         #[arg(long, default_value = "all")]
         only: String,
     },
@@ -128,6 +130,34 @@ fn hop(events: u64, batch: usize, concurrency: &[usize], only: &str) {
             cmds.per_event(run.events)
         );
     };
+    match only {
+        "raw-hop" => {
+            return show(
+                "raw hop",
+                stats::run_on(&rt, hop::raw_hop(url, events, batch)),
+            );
+        }
+        "necro-hop" => {
+            let c = concurrency.first().copied().unwrap_or(1);
+            return show(
+                "necro hop",
+                stats::run_on(&rt, hop::necro_hop(url, events, batch, c)),
+            );
+        }
+        "raw-send" => {
+            return show(
+                "raw xadd",
+                stats::run_on(&rt, hop::raw_produce(url, events)),
+            );
+        }
+        "necro-send" => {
+            return show(
+                "necro send",
+                stats::run_on(&rt, hop::necro_send(url, events)),
+            );
+        }
+        _ => {}
+    }
     if only == "all" || only == "hop" {
         show(
             "raw hop",
