@@ -20,7 +20,9 @@ use crate::payload::{DecodeError, Payload};
 use crate::scan::{
     MAX_PAYLOAD_DEPTH, check_size, compact_object, finish_payload, json_error, json_kind,
 };
-use crate::timestamp::{format_timestamp, normalize_ts, now_micros, parse_timestamp};
+use crate::timestamp::{
+    format_timestamp, normalize_ts, now_micros, parse_timestamp, push_timestamp,
+};
 
 /// An immutable fact: what happened, when, and its data.
 ///
@@ -268,7 +270,7 @@ impl Event {
                 .encode_lower(&mut Uuid::encode_buffer()),
         );
         out.push_str("\",\"timestamp\":\"");
-        out.push_str(&format_timestamp(inner.timestamp));
+        push_timestamp(&mut out, inner.timestamp);
         out.push_str("\",\"event_type\":");
         // Serializing a &str into a String cannot fail.
         out.push_str(
