@@ -103,3 +103,5 @@ fn render(spans: &[&Span], span: &Span, depth: usize, t0: u64, out: &mut String)
         render(spans, child, depth + 1, t0, out);
     }
 }
+
+pub mod receiver;
