@@ -14,6 +14,7 @@
 
 pub mod events;
 pub mod memory;
+pub mod otel;
 pub mod probe;
 pub mod redis;
 pub mod report;

@@ -207,6 +207,15 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     }
 
     out.insert("trading".into(), trading(sizes, &rt));
+    // Last of the in-process rows: the OpenTelemetry hook, once installed, stays.
+    for (name, measured, plain, extra) in crate::otel::rows(&rt, sizes.memory_roots, sizes.reps) {
+        let mut row = throughput("events/s", "(none)", measured, plain, None);
+        row["ratio_of"] = json!("plain");
+        row["baseline_is"] = json!("the plain chain (c=1), same run");
+        row.as_object_mut()
+            .map(|r| r.extend(extra.as_object().cloned().unwrap_or_default()));
+        out.insert(name, row);
+    }
 
     // Peak memory of one million queued events, each in a child process.
     let (necro, raw) = match (rss(sizes.rss_events, false), rss(sizes.rss_events, true)) {
@@ -568,6 +577,16 @@ pub fn table(report: &Value) -> String {
         "memory_chain_headers",
         "memory chain, trace headers (c=1)".into(),
     );
+    for (name, what) in [
+        ("off", "no endpoint"),
+        ("unsampled", "unsampled"),
+        ("export", "OTLP export"),
+    ] {
+        row(
+            &format!("memory_chain_otel_{name}"),
+            format!("memory chain, otel {what} (c=1)"),
+        );
+    }
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());
