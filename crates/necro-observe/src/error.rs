@@ -58,4 +58,11 @@ pub enum ObserveError {
     #[cfg(feature = "otel")]
     #[error("cannot flush the span exporter")]
     Flush(#[source] opentelemetry_sdk::error::OTelSdkError),
+    /// The OTLP endpoint is not a plain `http://` URL (the exporter has no TLS stack: send
+    /// to a collector on your network, which forwards over TLS).
+    #[cfg(feature = "otel")]
+    #[error(
+        "unsupported OTLP endpoint {0:?}: only plain http:// is supported (relay through a local collector for https)"
+    )]
+    UnsupportedEndpoint(String),
 }

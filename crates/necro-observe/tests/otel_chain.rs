@@ -283,3 +283,28 @@ async fn a_traceparent_set_by_the_caller_is_the_publish_spans_parent() {
     assert_eq!(publish.parent_id, "00f067aa0ba902b7");
     assert_eq!(process.parent_id, publish.span_id);
 }
+
+#[test]
+fn without_an_endpoint_nothing_is_installed_and_https_is_refused_up_front() {
+    let (layer, guard) = Otel::new().layer::<tracing_subscriber::Registry>().unwrap();
+    assert!(layer.is_none() && !guard.is_exporting());
+    let err = Otel::new()
+        .endpoint(Some("https://collector.example:4318"))
+        .layer::<tracing_subscriber::Registry>()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, necro_observe::ObserveError::UnsupportedEndpoint(ref u) if u == "https://collector.example:4318/v1/traces"),
+        "{err}"
+    );
+    let err = Otel::new()
+        .sample_ratio(1.5)
+        .exporter(InMemorySpanExporter::default())
+        .layer::<tracing_subscriber::Registry>()
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, necro_observe::ObserveError::InvalidSampleRatio(_)),
+        "{err}"
+    );
+}

@@ -5,8 +5,9 @@
 //! The spine itself stays on the `tracing` facade and never depends on an OpenTelemetry SDK:
 //! it only asks the installed hook to write a span's context into an event's headers
 //! (`traceparent`, `tracestate`, `baggage`) and to make a span continue, or link to, the
-//! context an event's headers carry. With no hook installed (the default), the cost is one
-//! atomic load per event, and no span, field or header is added.
+//! context an event's headers carry. With no hook installed (the default), the cost is an
+//! atomic load (a `OnceLock` check) per organ call, emit and send, and no span, field or
+//! header is added.
 //!
 //! With a hook installed:
 //!

@@ -57,6 +57,9 @@ impl<E: SpanExporter> SpanExporter for OwnRuntime<E> {
 pub(crate) fn otlp(
     url: &str,
 ) -> Result<OwnRuntime<opentelemetry_otlp::SpanExporter>, ObserveError> {
+    if !url.starts_with("http://") {
+        return Err(ObserveError::UnsupportedEndpoint(url.to_owned()));
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .thread_name("necro-otlp")

@@ -236,6 +236,7 @@ impl Otel {
     ///
     /// # Errors
     /// [`ObserveError::OtlpExporter`] (an endpoint that is not a URL),
+    /// [`ObserveError::UnsupportedEndpoint`] (not `http://`),
     /// [`ObserveError::OtlpRuntime`], [`ObserveError::InvalidSampleRatio`],
     /// [`ObserveError::InvalidFilter`].
     #[allow(clippy::type_complexity)]
