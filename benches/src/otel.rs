@@ -158,3 +158,25 @@ pub fn rows(
         ),
     ]
 }
+
+/// The rows as the report writes them, each as a share of the plain chain's throughput
+/// (`throughput` builds the report's throughput row).
+pub fn report_rows(
+    rt: &tokio::runtime::Runtime,
+    roots: u64,
+    reps: usize,
+    throughput: fn(&str, &str, f64, f64, Option<f64>) -> Value,
+) -> Vec<(String, Value)> {
+    rows(rt, roots, reps)
+        .into_iter()
+        .map(|(name, measured, plain, extra)| {
+            let mut row = throughput("events/s", "(none)", measured, plain, None);
+            row["ratio_of"] = json!("plain");
+            row["baseline_is"] = json!("the plain chain (c=1), same run");
+            if let (Some(r), Value::Object(e)) = (row.as_object_mut(), extra) {
+                r.extend(e);
+            }
+            (name, row)
+        })
+        .collect()
+}

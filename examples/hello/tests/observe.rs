@@ -80,7 +80,8 @@ fn otlp_endpoint_sends_the_chains_spans_to_the_collector() {
     use std::sync::{Arc, Mutex};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let requests: Arc<Mutex<Vec<(Vec<String>, Vec<u8>)>>> = Arc::default();
+    type Request = (Vec<String>, Vec<u8>); // head lines, body
+    let requests: Arc<Mutex<Vec<Request>>> = Arc::default();
     let seen = Arc::clone(&requests);
     // Accepts for as long as the test runs; one request per connection is enough here.
     std::thread::spawn(move || {
