@@ -15,6 +15,7 @@
 pub mod events;
 pub mod hop;
 pub mod memory;
+pub mod otel;
 pub mod probe;
 pub mod redis;
 pub mod report;

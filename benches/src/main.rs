@@ -71,6 +71,17 @@ enum Command {
         #[arg(long, default_value = "all")]
         only: String,
     },
+    /// Runs the report's `memory_chain_otel_*` rows alone and prints them (events/s and the
+    /// share of the plain chain's).
+    #[command(hide = true)]
+    Otel {
+        /// Root events per run (each makes three processed events).
+        #[arg(long, default_value_t = 50_000)]
+        roots: u64,
+        /// Runs of each (the best counts; at most 3).
+        #[arg(long, default_value_t = 3)]
+        reps: usize,
+    },
 }
 
 fn main() {
@@ -114,6 +125,15 @@ fn main() {
             concurrency,
             only,
         } => hop(events, batch, &concurrency, &only),
+        Command::Otel { roots, reps } => {
+            let rt = necro_bench::stats::runtime();
+            for (name, measured, plain, extra) in necro_bench::otel::rows(&rt, roots, reps) {
+                println!(
+                    "{name:<28} {measured:>10.0} events/s, plain {plain:>10.0}/s: {:.0}% {extra}",
+                    measured / plain * 100.0
+                );
+            }
+        }
     }
 }
 

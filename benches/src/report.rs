@@ -7,7 +7,8 @@ use std::time::Duration;
 use necro_core::serde_json::{self, Value, json};
 
 use crate::events::round_trip;
-use crate::stats::{Latency, Run, best, run_on, runtime, try_run_on};
+pub use crate::stats::describe;
+use crate::stats::{Latency, best, run_on, runtime, si, try_run_on};
 use crate::{memory, redis};
 
 /// How much work each scenario does.
@@ -207,6 +208,13 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
     }
 
     out.insert("trading".into(), trading(sizes, &rt));
+    // Last of the in-process rows: the OpenTelemetry hook, once installed, stays.
+    out.extend(crate::otel::report_rows(
+        &rt,
+        sizes.memory_roots,
+        sizes.reps,
+        throughput,
+    ));
 
     // Peak memory of one million queued events, each in a child process.
     let (necro, raw) = match (rss(sizes.rss_events, false), rss(sizes.rss_events, true)) {
@@ -568,6 +576,16 @@ pub fn table(report: &Value) -> String {
         "memory_chain_headers",
         "memory chain, trace headers (c=1)".into(),
     );
+    for (name, what) in [
+        ("off", "no endpoint"),
+        ("unsampled", "unsampled"),
+        ("export", "OTLP export"),
+    ] {
+        row(
+            &format!("memory_chain_otel_{name}"),
+            format!("memory chain, otel {what} (c=1)"),
+        );
+    }
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());
@@ -586,25 +604,4 @@ pub fn table(report: &Value) -> String {
         let _ = writeln!(s, "SKIPPED {line}");
     }
     s
-}
-
-fn si(x: f64) -> String {
-    if x >= 1e6 {
-        format!("{:.2}M", x / 1e6)
-    } else if x >= 1e3 {
-        format!("{:.1}k", x / 1e3)
-    } else {
-        format!("{x:.0}")
-    }
-}
-
-/// A `Run` that can be compared by throughput (for the criterion benches).
-#[must_use]
-pub fn describe(run: &Run) -> String {
-    format!(
-        "{} events in {:?} ({}/s)",
-        run.events,
-        run.elapsed,
-        si(run.per_sec())
-    )
 }

@@ -121,6 +121,29 @@ where
         })
 }
 
+/// `x` with an SI suffix (`1.2k`, `3.45M`).
+#[must_use]
+pub fn si(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// A `Run` that can be compared by throughput (for the criterion benches).
+#[must_use]
+pub fn describe(run: &Run) -> String {
+    format!(
+        "{} events in {:?} ({}/s)",
+        run.events,
+        run.elapsed,
+        si(run.per_sec())
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

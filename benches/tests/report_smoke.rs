@@ -22,6 +22,9 @@ fn quick_json_report_has_every_scenario() {
         "memory_chain",
         "memory_chain_boxed",
         "memory_chain_headers",
+        "memory_chain_otel_off",
+        "memory_chain_otel_unsampled",
+        "memory_chain_otel_export",
         "memory_latency",
         "redis_chain",
         "redis_latency",
@@ -50,4 +53,17 @@ fn quick_json_report_has_every_scenario() {
             .is_some()
     );
     assert_eq!(report["memory_chain_headers"]["ratio_of"], "plain");
+    for name in ["off", "unsampled", "export"] {
+        let row = &report[format!("memory_chain_otel_{name}")];
+        assert!(row["measured"].as_f64().is_some(), "{row}");
+        assert_eq!(row["ratio_of"], "plain");
+    }
+    // The exporting row's spans reached the local OTLP sink.
+    assert!(
+        report["memory_chain_otel_export"]["otlp_requests"]
+            .as_u64()
+            .is_some_and(|n| n > 0),
+        "{}",
+        report["memory_chain_otel_export"]
+    );
 }

@@ -107,3 +107,33 @@ fn the_spine_the_backends_and_the_testkit_do_not_depend_on_each_other() {
         );
     }
 }
+
+#[test]
+fn only_necro_observe_depends_on_opentelemetry_and_only_behind_its_feature() {
+    let is_otel = |d: &String| d.starts_with("opentelemetry") || d == "tracing-opentelemetry";
+    for package in [
+        "necro-core",
+        "necro-spine",
+        "necro-backend-memory",
+        "necro-backend-redis",
+        "necro-testkit",
+    ] {
+        let deps = normal_deps_with(package, &["--all-features"]);
+        let otel: Vec<&String> = deps.iter().filter(|d| is_otel(d)).collect();
+        assert!(otel.is_empty(), "{package} depends on {otel:?}");
+    }
+    let observe = normal_deps("necro-observe");
+    assert!(
+        !observe.iter().any(is_otel),
+        "necro-observe without `otel` depends on OpenTelemetry: {observe:?}"
+    );
+    let with_otel = normal_deps_with("necro-observe", &["--features", "otel"]);
+    for needed in ["opentelemetry-otlp", "tracing-opentelemetry"] {
+        assert!(with_otel.iter().any(|d| d == needed), "{with_otel:?}");
+    }
+    // The exporter's transport is async (hyper), never a blocking client.
+    assert!(
+        !with_otel.iter().any(|d| d == "reqwest"),
+        "the OTLP exporter pulls reqwest: {with_otel:?}"
+    );
+}

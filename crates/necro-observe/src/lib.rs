@@ -58,6 +58,8 @@ mod describe;
 mod error;
 mod logs;
 mod metrics;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod snapshot;
 mod view;
 
@@ -68,6 +70,8 @@ pub use metrics::{
     MetricsRecorder, MetricsServer,
 };
 pub use metrics_exporter_prometheus::PrometheusHandle;
+#[cfg(feature = "otel")]
+pub use otel::{Otel, OtelGuard};
 
 /// The long-form pages of the repository's `docs/` that document this crate, as rustdoc: every
 /// Rust block in them compiles (and runs, unless marked `no_run`) as a doctest.

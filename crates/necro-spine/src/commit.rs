@@ -7,6 +7,7 @@ use necro_core::{
     Backend, BackendError, DeadLetter, DeadLetterKind, Delivery, Envelope, NackOutcome,
 };
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use crate::config::{EnqueueFailureMode, backoff};
 use crate::dispatch::{Done, Outcome};
@@ -61,7 +62,13 @@ impl<B: Backend> Committer<'_, B> {
         let (all_emitted, acks) = batch_parts(&commits);
         let n_emitted = all_emitted.len();
         let started = Instant::now();
-        let committed = self.inner.backend.commit(all_emitted, acks).await;
+        let span = crate::trace::commit_span(commits.iter().map(|(d, _)| d), n_emitted);
+        let committed = self
+            .inner
+            .backend
+            .commit(all_emitted, acks)
+            .instrument(span)
+            .await;
         self.inner
             .telemetry
             .batch_committed(started.elapsed().as_secs_f64());

@@ -19,6 +19,7 @@ use crate::config::HandlerFailureMode;
 use crate::context;
 use crate::state::{Inner, OrganSlot};
 use crate::telemetry::{HotMetrics, TARGET};
+use crate::trace;
 
 /// What became of one delivery.
 pub(crate) enum Outcome {
@@ -86,15 +87,19 @@ pub(crate) async fn dispatch<B: Backend>(
         for &idx in &route.organs {
             let slot = &inner.organs[idx];
             let name = slot.organ.name();
-            let organ_span = tracing::info_span!(target: TARGET, "necro.organ", organ = name);
-            match call_organ(inner, slot, hot.duration(idx), delivery)
-                .instrument(organ_span)
-                .await
-            {
+            let organ_span = trace::process_span(name, delivery, 0);
+            let (result, last_span) =
+                call_organ(inner, slot, hot.duration(idx), delivery, &organ_span)
+                    .instrument(organ_span.clone())
+                    .await;
+            match result {
                 Ok(emit) if emit.is_empty() => {}
                 Ok(emit) => {
-                    let child_meta =
+                    let mut child_meta =
                         Metadata::child_of_passing(event, &delivery.meta, slot.organ.pass_on());
+                    if let Some(p) = trace::propagation() {
+                        p.inject(&last_span, &mut child_meta.headers);
+                    }
                     emitted.extend(
                         emit.into_iter()
                             .map(|e| Envelope::with_meta(e, child_meta.clone())),
@@ -148,27 +153,42 @@ pub(crate) async fn dispatch<B: Backend>(
     .await
 }
 
-/// Calls one organ with its circuit breaker, timeout, panic guard and retries.
+/// Calls one organ with its circuit breaker, timeout, panic guard and retries; returns the
+/// result with the span of the last attempt (`span` itself, unless trace propagation is
+/// installed and the organ was retried: each retry then has a process span of its own).
 async fn call_organ<B: Backend>(
     inner: &Inner<B>,
     slot: &OrganSlot,
     duration: Option<&metrics::Histogram>,
     delivery: &Delivery<B::Token>,
-) -> Result<Emit, CallFailure> {
+    span: &tracing::Span,
+) -> (Result<Emit, CallFailure>, tracing::Span) {
     let mut retry = 0u32;
-    loop {
+    let mut attempt_span = span.clone();
+    let result = loop {
+        if retry > 0
+            && let Some(p) = trace::propagation()
+        {
+            attempt_span = trace::retry_span(p, slot.organ.name(), delivery, retry, &attempt_span);
+        }
         if let Some(breaker) = &slot.breaker
             && breaker.admit() == Admit::No
         {
             inner.telemetry.circuit_rejection();
-            return Err(CallFailure {
+            break Err(CallFailure {
                 kind: FailureKind::CircuitOpen,
                 error: "circuit breaker is open: failing fast".into(),
                 retries: retry,
             });
         }
         let started = Instant::now();
-        let result = run_handler(slot, &delivery.event, &delivery.meta).await;
+        let result = if retry > 0 && trace::propagation().is_some() {
+            run_handler(slot, &delivery.event, &delivery.meta)
+                .instrument(attempt_span.clone())
+                .await
+        } else {
+            run_handler(slot, &delivery.event, &delivery.meta).await
+        };
         let elapsed = started.elapsed();
         HotMetrics::record_duration(duration, slot.organ.name_arc(), elapsed.as_secs_f64());
         if let Some(breaker) = &slot.breaker
@@ -185,7 +205,7 @@ async fn call_organ<B: Backend>(
                     duration_ms = elapsed.as_secs_f64() * 1000.0,
                     "event handled"
                 );
-                return Ok(emit);
+                break Ok(emit);
             }
             Err(f) => f,
         };
@@ -214,12 +234,13 @@ async fn call_organ<B: Backend>(
             tokio::time::sleep(delay).await;
             continue;
         }
-        return Err(CallFailure {
+        break Err(CallFailure {
             kind: failure.kind(),
             error: failure.describe(slot.timeout),
             retries: retry,
         });
-    }
+    };
+    (result, attempt_span)
 }
 
 enum HandlerFailure {
@@ -266,8 +287,10 @@ async fn run_handler(
             let organ = Arc::clone(organ);
             let event = event.clone();
             let meta = meta.clone();
+            // The organ's span goes along, so that its own spans and logs nest under it.
+            let span = tracing::Span::current();
             let task = tokio::task::spawn_blocking(move || {
-                context::sync_scope(meta, || organ.handle_sync(&event))
+                span.in_scope(|| context::sync_scope(meta, || organ.handle_sync(&event)))
             });
             match tokio::time::timeout(slot.timeout, task).await {
                 Err(_) => Err(HandlerFailure::Timeout),

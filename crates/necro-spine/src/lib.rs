@@ -52,6 +52,7 @@ mod spine;
 mod state;
 mod stats;
 pub mod telemetry;
+pub mod trace;
 
 pub use breaker::CircuitState;
 pub use builder::SpineBuilder;

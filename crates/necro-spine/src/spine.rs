@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use necro_core::{Backend, Envelope};
+use tracing::Instrument;
 
 use crate::breaker::{Breaker, CircuitState};
 use crate::error::RunError;
@@ -102,12 +103,25 @@ impl<B: Backend> Spine<B> {
     ///
     /// # Errors
     /// [`RunError::Send`] with the backend's error.
+    ///
+    /// With [trace propagation](crate::trace) installed, the send is a `necro.publish` span
+    /// whose context goes into the root's headers.
     pub async fn send(&self, event: impl Into<Envelope>) -> Result<(), RunError> {
-        self.inner
-            .backend
-            .enqueue(vec![event.into()])
-            .await
-            .map_err(RunError::Send)
+        let mut envelope = event.into();
+        let enqueue = async |envelope| {
+            self.inner
+                .backend
+                .enqueue(vec![envelope])
+                .await
+                .map_err(RunError::Send)
+        };
+        match crate::trace::propagation() {
+            None => enqueue(envelope).await,
+            Some(p) => {
+                let span = crate::trace::publish(p, &mut envelope);
+                enqueue(envelope).instrument(span).await
+            }
+        }
     }
 
     /// Runs until the flow is drained: the backend has nothing more to deliver and nothing is

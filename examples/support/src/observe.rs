@@ -1,9 +1,13 @@
-//! `--json-logs` and `--metrics-addr`: the examples' observability flags, backed by
+//! `--json-logs`, `--metrics-addr` and `--otlp-endpoint`: the examples' observability flags, backed by
 //! `necro-observe`.
 
 use std::net::SocketAddr;
 
-use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, PlainLogs};
+use necro_observe::{
+    JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, Otel, OtelGuard, PlainLogs,
+};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// The level of the plain log lines on stderr when `RUST_LOG` is not set: warnings and errors
 /// only (a failing organ, a retry, a lost backend), never a line per event. The Redis
@@ -11,7 +15,8 @@ use necro_observe::{JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, Pl
 /// connected) are left out; NecroStack reports what matters of them itself.
 pub const PLAIN_DEFAULT_FILTER: &str = "warn,fred=error";
 
-/// `--json-logs` and `--metrics-addr ADDR`, flattened into each example's command line.
+/// `--json-logs`, `--metrics-addr ADDR` and `--otlp-endpoint URL`, flattened into each
+/// example's command line.
 ///
 /// ```
 /// use clap::Parser;
@@ -38,6 +43,11 @@ pub struct ObserveArgs {
     /// Ctrl-C or SIGTERM.
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics_addr: Option<SocketAddr>,
+    /// Export traces (one per event chain) over OTLP/HTTP to the collector at this base URL
+    /// (e.g. http://localhost:4318; `/v1/traces` is appended). Without it (and without
+    /// OTEL_EXPORTER_OTLP_ENDPOINT), nothing is exported.
+    #[arg(long, value_name = "URL", env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Parses `HOST:PORT`, resolving a host name (`localhost:9464`) to its first address.
@@ -62,18 +72,34 @@ impl ObserveArgs {
     /// A log subscriber or metrics recorder already installed, an invalid `RUST_LOG`, or a
     /// metrics address that cannot be bound (for instance one already in use).
     pub fn install(&self) -> Result<ObserveGuard, ObserveError> {
-        let logs = if self.json_logs {
-            JsonLogs::new().install()?
+        let (log_layer, logs) = if self.json_logs {
+            JsonLogs::new().layer()?
         } else {
             PlainLogs::new()
                 .default_filter(PLAIN_DEFAULT_FILTER)
-                .install()?
+                .layer()?
         };
+        // The other OTEL_* variables (OTEL_SERVICE_NAME, the sampler, the traces endpoint)
+        // are read as the SDK reads them; the flag wins over OTEL_EXPORTER_OTLP_ENDPOINT.
+        let service = std::env::current_exe()
+            .ok()
+            .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+            .unwrap_or_else(|| "necrostack-example".to_owned());
+        let (otel_layer, otel) = Otel::from_env()
+            .endpoint(self.otlp_endpoint.as_deref())
+            .default_service_name(service)
+            .layer()?;
+        tracing_subscriber::registry()
+            .with(log_layer)
+            .with(otel_layer)
+            .try_init()
+            .map_err(ObserveError::SubscriberAlreadyInstalled)?;
         let metrics = match self.metrics_addr {
             Some(addr) => Some(Metrics::new().listen(addr).install()?),
             None => None,
         };
         Ok(ObserveGuard {
+            _otel: otel,
             _logs: logs,
             metrics,
             json: self.json_logs,
@@ -85,6 +111,8 @@ impl ObserveArgs {
 #[derive(Debug)]
 #[must_use = "dropping the guard stops the metrics endpoint"]
 pub struct ObserveGuard {
+    // Declared first, so dropped first: the last spans are exported while logs still work.
+    _otel: OtelGuard,
     _logs: LogGuard,
     metrics: Option<MetricsServer>,
     json: bool,
