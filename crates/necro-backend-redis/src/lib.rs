@@ -86,6 +86,7 @@ mod record;
 mod redis_url;
 mod replay;
 mod stats;
+mod tls;
 
 pub use backend::RedisBackend;
 pub use config::{
@@ -96,11 +97,12 @@ pub use config::{
 pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
 pub use entry::EntryId;
-pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
+pub use error::{ConfigError, ConnectError, NoPermission, WriteOutcomeUnknown};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};
 pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
 pub use stats::RedisStats;
+pub use tls::{TlsOptions, TlsRefusal};
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
 /// where the spine, both backends and the Redis client are all at hand.
