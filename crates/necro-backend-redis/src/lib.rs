@@ -76,8 +76,11 @@ mod dlq;
 mod entry;
 mod env;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod inspect;
+mod meta;
 mod python;
 mod queue;
 mod read;
