@@ -17,9 +17,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::config::RedisConfig;
-use crate::error::{ConnectError, NoPermission, backend_error, is_busygroup};
+use crate::error::{ConnectError, NoPermission, TlsRefusal, backend_error, is_busygroup};
 use crate::stats::Counters;
-use crate::tls::TlsRefusal;
 
 /// What all clones of a `RedisBackend` share: the validated configuration, the connections,
 /// the keys and names, the counters, the reclaim schedule and the closed flag. Its methods are

@@ -13,14 +13,6 @@ use necro_core::BackendError;
 
 /// Field holding the event's four-field JSON (the Python original's only field).
 pub(crate) const F_EVENT: &str = "event";
-/// Optional field: the chain's root event id.
-pub(crate) const F_CORRELATION: &str = "correlation_id";
-/// Optional field: the id of the event whose handling emitted this one.
-pub(crate) const F_CAUSATION: &str = "causation_id";
-/// Prefix of the optional fields holding the headers, one field per header:
-/// `header:traceparent`, `header:tenant`, …
-pub(crate) const HEADER_PREFIX: &str = "header:";
-
 /// A stream entry id such as `1700000000000-0`: the backend's delivery token.
 ///
 /// Cheap to clone (reference counted).
@@ -269,7 +261,10 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
     };
     match Event::from_json_slice(bytes) {
         Ok(event) => {
-            let (meta, ignored_headers) = read_meta(&entry);
+            let (meta, ignored_headers) = read_meta(
+                entry.id.as_str(),
+                entry.fields.as_deref().unwrap_or_default(),
+            );
             Decoded::Good {
                 id: entry.id,
                 event,

@@ -123,7 +123,7 @@ pub enum ConnectError {
         url: String,
         /// Why.
         #[source]
-        source: crate::tls::TlsRefusal,
+        source: TlsRefusal,
     },
     /// The ACL user of the URL lacks a permission NecroStack needs (Redis answered `NOPERM`
     /// while connecting or creating the group); `docs/redis.md` gives the rule it needs.
@@ -146,6 +146,60 @@ pub enum ConnectError {
         #[source]
         source: BackendError,
     },
+}
+
+/// Why a TLS handshake with Redis failed, as far as it can be told: the source of a
+/// [`ConnectError::Tls`](crate::ConnectError::Tls).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsRefusal {
+    /// The server's certificate is not signed by a trusted CA.
+    #[error("the server's certificate is not signed by a trusted CA (unknown issuer)")]
+    UnknownIssuer,
+    /// The server's certificate is not valid for the host name in the URL.
+    #[error("the server's certificate is not valid for the host name in the URL")]
+    NameMismatch,
+    /// The server's certificate has expired or is not valid yet.
+    #[error("the server's certificate has expired or is not valid yet")]
+    NotValidNow,
+    /// The server asked for a client certificate and got none it accepts.
+    #[error(
+        "the server refused the client's certificate, or wants one (see TlsOptions::client_certificate)"
+    )]
+    ClientCertificate,
+    /// The server does not speak TLS on that port (or not a version this client does).
+    #[error("the server did not answer as a TLS server: {0}")]
+    NotTls(String),
+    /// Another TLS failure, in the TLS library's words.
+    #[error("TLS handshake failed: {0}")]
+    Other(String),
+}
+
+impl TlsRefusal {
+    /// Reads a failure out of the text of a connection error (rustls's `Debug` names, as fred
+    /// keeps them); `None` when the text is not about TLS.
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
+        let has = |s: &str| text.contains(s);
+        Some(if has("UnknownIssuer") {
+            Self::UnknownIssuer
+        } else if has("NotValidForName") {
+            Self::NameMismatch
+        } else if has("Expired") || has("NotValidYet") {
+            Self::NotValidNow
+        } else if has("CertificateRequired")
+            || has("BadCertificate")
+            || has("UnknownCA")
+            || has("DecryptError")
+        {
+            Self::ClientCertificate
+        } else if has("InvalidContentType") || has("CorruptMessage") || has("InvalidMessage") {
+            Self::NotTls(text.to_owned())
+        } else if has("InvalidCertificate") || has("AlertReceived") || has("HandshakeFailure") {
+            Self::Other(text.to_owned())
+        } else {
+            return None;
+        })
+    }
 }
 
 /// Redis refused a command because the connection's ACL user lacks the permission (`NOPERM`).

@@ -100,12 +100,12 @@ pub use config::{
 pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
 pub use entry::EntryId;
-pub use error::{ConfigError, ConnectError, NoPermission, WriteOutcomeUnknown};
+pub use error::{ConfigError, ConnectError, NoPermission, TlsRefusal, WriteOutcomeUnknown};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};
 pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
 pub use stats::RedisStats;
-pub use tls::{TlsOptions, TlsRefusal};
+pub use tls::TlsOptions;
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
 /// where the spine, both backends and the Redis client are all at hand.

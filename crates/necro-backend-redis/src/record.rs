@@ -245,7 +245,7 @@ impl DlqEntry {
             failures: text("failures")
                 .and_then(|f| serde_json::from_str(&f).ok())
                 .unwrap_or_default(),
-            meta: read_meta(raw).0,
+            meta: read_meta(raw.id.as_str(), raw.fields.as_deref().unwrap_or_default()).0,
             consumer: text("consumer"),
             fields: text("fields"),
         }

@@ -1,5 +1,6 @@
 //! TLS settings for `rediss://` URLs: which roots to trust (the system's, or a CA file) and an
-//! optional client certificate for mutual TLS; and the reason a TLS handshake was refused.
+//! optional client certificate for mutual TLS (why a handshake failed is
+//! [`TlsRefusal`](crate::TlsRefusal), in `error.rs`).
 //!
 //! Certificate verification is always on: there is no option to turn it off. A `rediss://` URL
 //! without [`TlsOptions`] trusts the system's roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` name
@@ -67,60 +68,6 @@ impl TlsOptions {
         self.client_cert
             .as_ref()
             .map(|(c, k)| (c.as_path(), k.as_path()))
-    }
-}
-
-/// Why a TLS handshake with Redis failed, as far as it can be told: the source of a
-/// [`ConnectError::Tls`](crate::ConnectError::Tls).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum TlsRefusal {
-    /// The server's certificate is not signed by a trusted CA.
-    #[error("the server's certificate is not signed by a trusted CA (unknown issuer)")]
-    UnknownIssuer,
-    /// The server's certificate is not valid for the host name in the URL.
-    #[error("the server's certificate is not valid for the host name in the URL")]
-    NameMismatch,
-    /// The server's certificate has expired or is not valid yet.
-    #[error("the server's certificate has expired or is not valid yet")]
-    NotValidNow,
-    /// The server asked for a client certificate and got none it accepts.
-    #[error(
-        "the server refused the client's certificate, or wants one (see TlsOptions::client_certificate)"
-    )]
-    ClientCertificate,
-    /// The server does not speak TLS on that port (or not a version this client does).
-    #[error("the server did not answer as a TLS server: {0}")]
-    NotTls(String),
-    /// Another TLS failure, in the TLS library's words.
-    #[error("TLS handshake failed: {0}")]
-    Other(String),
-}
-
-impl TlsRefusal {
-    /// Reads a failure out of the text of a connection error (rustls's `Debug` names, as fred
-    /// keeps them); `None` when the text is not about TLS.
-    pub(crate) fn from_text(text: &str) -> Option<Self> {
-        let has = |s: &str| text.contains(s);
-        Some(if has("UnknownIssuer") {
-            Self::UnknownIssuer
-        } else if has("NotValidForName") {
-            Self::NameMismatch
-        } else if has("Expired") || has("NotValidYet") {
-            Self::NotValidNow
-        } else if has("CertificateRequired")
-            || has("BadCertificate")
-            || has("UnknownCA")
-            || has("DecryptError")
-        {
-            Self::ClientCertificate
-        } else if has("InvalidContentType") || has("CorruptMessage") || has("InvalidMessage") {
-            Self::NotTls(text.to_owned())
-        } else if has("InvalidCertificate") || has("AlertReceived") || has("HandshakeFailure") {
-            Self::Other(text.to_owned())
-        } else {
-            return None;
-        })
     }
 }
 
@@ -219,6 +166,7 @@ mod imp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::TlsRefusal;
 
     #[test]
     fn refusals_are_read_from_rustls_names() {
