@@ -13,6 +13,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Bench harness: failed setup stops the run.
 
 pub mod events;
+pub mod hop;
 pub mod memory;
 pub mod probe;
 pub mod redis;

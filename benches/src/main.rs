@@ -52,6 +52,23 @@ enum Command {
         #[arg(long)]
         boxed: bool,
     },
+    /// (For profilers) The Redis streaming scenarios alone: the hop at each `--concurrency`
+    /// and the producer, each with its raw baseline and its Redis commands per event.
+    #[command(hide = true)]
+    Hop {
+        /// Events per run.
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Deliveries per pull (and `XADD`s per `enqueue`).
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// Spine concurrencies to run the hop at.
+        #[arg(long, value_delimiter = ',', default_value = "1,16")]
+        concurrency: Vec<usize>,
+        /// Only this part: `hop`, `produce` or both (`all`).
+        #[arg(long, default_value = "all")]
+        only: String,
+    },
 }
 
 fn main() {
@@ -89,6 +106,57 @@ fn main() {
             });
             println!("{}", describe(&run));
         }
+        Command::Hop {
+            events,
+            batch,
+            concurrency,
+            only,
+        } => hop(events, batch, &concurrency, &only),
+    }
+}
+
+fn hop(events: u64, batch: usize, concurrency: &[usize], only: &str) {
+    use necro_bench::{hop, redis, stats};
+    let rt = stats::runtime();
+    // The scenarios run as 'static tasks; one URL for the life of the process.
+    let url: &'static str = Box::leak(redis::url().into_boxed_str());
+    let show = |name: &str, (run, cmds): (stats::Run, hop::Commands)| {
+        println!(
+            "{name:<28} {:>10.0} events/s  {:>5.2} cmds/event  {}",
+            run.per_sec(),
+            cmds.total_per_event(run.events),
+            cmds.per_event(run.events)
+        );
+    };
+    if only == "all" || only == "hop" {
+        show(
+            "raw hop",
+            stats::run_on(&rt, hop::raw_hop(url, events, batch)),
+        );
+        for &c in concurrency {
+            show(
+                &format!("necro hop c={c}"),
+                stats::run_on(&rt, hop::necro_hop(url, events, batch, c)),
+            );
+        }
+    }
+    if only == "all" || only == "produce" {
+        show(
+            "raw xadd 64 in flight",
+            stats::run_on(&rt, hop::raw_produce(url, events)),
+        );
+        show(
+            "necro send 64 in flight",
+            stats::run_on(&rt, hop::necro_send(url, events)),
+        );
+        show(
+            &format!("raw xadd pipelines of {batch}"),
+            stats::run_on(&rt, hop::raw_produce_batches(url, events, batch)),
+        );
+        show(
+            &format!("necro enqueue of {batch}"),
+            stats::run_on(&rt, hop::necro_enqueue(url, events, batch)),
+        );
     }
 }
 

@@ -20,7 +20,7 @@ use crate::probe::Probe;
 use crate::stats::{Latency, Run};
 
 /// An `XREADGROUP` reply: stream key to `(entry id, fields)`.
-type Reply = HashMap<String, Vec<(String, HashMap<String, String>)>>;
+pub(crate) type Reply = HashMap<String, Vec<(String, HashMap<String, String>)>>;
 
 /// The Redis URL of the benchmarks: `NECRO_BENCH_REDIS_URL`, or `redis://127.0.0.1:6379`.
 #[must_use]
@@ -29,7 +29,7 @@ pub fn url() -> String {
 }
 
 /// A fresh, unique stream key.
-fn fresh_key(what: &str) -> String {
+pub(crate) fn fresh_key(what: &str) -> String {
     format!("necro-bench:{what}:{}", Uuid::new_v4().simple())
 }
 

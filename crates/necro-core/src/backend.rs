@@ -54,6 +54,12 @@ pub trait Backend: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<Delivery<Self::Token>>, BackendError>> + Send;
 
     /// Acknowledges deliveries: they are done and will not be delivered again.
+    ///
+    /// Tokens the backend does not hold (acked, nacked or released already) are reported as
+    /// [`BackendError::UnknownToken`] *after* the ones it holds have been acked; a backend that
+    /// cannot tell (Redis: `XACK` of an acked entry answers 0) answers `Ok`. A token from
+    /// another backend is a programming error; [`BoxBackend`](crate::BoxBackend) refuses the
+    /// whole call with `UnknownToken` before its backend sees it.
     fn ack(
         &self,
         tokens: Vec<Self::Token>,
@@ -72,7 +78,9 @@ pub trait Backend: Send + Sync + 'static {
     /// they are delivered again as if they had not been pulled.
     ///
     /// The default nacks each one, which does count an attempt; the shipped backends override
-    /// it.
+    /// it. Deliveries the backend no longer holds are reported as with [`ack`](Self::ack):
+    /// [`BackendError::UnknownToken`] after the others have been given back (the spine then
+    /// counts them as settled, not as left over).
     fn release(
         &self,
         deliveries: Vec<Delivery<Self::Token>>,

@@ -376,6 +376,18 @@ pub(crate) async fn give_back<B: Backend>(
             tracing::warn!(target: TARGET, deliveries = n, "gave deliveries back {when}");
             true
         }
+        // Not held any more: settled meanwhile (a commit that applied though its answer was
+        // lost acked them). The backend gave back the ones it held; none is left unsettled.
+        Err(BackendError::UnknownToken(tokens)) => {
+            tracing::warn!(
+                target: TARGET,
+                deliveries = n,
+                unknown = %tokens,
+                "gave deliveries back {when}; the backend no longer held some of them (settled \
+                 meanwhile, e.g. acked by a commit whose answer was lost)"
+            );
+            true
+        }
         Err(e) => {
             inner.telemetry.backend_error("release", &e);
             tracing::error!(

@@ -24,8 +24,9 @@
 //!
 //! The crate's README shows how a backend of your own runs them.
 //!
-//! The [`model`] check ([`backend_model_check`], [`backend_model_check_with_dead_letters`])
-//! runs proptest-generated sequences of enqueue, pull, ack, nack, release and commit against a
+//! The [`model`] check ([`backend_model_check`], [`backend_model_check_with_dead_letters`],
+//! [`backend_model_check_with_crashes`]) runs proptest-generated sequences of enqueue, pull,
+//! ack, nack, release, commit and crash against a
 //! fresh backend beside a reference model, checks after every step that nothing is lost,
 //! delivered twice or given a wrong attempt number, that nacks dead-letter at the maximum, and
 //! order as far as the backend claims ([`ModelConfig`], [`ModelOrder`]); a failure reports the
@@ -102,7 +103,8 @@ pub use fault::{Calls, FaultError, Faults, FaultyBackend, Op};
 #[cfg(feature = "harness")]
 pub use harness::{Harness, HarnessBuilder, HarnessError};
 pub use model::{
-    ModelConfig, ModelOrder, backend_model_check, backend_model_check_with_dead_letters,
+    ModelConfig, ModelOrder, backend_model_check, backend_model_check_with_crashes,
+    backend_model_check_with_dead_letters,
 };
 
 /// The crate's README: its example compiles as a doctest here.

@@ -5,8 +5,9 @@
 //! The model is a queue of pending events with their attempt numbers, the deliveries the
 //! checker holds, the acked events and the dead letters. The operations are: enqueue a batch,
 //! pull up to `n`, ack some held deliveries, nack one (with a reason), release some or all,
-//! commit new events with some acks, and *probe* (pull every pending event, then release them
-//! all). After every step it checks that
+//! commit new events with some acks, *probe* (pull every pending event, then release them
+//! all) and, with [`backend_model_check_with_crashes`], *crash* (the consumer is dropped
+//! holding its deliveries, a hook recovers the backend, and a probe follows). After every step it checks that
 //! - a pull returns at most `max` deliveries, each of an event that is pending (never one that
 //!   is held, acked or dead-lettered: nothing is delivered twice), with the content it was
 //!   enqueued with and the attempt number the model expects: 1 at first, raised by one by
@@ -197,6 +198,9 @@ type Listing<'a> =
 /// How a case reads the backend's dead letters.
 type DeadLetterView<B> = for<'a> fn(&'a B) -> Listing<'a>;
 
+/// A crash hook, type-erased: given the crashed consumer's backend, the backend to go on with.
+pub(crate) type CrashHook<'h, B> = dyn FnMut(&B) -> Pin<Box<dyn Future<Output = B> + 'h>> + 'h;
+
 fn no_dead_letters<B>(_: &B) -> Listing<'_> {
     Box::pin(std::future::ready(Ok(None)))
 }
@@ -247,7 +251,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = B>,
 {
-    check(make, &config, no_dead_letters::<B>).await
+    check(make, &config, no_dead_letters::<B>, None).await
 }
 
 /// [`backend_model_check`], and after every step the backend's dead letters
@@ -266,7 +270,60 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = B>,
 {
-    check(make, &config, list_dead_letters::<B>).await
+    check(make, &config, list_dead_letters::<B>, None).await
+}
+
+/// [`backend_model_check_with_dead_letters`] with crashes among the operations: the consumer
+/// stops holding its deliveries, neither acking, nacking nor releasing them, and is dropped
+/// without being closed. `crash` is given that consumer's backend and returns the backend to
+/// go on with, once the crashed consumer's deliveries can be recovered: the same queue after
+/// the backend's own recovery (memory: `requeue_in_flight`), or another consumer of the same
+/// queue once they count as abandoned (Redis: another consumer of the group, the crashed
+/// one's entries made idle past `claim_min_idle`).
+///
+/// After a crash the model expects each held delivery back with its attempt raised by one
+/// (the crashed delivery counts), or, when it was its last allowed delivery
+/// ([`ModelConfig::max_deliveries`]), dead-lettered after that many deliveries with a reason
+/// of the backend's choosing; the check pulls every pending event then (which is when some
+/// backends reclaim) and releases them. The letters of one crash may be made in any order.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), necro_testkit::ConformanceError> {
+/// use necro_backend_memory::MemoryBackend;
+/// use necro_testkit::{ModelConfig, ModelOrder, backend_model_check_with_crashes};
+///
+/// backend_model_check_with_crashes(
+///     || async { MemoryBackend::builder().max_deliveries(3).build().unwrap() },
+///     |crashed: &MemoryBackend| {
+///         let queue = crashed.clone();
+///         async move {
+///             queue.requeue_in_flight();
+///             queue
+///         }
+///     },
+///     ModelConfig::new(3).order(ModelOrder::Strict).eager_pull(true),
+/// )
+/// .await
+/// # }
+/// ```
+///
+/// # Errors
+/// As [`backend_model_check`].
+pub async fn backend_model_check_with_crashes<B, F, Fut, C, CFut>(
+    make: F,
+    mut crash: C,
+    config: ModelConfig,
+) -> Result<(), ConformanceError>
+where
+    B: Backend + DeadLetterQueue,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = B>,
+    C: FnMut(&B) -> CFut,
+    CFut: Future<Output = B>,
+{
+    let mut hook =
+        |backend: &B| -> Pin<Box<dyn Future<Output = B> + '_>> { Box::pin(crash(backend)) };
+    check(make, &config, list_dead_letters::<B>, Some(&mut hook)).await
 }
 
 const SCENARIO: &str = "model";
@@ -275,6 +332,7 @@ async fn check<B, F, Fut>(
     mut make: F,
     config: &ModelConfig,
     dead_letters: DeadLetterView<B>,
+    mut crash: Option<&mut CrashHook<'_, B>>,
 ) -> Result<(), ConformanceError>
 where
     B: Backend,
@@ -294,28 +352,38 @@ where
         },
         TestRng::from_seed(RngAlgorithm::ChaCha, &seed_bytes(seed)),
     );
-    let strategy = ops::ops(config.max_steps);
+    let strategy = ops::ops(config.max_steps, crash.is_some());
     for case in 1..=config.cases {
         let mut tree = strategy
             .new_tree(&mut runner)
             .map_err(|e| check.fail(format!("generating a sequence: {e}")))?;
         let ops = tree.current();
-        let Err(failure) = once(&mut make, config, dead_letters, &ops).await else {
+        let Err(failure) = once(&mut make, config, dead_letters, crash.as_deref_mut(), &ops).await
+        else {
             continue;
         };
         let generated = ops.len();
-        let (ops, failure, runs) =
-            shrink(&mut make, config, dead_letters, &mut tree, ops, failure).await;
+        let (ops, failure, runs) = shrink(
+            &mut make,
+            config,
+            dead_letters,
+            crash,
+            &mut tree,
+            ops,
+            failure,
+        )
+        .await;
         return Err(check.fail(report(seed, case, generated, runs, &ops, &failure)));
     }
     Ok(())
 }
 
-/// Runs one sequence on a fresh backend and closes it.
+/// Runs one sequence on a fresh backend and closes it (the one it ended on, after crashes).
 async fn once<B, F, Fut>(
     make: &mut F,
     config: &ModelConfig,
     dead_letters: DeadLetterView<B>,
+    crash: Option<&mut CrashHook<'_, B>>,
     ops: &[Op],
 ) -> Result<(), Failure>
 where
@@ -324,7 +392,7 @@ where
     Fut: Future<Output = B>,
 {
     let backend = make().await;
-    let result = run_case(&backend, config, dead_letters, ops).await;
+    let (backend, result) = run_case(backend, config, dead_letters, crash, ops).await;
     let closed = backend.close().await;
     result?;
     closed.map_err(|e| Failure {
@@ -340,6 +408,7 @@ async fn shrink<B, F, Fut, T>(
     make: &mut F,
     config: &ModelConfig,
     dead_letters: DeadLetterView<B>,
+    mut crash: Option<&mut CrashHook<'_, B>>,
     tree: &mut T,
     mut ops: Vec<Op>,
     mut failure: Failure,
@@ -357,7 +426,7 @@ where
     while runs < config.max_shrink_iters {
         runs += 1;
         let candidate = tree.current();
-        let more = match once(make, config, dead_letters, &candidate).await {
+        let more = match once(make, config, dead_letters, crash.as_deref_mut(), &candidate).await {
             Err(f) => {
                 ops = candidate;
                 failure = f;

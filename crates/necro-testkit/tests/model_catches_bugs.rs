@@ -1,12 +1,15 @@
 //! The model check can fail: a memory backend with one bug planted in its queue fails it,
-//! with the shrunk sequence that shows the bug and a message saying what went wrong.
+//! with the shrunk sequence that shows the bug and a message saying what went wrong; so does
+//! a crash recovery with a bug planted in it.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 use std::time::Duration;
 
 use necro_backend_memory::{MemoryBackend, MemoryToken};
 use necro_core::{Backend, BackendError, Delivery, Envelope, NackOutcome};
-use necro_testkit::{ModelConfig, ModelOrder, backend_model_check};
+use necro_testkit::{
+    ModelConfig, ModelOrder, backend_model_check, backend_model_check_with_crashes,
+};
 
 #[derive(Clone, Copy, Debug)]
 enum Bug {
@@ -145,4 +148,56 @@ async fn the_unbroken_memory_backend_passes_with_the_same_seed() {
     )
     .await
     .unwrap();
+}
+
+/// A crash recovery with a bug in it.
+#[derive(Clone, Copy, Debug)]
+enum RecoveryBug {
+    /// The crashed consumer's deliveries are never given back: lost.
+    LosesInFlight,
+    /// They are given back, and a copy of each is enqueued too: delivered twice.
+    Duplicates,
+}
+
+async fn recover(queue: MemoryBackend, bug: RecoveryBug) -> MemoryBackend {
+    match bug {
+        RecoveryBug::LosesInFlight => {}
+        RecoveryBug::Duplicates => {
+            let back = queue.requeue_in_flight();
+            let again = queue.pull(back.max(1), Duration::ZERO).await.unwrap();
+            let copies = again
+                .iter()
+                .map(|d| Envelope::with_meta(d.event.clone(), d.meta.clone()))
+                .collect();
+            queue.release(again).await.unwrap();
+            queue.enqueue(copies).await.unwrap();
+        }
+    }
+    queue
+}
+
+#[tokio::test]
+async fn each_planted_recovery_bug_fails_the_model_check_with_crashes() {
+    for (bug, says) in [
+        (RecoveryBug::LosesInFlight, "never came"),
+        (RecoveryBug::Duplicates, "delivered twice"),
+    ] {
+        let config = ModelConfig::new(3)
+            .cases(64)
+            .seed(7)
+            .order(ModelOrder::Unordered)
+            .drain_timeout(Duration::from_millis(300));
+        let failure = backend_model_check_with_crashes(
+            || async { MemoryBackend::builder().max_deliveries(3).build().unwrap() },
+            |crashed: &MemoryBackend| recover(crashed.clone(), bug),
+            config,
+        )
+        .await
+        .expect_err("a broken recovery passed the model check");
+        eprintln!("{bug:?}:\n{failure}\n");
+        assert!(failure.message.contains(says), "{bug:?}: {failure}");
+        assert!(failure.message.contains("Crash"), "{bug:?}: {failure}");
+        let steps = failure.message.lines().filter(|l| l.contains(". ")).count();
+        assert!(steps <= 8, "{bug:?}: not shrunk far: {failure}");
+    }
 }

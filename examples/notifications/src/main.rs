@@ -10,23 +10,20 @@
 //! `--interactive`, `--stress 1000`, `--seed 7`, `--fast`, or `--backend redis`).
 #![forbid(unsafe_code)]
 
-mod organs;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
 
 use clap::Parser;
+use example_notifications::organs::{
+    AuditEntry, CHANNELS, Latency, NotificationRequested, Outcomes, PRIORITIES,
+};
+use example_notifications::{Handles, NotificationsConfig, build_spine};
 use example_support::shell::{
     self, BadLine, Mode, Records, RunArgs, Shell, ShellArgs, StressProgress,
 };
 use example_support::{BoxError, print_spine_summary, read_dead_letters};
 use necro_core::{Backend, BoxBackend, DeadLetterEntry, DeadLetterQueue, Event};
-use necro_spine::{HandlerFailureMode, OrganOptions, RetryPolicy, Spine};
-use organs::{
-    AuditEntry, Auditor, CHANNELS, EmailSender, Latency, NotificationRequested, Outcomes,
-    PRIORITIES, PushSender, Router, SmsSender, Tracker, Validator, directory,
-};
+use necro_spine::Spine;
 use serde::Deserialize;
 
 /// The seed sample, built in so the demo needs no file.
@@ -332,50 +329,14 @@ impl<B: Backend + DeadLetterQueue> Run<B> {
 impl Notifications {
     /// Runs the example on the backend `--backend` chose.
     async fn run(self, backend: BoxBackend) -> Result<(), BoxError> {
-        let verbose = !self.mode.is_stress();
-        let outcomes = Arc::new(Mutex::new(Outcomes::default()));
-        let trail = Arc::new(Mutex::new(Vec::new()));
-        let fast_retry = RetryPolicy::exponential(5, Duration::from_millis(2))
-            .with_max_delay(Duration::from_millis(50));
-        let spine = Spine::builder(backend)
-            .organ(Validator)
-            .organ(Router {
-                directory: directory(),
-            })
-            .organ_with(
-                EmailSender {
-                    latency: self.latency.email,
-                    failure_rate: self.email_failure_rate,
-                    seed: self.seed,
-                    attempts: Mutex::new(HashMap::new()),
-                },
-                OrganOptions::new()
-                    .retry(fast_retry)
-                    .timeout(Duration::from_secs(5)),
-            )
-            .organ_with(
-                SmsSender {
-                    latency: self.latency.sms,
-                },
-                OrganOptions::new()
-                    .retry(fast_retry)
-                    .timeout(Duration::from_secs(5)),
-            )
-            .organ(PushSender {
-                latency: self.latency.push,
-            })
-            .organ(Auditor {
-                trail: Arc::clone(&trail),
-                verbose,
-            })
-            .organ(Tracker {
-                outcomes: Arc::clone(&outcomes),
-                verbose,
-            })
-            .handler_failure_mode(HandlerFailureMode::Store)
-            .concurrency(self.concurrency)
-            .max_steps(1_000_000)
-            .build()?;
+        let config = NotificationsConfig {
+            seed: self.seed,
+            latency: self.latency,
+            email_failure_rate: self.email_failure_rate,
+            concurrency: self.concurrency,
+            verbose: !self.mode.is_stress(),
+        };
+        let (spine, Handles { outcomes, trail }) = build_spine(backend, &config)?;
         let mut run = Run {
             spine,
             outcomes,

@@ -1,4 +1,5 @@
-//! The pipeline's events and organs.
+//! The pipeline's events and organs: the payloads that flow, the user directory, and the
+//! organs that validate, route, send, audit and count.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -8,96 +9,122 @@ use necro_core::{Emit, Event, Organ, OrganError, Payload, SyncOrgan, TypedOrgan}
 use serde::{Deserialize, Serialize};
 
 /// The channels a notification can go out on.
-pub(crate) const CHANNELS: [&str; 3] = ["email", "sms", "push"];
+pub const CHANNELS: [&str; 3] = ["email", "sms", "push"];
 /// The priorities a notification can have.
-pub(crate) const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
+pub const PRIORITIES: [&str; 4] = ["low", "normal", "high", "critical"];
 
 /// `NOTIFICATION_REQUESTED`: what a producer asks for. Deliberately loose (strings), so
 /// the validator, not the decoder, judges it and answers with `NOTIFICATION_FAILED`.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "NOTIFICATION_REQUESTED")]
-pub(crate) struct NotificationRequested {
-    pub(crate) request_id: u64,
-    pub(crate) user_id: String,
-    pub(crate) channels: Vec<String>,
-    pub(crate) message: String,
-    pub(crate) priority: String,
+pub struct NotificationRequested {
+    /// The producer's id for the request (the run numbers them from 1).
+    pub request_id: u64,
+    /// Whose directory entry to look up.
+    pub user_id: String,
+    /// The channels asked for (`email`, `sms`, `push`; validated, not decoded, so anything goes).
+    pub channels: Vec<String>,
+    /// The text to send.
+    pub message: String,
+    /// `low`, `normal`, `high` or `critical` (validated).
+    pub priority: String,
 }
 
 /// `NOTIFICATION_VALIDATED`: a request that passed validation.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "NOTIFICATION_VALIDATED")]
-pub(crate) struct NotificationValidated(pub(crate) NotificationRequested);
+pub struct NotificationValidated(pub NotificationRequested);
 
 /// `NOTIFICATION_FAILED`: channels of a request that will not be delivered, and why.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "NOTIFICATION_FAILED")]
-pub(crate) struct NotificationFailed {
-    pub(crate) request_id: u64,
-    pub(crate) user_id: String,
-    pub(crate) channels: Vec<String>,
-    pub(crate) reason: String,
+pub struct NotificationFailed {
+    /// The request's id.
+    pub request_id: u64,
+    /// The request's user.
+    pub user_id: String,
+    /// The channels that will not be delivered.
+    pub channels: Vec<String>,
+    /// Why, in words.
+    pub reason: String,
 }
 
 /// One message for one channel, with the address looked up.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) struct Outgoing {
-    pub(crate) request_id: u64,
-    pub(crate) user_id: String,
-    pub(crate) channel: String,
-    pub(crate) to: String,
-    pub(crate) message: String,
-    pub(crate) priority: String,
+pub struct Outgoing {
+    /// The request's id.
+    pub request_id: u64,
+    /// The request's user.
+    pub user_id: String,
+    /// `email`, `sms` or `push`.
+    pub channel: String,
+    /// The address from the directory: an email address, a phone number or a push token.
+    pub to: String,
+    /// The text to send.
+    pub message: String,
+    /// The request's priority.
+    pub priority: String,
 }
 
 /// `SEND_EMAIL`.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "SEND_EMAIL")]
 #[serde(transparent)]
-pub(crate) struct SendEmail(pub(crate) Outgoing);
+pub struct SendEmail(pub Outgoing);
 
 /// `SEND_SMS`.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "SEND_SMS")]
 #[serde(transparent)]
-pub(crate) struct SendSms(pub(crate) Outgoing);
+pub struct SendSms(pub Outgoing);
 
 /// `SEND_PUSH`.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "SEND_PUSH")]
 #[serde(transparent)]
-pub(crate) struct SendPush(pub(crate) Outgoing);
+pub struct SendPush(pub Outgoing);
 
 /// `CHANNEL_DELIVERED`: one channel's message went out.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "CHANNEL_DELIVERED")]
-pub(crate) struct ChannelDelivered {
-    pub(crate) request_id: u64,
-    pub(crate) user_id: String,
-    pub(crate) channel: String,
-    pub(crate) to: String,
-    pub(crate) attempts: u32,
+pub struct ChannelDelivered {
+    /// The request's id.
+    pub request_id: u64,
+    /// The request's user.
+    pub user_id: String,
+    /// The channel it went out on.
+    pub channel: String,
+    /// The address it went to.
+    pub to: String,
+    /// How many attempts it took (1 when the first went through).
+    pub attempts: u32,
 }
 
 /// `DELIVERY_COMPLETED`: a delivery, audited.
 #[derive(Debug, Clone, Serialize, Deserialize, Payload)]
 #[payload(event_type = "DELIVERY_COMPLETED")]
-pub(crate) struct DeliveryCompleted {
-    pub(crate) request_id: u64,
-    pub(crate) channel: String,
-    pub(crate) audit_seq: u64,
+pub struct DeliveryCompleted {
+    /// The request's id.
+    pub request_id: u64,
+    /// The channel.
+    pub channel: String,
+    /// The delivery's place in the audit trail, from 1.
+    pub audit_seq: u64,
 }
 
 /// A user's contact details.
 #[derive(Debug, Clone)]
-pub(crate) struct Contact {
-    pub(crate) email: Option<&'static str>,
-    pub(crate) phone: Option<&'static str>,
-    pub(crate) push_token: Option<&'static str>,
+pub struct Contact {
+    /// Email address, if any.
+    pub email: Option<&'static str>,
+    /// Phone number for SMS, if any.
+    pub phone: Option<&'static str>,
+    /// Push token, if any.
+    pub push_token: Option<&'static str>,
 }
 
 /// The small built-in user directory. `user_003`'s number is on the carrier's block list.
-pub(crate) fn directory() -> HashMap<&'static str, Contact> {
+pub fn directory() -> HashMap<&'static str, Contact> {
     HashMap::from([
         (
             "user_001",
@@ -135,19 +162,22 @@ pub(crate) fn directory() -> HashMap<&'static str, Contact> {
 }
 
 /// Numbers the (simulated) SMS carrier refuses for good.
-pub(crate) const BLOCKED_NUMBERS: [&str; 1] = ["+1-555-0666"];
+pub const BLOCKED_NUMBERS: [&str; 1] = ["+1-555-0666"];
 
 /// Simulated latencies.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Latency {
-    pub(crate) email: Duration,
-    pub(crate) sms: Duration,
-    pub(crate) push: Duration,
+pub struct Latency {
+    /// Email's.
+    pub email: Duration,
+    /// SMS's.
+    pub sms: Duration,
+    /// Push's.
+    pub push: Duration,
 }
 
 impl Latency {
     /// Email at `ms`, SMS at half, push at a quarter.
-    pub(crate) fn from_ms(ms: u64) -> Self {
+    pub fn from_ms(ms: u64) -> Self {
         Self {
             email: Duration::from_millis(ms),
             sms: Duration::from_millis(ms / 2),
@@ -157,7 +187,8 @@ impl Latency {
 }
 
 /// Validates requests: known channels, no duplicates, a message, a known priority.
-pub(crate) struct Validator;
+#[derive(Debug)]
+pub struct Validator;
 impl TypedOrgan for Validator {
     type Input = NotificationRequested;
     async fn handle(&self, req: NotificationRequested, _event: &Event) -> Result<Emit, OrganError> {
@@ -197,8 +228,10 @@ impl TypedOrgan for Validator {
 }
 
 /// Looks the user up and fans the request out to one event per channel.
-pub(crate) struct Router {
-    pub(crate) directory: HashMap<&'static str, Contact>,
+#[derive(Debug)]
+pub struct Router {
+    /// Users by id.
+    pub directory: HashMap<&'static str, Contact>,
 }
 impl TypedOrgan for Router {
     type Input = NotificationValidated;
@@ -258,12 +291,29 @@ fn decision_rng(seed: u64, request_id: u64, attempt: u32) -> fastrand::Rng {
 
 /// Sends email (async). The simulated SMTP relay fails transiently at `failure_rate`; the
 /// spine's retry policy for this organ absorbs it.
-pub(crate) struct EmailSender {
-    pub(crate) latency: Duration,
-    pub(crate) failure_rate: f64,
-    pub(crate) seed: u64,
+#[derive(Debug)]
+pub struct EmailSender {
+    /// Simulated relay latency per attempt (zero: none).
+    pub latency: Duration,
+    /// Fraction of attempts that fail transiently, 0 to 1 (1: every attempt fails).
+    pub failure_rate: f64,
+    /// Seed of the failure decisions.
+    pub seed: u64,
     /// Attempts so far per request.
-    pub(crate) attempts: Mutex<HashMap<u64, u32>>,
+    attempts: Mutex<HashMap<u64, u32>>,
+}
+impl EmailSender {
+    /// A sender with `latency` per attempt, failing transiently at `failure_rate` as `seed`
+    /// decides (per request and attempt, so the outcome does not depend on scheduling).
+    #[must_use]
+    pub fn new(latency: Duration, failure_rate: f64, seed: u64) -> Self {
+        Self {
+            latency,
+            failure_rate,
+            seed,
+            attempts: Mutex::new(HashMap::new()),
+        }
+    }
 }
 impl TypedOrgan for EmailSender {
     type Input = SendEmail;
@@ -304,8 +354,10 @@ fn delivered(msg: &Outgoing, attempts: u32) -> Result<Event, necro_core::EventEr
 
 /// Sends SMS (sync: the carrier's client library blocks). A blocked number is a permanent
 /// failure: retrying cannot help, so it goes straight to the dead-letter queue.
-pub(crate) struct SmsSender {
-    pub(crate) latency: Duration,
+#[derive(Debug)]
+pub struct SmsSender {
+    /// Simulated carrier latency (blocks the thread; zero: none).
+    pub latency: Duration,
 }
 impl SyncOrgan for SmsSender {
     fn listens_to(&self) -> &[&str] {
@@ -327,8 +379,10 @@ impl SyncOrgan for SmsSender {
 }
 
 /// Sends push notifications (async).
-pub(crate) struct PushSender {
-    pub(crate) latency: Duration,
+#[derive(Debug)]
+pub struct PushSender {
+    /// Simulated latency (zero: none).
+    pub latency: Duration,
 }
 impl TypedOrgan for PushSender {
     type Input = SendPush;
@@ -342,17 +396,24 @@ impl TypedOrgan for PushSender {
 
 /// One line of the audit trail.
 #[derive(Debug, Clone)]
-pub(crate) struct AuditEntry {
-    pub(crate) request_id: u64,
-    pub(crate) channel: String,
-    pub(crate) to: String,
-    pub(crate) attempts: u32,
+pub struct AuditEntry {
+    /// The request's id.
+    pub request_id: u64,
+    /// The channel.
+    pub channel: String,
+    /// The address.
+    pub to: String,
+    /// Attempts it took.
+    pub attempts: u32,
 }
 
 /// Records every delivery in the audit trail, then completes it.
-pub(crate) struct Auditor {
-    pub(crate) trail: Arc<Mutex<Vec<AuditEntry>>>,
-    pub(crate) verbose: bool,
+#[derive(Debug)]
+pub struct Auditor {
+    /// The trail, shared with whoever reads it.
+    pub trail: Arc<Mutex<Vec<AuditEntry>>>,
+    /// Print each delivery as it is audited.
+    pub verbose: bool,
 }
 impl TypedOrgan for Auditor {
     type Input = ChannelDelivered;
@@ -388,25 +449,33 @@ impl TypedOrgan for Auditor {
 
 /// Outcome counts per channel.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Outcomes {
-    pub(crate) delivered: BTreeMap<String, u64>,
-    pub(crate) failed: BTreeMap<String, u64>,
-    pub(crate) failures: Vec<(u64, String, String)>,
+pub struct Outcomes {
+    /// Deliveries per channel.
+    pub delivered: BTreeMap<String, u64>,
+    /// Failures per channel (`NOTIFICATION_FAILED`, one per channel it names).
+    pub failed: BTreeMap<String, u64>,
+    /// Each failure: request id, its channels joined by commas, the reason.
+    pub failures: Vec<(u64, String, String)>,
 }
 
 impl Outcomes {
-    pub(crate) fn delivered_total(&self) -> u64 {
+    /// Deliveries over all channels.
+    pub fn delivered_total(&self) -> u64 {
         self.delivered.values().sum()
     }
-    pub(crate) fn failed_total(&self) -> u64 {
+    /// Failures over all channels.
+    pub fn failed_total(&self) -> u64 {
         self.failed.values().sum()
     }
 }
 
 /// Counts how every channel of every request ended.
-pub(crate) struct Tracker {
-    pub(crate) outcomes: Arc<Mutex<Outcomes>>,
-    pub(crate) verbose: bool,
+#[derive(Debug)]
+pub struct Tracker {
+    /// The counts, shared with whoever reads them.
+    pub outcomes: Arc<Mutex<Outcomes>>,
+    /// Print each failure as it is counted.
+    pub verbose: bool,
 }
 impl Organ for Tracker {
     fn listens_to(&self) -> &[&str] {

@@ -1,7 +1,7 @@
-//! Runs the notification pipeline end to end: every requested channel is accounted for
-//! (delivered + failed + dead-lettered = requested), the blocked number sits in the
-//! dead-letter queue with its reason, email's transient failures are retried, the prompt
-//! survives bad lines, and the same organs run on Redis.
+//! Runs the notification binary end to end: its files, prompt, stress mode and Redis backend,
+//! every requested channel accounted for (delivered + failed + dead-lettered = requested), the
+//! README samples against real output, and clean failures. What the organs decide (failure
+//! reasons, dead letters, retries, a seed's outcome) is tested in process in tests/organs.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 use std::process::Command;
 
@@ -45,54 +45,12 @@ fn assert_accounted(out: &str) -> (u64, u64, u64) {
 }
 
 #[test]
-fn demo_accounts_for_every_channel_and_dead_letters_the_blocked_number() {
-    let out = stdout(&["--fast"]);
-    // 5 seed requests (9 channels) + fax (1) + user_004 email,push (2).
-    assert!(out.contains("requests: 7, requested channels: 12"), "{out}");
-    let (delivered, failed, dead) = assert_accounted(&out);
-    assert_eq!((delivered, failed, dead), (9, 2, 1), "{out}");
-    assert!(out.contains("DLQ SEND_SMS"), "{out}");
-    assert!(
-        out.contains("carrier refused +1-555-0666: number is blocked"),
-        "{out}"
-    );
-    assert!(out.contains("unknown channel \"fax\""), "{out}");
-    assert!(
-        out.contains("no push address on file for user_004"),
-        "{out}"
-    );
-    // Email failed transiently (seeded 30 %) and the spine's retries absorbed it.
-    assert!(num(&out, "retries") > 0, "{out}");
-    assert!(out.contains("audit trail: 9 deliveries"), "{out}");
-}
-
-#[test]
-fn a_seed_reproduces_the_outcome() {
-    let summary = |out: String| out[out.find("--- summary ---").unwrap()..].to_owned();
-    let args = ["--fast", "--seed", "99", "--email-failure-rate", "0.6"];
-    assert_eq!(summary(stdout(&args)), summary(stdout(&args)));
-}
-
-#[test]
 fn reads_csv_and_json_files() {
     for file in ["sample_notifications.csv", "sample_notifications.json"] {
         let out = stdout(&["--fast", "--file", &format!("{DATA}/{file}")]);
         assert!(out.contains("requests: 5, requested channels: 9"), "{out}");
         assert_eq!(assert_accounted(&out), (8, 0, 1), "{file}: {out}");
     }
-}
-
-#[test]
-fn certain_email_failure_ends_in_the_dead_letter_queue_after_retries() {
-    let out = stdout(&["--fast", "--email-failure-rate", "1"]);
-    let (_, _, dead) = assert_accounted(&out);
-    assert_eq!(dead, 1 + 4, "blocked SMS + 4 emails: {out}");
-    assert!(out.contains("DLQ SEND_EMAIL"), "{out}");
-    assert!(out.contains("SMTP relay answered 451"), "{out}");
-    assert!(
-        out.contains("on attempt 6"),
-        "5 retries after the first try: {out}"
-    );
 }
 
 #[test]
@@ -124,11 +82,9 @@ fn interactive_prompt_survives_bad_lines() {
     assert!(out.contains("error: expected 3 or 4 words, got 7"), "{out}");
     assert!(out.contains("error: unterminated ' quote"), "{out}");
     assert!(out.contains("sent 3 request(s)"), "{out}");
-    assert!(out.contains("unknown channel \"fax\""), "{out}");
     assert!(out.contains("discarding 1 unsent request(s)"), "{out}");
     assert!(out.contains("requests: 3, requested channels: 5"), "{out}");
     assert_eq!(assert_accounted(&out), (3, 1, 1), "{out}");
-    assert!(out.contains("number is blocked"), "{out}");
 }
 
 #[test]

@@ -55,14 +55,22 @@ pub(crate) enum Op {
     /// Pull every pending event (they must all come), compare them with the model, and
     /// release them all.
     Probe,
+    /// The consumer crashes holding its deliveries (it neither acks, nacks nor releases
+    /// them, and is never closed); the run's crash hook recovers the backend (another
+    /// consumer), and a probe follows: every held delivery comes back with its attempt
+    /// raised, or is dead-lettered when it was the last allowed. Generated only when the
+    /// check has a crash hook.
+    Crash,
 }
 
 fn pick() -> impl Strategy<Value = Pick> {
     any::<u8>().prop_map(Pick)
 }
 
-/// One operation, weighted so that sequences build up pending, held and dead events.
-fn op() -> impl Strategy<Value = Op> {
+/// One operation, weighted so that sequences build up pending, held and dead events; with
+/// `crashes`, a crash now and then.
+fn op(crashes: bool) -> impl Strategy<Value = Op> {
+    let crash = u32::from(crashes);
     prop_oneof![
         3 => (1usize..=4).prop_map(Op::Enqueue),
         4 => (1usize..=5).prop_map(Op::Pull),
@@ -72,12 +80,14 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::ReleaseAll),
         1 => ((0usize..=2), pick()).prop_map(|(k, p)| Op::Commit(k, p)),
         1 => Just(Op::Probe),
+        crash => Just(Op::Crash),
     ]
 }
 
-/// Sequences of 1 to `max_steps` operations (at least 1).
-pub(crate) fn ops(max_steps: usize) -> impl Strategy<Value = Vec<Op>> {
-    proptest::collection::vec(op(), 1..=max_steps.max(1))
+/// Sequences of 1 to `max_steps` operations (at least 1); crashes among them only with
+/// `crashes`.
+pub(crate) fn ops(max_steps: usize, crashes: bool) -> impl Strategy<Value = Vec<Op>> {
+    proptest::collection::vec(op(crashes), 1..=max_steps.max(1))
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use necro_core::{Backend, BackendError, Envelope, Event, error_chain};
 
 use super::ops::Op;
 use super::state::{Dead, Held, Model, name};
-use super::{DeadLetterView, ModelConfig};
+use super::{CrashHook, DeadLetterView, ModelConfig};
 
 /// A failed case: what it did step by step, and what went wrong.
 #[derive(Debug)]
@@ -18,35 +18,41 @@ pub(crate) struct Failure {
 }
 
 /// One case in progress.
-struct Case<'a, B: Backend> {
-    backend: &'a B,
+struct Case<'a, 'h, B: Backend> {
+    /// The backend the checker consumes from: replaced by the crash hook's at each crash.
+    backend: B,
     config: &'a ModelConfig,
     dead_letters: DeadLetterView<B>,
+    crash: Option<&'a mut CrashHook<'h, B>>,
     model: Model<B::Token>,
     trace: Vec<String>,
     step: usize,
 }
 
-/// Runs `ops` against `backend`, then drains it; `Err` on the first disagreement.
-pub(crate) async fn run_case<B: Backend>(
-    backend: &B,
+/// Runs `ops` against `backend`, then drains it; `Err` on the first disagreement. Returns the
+/// backend the case ended on (the last crash hook's, after a crash) for the caller to close.
+pub(crate) async fn run_case<'h, B: Backend>(
+    backend: B,
     config: &ModelConfig,
     dead_letters: DeadLetterView<B>,
+    crash: Option<&mut CrashHook<'h, B>>,
     ops: &[Op],
-) -> Result<(), Failure> {
+) -> (B, Result<(), Failure>) {
     let mut case = Case {
         backend,
         config,
         dead_letters,
+        crash,
         model: Model::new(config.max_deliveries, config.order, config.eager_pull),
         trace: Vec::new(),
         step: 0,
     };
     let result = case.run(ops).await;
-    result.map_err(|message| Failure {
+    let result = result.map_err(|message| Failure {
         trace: case.trace,
         message,
-    })
+    });
+    (case.backend, result)
 }
 
 fn call<T>(what: &str, result: Result<T, BackendError>) -> Result<T, String> {
@@ -61,7 +67,7 @@ fn names<T>(held: &[Held<T>]) -> String {
     names.join(" ")
 }
 
-impl<B: Backend> Case<'_, B> {
+impl<B: Backend> Case<'_, '_, B> {
     async fn run(&mut self, ops: &[Op]) -> Result<(), String> {
         for op in ops {
             self.step += 1;
@@ -166,7 +172,31 @@ impl<B: Backend> Case<'_, B> {
                 self.release(&indices, "probe release").await?;
                 Ok(line)
             }
+            Op::Crash => self.crash().await,
         }
+    }
+
+    /// The consumer crashes holding what it holds; the hook recovers the backend; a probe
+    /// then pulls every pending event (the recovered ones among them: pulling is what makes
+    /// some backends reclaim and dead-letter) and releases them.
+    async fn crash(&mut self) -> Result<String, String> {
+        let Some(hook) = self.crash.as_mut() else {
+            return Ok("crash: no crash hook (not generated)".to_owned());
+        };
+        let all: Vec<usize> = (0..self.model.held.len()).collect();
+        let taken = self.model.take_held(&all);
+        let recovered = hook(&self.backend).await;
+        // The crashed consumer is dropped, never closed.
+        drop(std::mem::replace(&mut self.backend, recovered));
+        self.model.crashed(&taken, self.step);
+        let pending = self.model.pending_trace();
+        let got = self.collect_pending("after the crash").await?;
+        let indices: Vec<usize> = (self.model.held.len() - got..self.model.held.len()).collect();
+        self.release(&indices, "recovery release").await?;
+        Ok(format!(
+            "crash holding [{}]; recovered, pending [{pending}] all pulled and released",
+            names(&taken)
+        ))
     }
 
     /// Releases the held deliveries at `indices`.
@@ -239,7 +269,7 @@ impl<B: Backend> Case<'_, B> {
     async fn check_dead_letters(&self) -> Result<(), String> {
         let Some(letters) = call(
             "listing the dead letters",
-            (self.dead_letters)(self.backend).await,
+            (self.dead_letters)(&self.backend).await,
         )?
         else {
             return Ok(());
@@ -254,19 +284,26 @@ impl<B: Backend> Case<'_, B> {
             got.push(Dead {
                 n,
                 attempts,
-                reason,
+                reason: Some(reason),
+                crash: None,
             });
         }
         let mut want = self.model.dead.clone();
         if self.config.order == super::ModelOrder::Unordered {
             got.sort_by_key(|d| d.n);
             want.sort_by_key(|d| d.n);
+        } else {
+            same_crash_in_any_order(&mut want, &mut got);
         }
-        if got != want {
+        let same = got.len() == want.len() && want.iter().zip(&got).all(|(w, g)| w.matches(g));
+        if !same {
             let show = |letters: &[Dead]| {
                 let shown: Vec<String> = letters
                     .iter()
-                    .map(|d| format!("{} after {} ({:?})", name(d.n), d.attempts, d.reason))
+                    .map(|d| {
+                        let reason = d.reason.as_deref().unwrap_or("any reason: a crash");
+                        format!("{} after {} ({reason:?})", name(d.n), d.attempts)
+                    })
                     .collect();
                 format!("[{}]", shown.join(", "))
             };
@@ -302,5 +339,26 @@ impl<B: Backend> Case<'_, B> {
     fn list_new(&self, k: usize) -> String {
         let names: Vec<String> = self.model.next_numbers(k).map(name).collect();
         names.join(" ")
+    }
+}
+
+/// The dead letters one crash made may be listed in any order: sorts each run of the
+/// model's letters from one crash, and the backend's letters at the same places, by event.
+fn same_crash_in_any_order(want: &mut [Dead], got: &mut [Dead]) {
+    let mut i = 0;
+    while i < want.len() {
+        let Some(step) = want[i].crash else {
+            i += 1;
+            continue;
+        };
+        let end = i + want[i..]
+            .iter()
+            .take_while(|d| d.crash == Some(step))
+            .count();
+        want[i..end].sort_by_key(|d| d.n);
+        if let Some(run) = got.get_mut(i..end) {
+            run.sort_by_key(|d| d.n);
+        }
+        i = end;
     }
 }

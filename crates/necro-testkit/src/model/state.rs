@@ -18,7 +18,7 @@ pub(crate) enum Place {
     Held,
     /// Acked: done for good.
     Acked,
-    /// Dead-lettered by a nack at the maximum.
+    /// Dead-lettered by a nack at the maximum, or by a crash on its last allowed delivery.
     Dead,
 }
 
@@ -39,12 +39,29 @@ pub(crate) struct Held<T> {
     pub(crate) delivery: Delivery<T>,
 }
 
-/// A dead letter the model expects: which event, after how many deliveries, why.
+/// A dead letter the model expects (or the backend holds): which event, after how many
+/// deliveries, why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Dead {
     pub(crate) n: usize,
     pub(crate) attempts: u32,
-    pub(crate) reason: String,
+    /// The nack's reason; `None` for a letter a crash made, whose reason is the backend's.
+    pub(crate) reason: Option<String>,
+    /// The step of the crash that made it: the letters of one crash may be made in any
+    /// order (the backend recovers them together).
+    pub(crate) crash: Option<usize>,
+}
+
+impl Dead {
+    /// Whether the backend's letter `got` is the one the model expects (`self`).
+    pub(crate) fn matches(&self, got: &Dead) -> bool {
+        self.n == got.n
+            && self.attempts == got.attempts
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| got.reason.as_ref() == Some(r))
+    }
 }
 
 /// The reference model of one backend.
@@ -265,7 +282,34 @@ impl<T> Model<T> {
                 self.dead.push(Dead {
                     n: held.n,
                     attempts: held.delivery.attempt,
-                    reason,
+                    reason: Some(reason),
+                    crash: None,
+                });
+            }
+        }
+    }
+
+    /// Records deliveries held by a consumer that crashed at `step`, as a backend recovers
+    /// them: each goes to the back of the pending ones, in the order it was pulled, with its
+    /// attempt raised (the crashed delivery counts), or, when it was the last allowed
+    /// delivery, is dead-lettered after that many deliveries.
+    pub(crate) fn crashed(&mut self, taken: &[Held<T>], step: usize) {
+        for held in taken {
+            let attempt = held.delivery.attempt;
+            if attempt >= self.max_deliveries {
+                self.places[held.n] = Place::Dead;
+                self.dead.push(Dead {
+                    n: held.n,
+                    attempts: attempt,
+                    reason: None,
+                    crash: Some(step),
+                });
+            } else {
+                self.places[held.n] = Place::Pending;
+                self.pending.push_back(Queued {
+                    n: held.n,
+                    attempt: attempt + 1,
+                    delivered: true,
                 });
             }
         }
