@@ -70,6 +70,7 @@ pub struct RedisConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) python_compatible: bool,
     pub(crate) create_group: bool,
+    pub(crate) tls: Option<crate::tls::TlsOptions>,
 }
 
 impl RedisConfig {
@@ -195,6 +196,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("python_compatible", &self.python_compatible)
             .field("create_group", &self.create_group)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -238,6 +240,7 @@ pub struct RedisConfigBuilder {
     connect_timeout: Duration,
     python_compatible: bool,
     create_group: bool,
+    tls: Option<crate::tls::TlsOptions>,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -271,6 +274,7 @@ impl RedisConfigBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             python_compatible: false,
             create_group: true,
+            tls: None,
         }
     }
 
@@ -391,6 +395,12 @@ impl RedisConfigBuilder {
         self
     }
 
+    /// TLS settings of a `rediss://` URL: a CA file, a client certificate ([`TlsOptions`](crate::TlsOptions)).
+    pub fn tls(mut self, options: crate::tls::TlsOptions) -> Self {
+        self.tls = Some(options);
+        self
+    }
+
     /// Validates every option.
     ///
     /// # Errors
@@ -398,6 +408,7 @@ impl RedisConfigBuilder {
     pub fn build(self) -> Result<RedisConfig, ConfigError> {
         let masked_url = mask_url(&self.redis_url);
         validate_url(&self.redis_url, &masked_url)?;
+        crate::tls::check(&self.redis_url, self.tls.as_ref())?;
         let stream_key = non_empty("stream_key", self.stream_key)?;
         let consumer_group = non_empty("consumer_group", self.consumer_group)?;
         let consumer_name = match self.consumer_name {
@@ -460,6 +471,7 @@ impl RedisConfigBuilder {
             connect_timeout: self.connect_timeout,
             python_compatible: self.python_compatible,
             create_group: self.create_group,
+            tls: self.tls,
         })
     }
 }

@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use tracing::{debug, info};
 
 use crate::config::RedisConfig;
-use crate::error::{ConnectError, backend_error, is_busygroup};
+use crate::error::{ConnectError, NoPermission, TlsRefusal, backend_error, is_busygroup};
 use crate::stats::Counters;
 
 /// What all clones of a `RedisBackend` share: the validated configuration, the connections,
@@ -70,6 +70,31 @@ impl Drop for Inner {
     }
 }
 
+/// A connect failure, typed when it is a TLS refusal or an ACL refusal.
+fn connect_error(url: &str, e: FredError) -> ConnectError {
+    let url = url.to_owned();
+    if let Some(source) = NoPermission::from_reply(e.details()) {
+        return ConnectError::NoPermission { url, source };
+    }
+    if url.starts_with("rediss://")
+        && let Some(source) = TlsRefusal::from_text(e.details())
+    {
+        return ConnectError::Tls { url, source };
+    }
+    ConnectError::Connect {
+        url,
+        source: Box::new(crate::error::RedisError::from(e)),
+    }
+}
+
+/// The `NOPERM` refusal inside a backend error, if that is what it is.
+fn no_permission(err: &BackendError) -> Option<NoPermission> {
+    match err {
+        BackendError::Command(source) => source.downcast_ref::<NoPermission>().cloned(),
+        _ => None,
+    }
+}
+
 impl Inner {
     /// Connects the pool and the reading connection, starts counting reconnections, and
     /// (unless `create_group` is off) creates the consumer group (and the stream) if they do
@@ -77,12 +102,14 @@ impl Inner {
     /// `RedisBackend::connect`, whose docs list the errors.
     pub(crate) async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
         let url = config.masked_url().to_owned();
-        let connect_err = |e: FredError| ConnectError::Connect {
-            url: url.clone(),
-            source: Box::new(crate::error::RedisError::from(e)),
-        };
-        let fred_config = fred::types::config::Config::from_url_centralized(&config.redis_url)
+        let connect_err = |e: FredError| connect_error(&url, e);
+        #[allow(unused_mut)] // Only the `tls` feature sets a connector.
+        let mut fred_config = fred::types::config::Config::from_url_centralized(&config.redis_url)
             .map_err(connect_err)?;
+        #[cfg(feature = "tls")]
+        if let Some(options) = &config.tls {
+            fred_config.tls = Some(crate::tls::client_config(options)?.into());
+        }
         let mut builder = Builder::from_config(fred_config);
         let command_timeout = config.command_timeout;
         let connect_timeout = config.connect_timeout;
@@ -174,10 +201,16 @@ impl Inner {
             inner
                 .ensure_group()
                 .await
-                .map_err(|source| ConnectError::Group {
-                    stream: inner.config.stream_key().to_owned(),
-                    group: inner.group.clone(),
-                    source,
+                .map_err(|source| match no_permission(&source) {
+                    Some(refused) => ConnectError::NoPermission {
+                        url: inner.config.masked_url().to_owned(),
+                        source: refused,
+                    },
+                    None => ConnectError::Group {
+                        stream: inner.config.stream_key().to_owned(),
+                        group: inner.group.clone(),
+                        source,
+                    },
                 })?;
         }
         debug!(

@@ -5,22 +5,14 @@ use std::fmt;
 use std::sync::Arc;
 
 use fred::types::{Key, Value};
-use necro_core::{Event, HeaderError, Headers, Metadata, error_chain};
-use uuid::Uuid;
+use necro_core::{Event, Metadata, error_chain};
 
 use crate::error::unexpected_reply;
+pub(crate) use crate::meta::{meta_fields, read_meta};
 use necro_core::BackendError;
 
 /// Field holding the event's four-field JSON (the Python original's only field).
 pub(crate) const F_EVENT: &str = "event";
-/// Optional field: the chain's root event id.
-pub(crate) const F_CORRELATION: &str = "correlation_id";
-/// Optional field: the id of the event whose handling emitted this one.
-pub(crate) const F_CAUSATION: &str = "causation_id";
-/// Prefix of the optional fields holding the headers, one field per header:
-/// `header:traceparent`, `header:tenant`, …
-pub(crate) const HEADER_PREFIX: &str = "header:";
-
 /// A stream entry id such as `1700000000000-0`: the backend's delivery token.
 ///
 /// Cheap to clone (reference counted).
@@ -94,51 +86,6 @@ pub(crate) fn event_fields(event: &Event, meta: &Metadata) -> Vec<(Key, String)>
     fields.push((Key::from_static_str(F_EVENT), event.to_json()));
     meta_fields(meta, &mut fields);
     fields
-}
-
-/// The metadata fields (ids, then headers) of an entry, main stream or dead letters alike.
-pub(crate) fn meta_fields(meta: &Metadata, fields: &mut Vec<(Key, String)>) {
-    if let Some(c) = meta.correlation_id {
-        fields.push((Key::from_static_str(F_CORRELATION), c.to_string()));
-    }
-    if let Some(c) = meta.causation_id {
-        fields.push((Key::from_static_str(F_CAUSATION), c.to_string()));
-    }
-    for (name, value) in &meta.headers {
-        fields.push((
-            Key::from(format!("{HEADER_PREFIX}{name}")),
-            value.to_owned(),
-        ));
-    }
-}
-
-/// The metadata of an entry: its id fields and its `header:` fields. A field that does not
-/// read (an id that is no UUID, a header past a bound or not UTF-8) is left out with a
-/// warning: the event itself is still delivered.
-pub(crate) fn read_meta(entry: &RawEntry) -> Metadata {
-    let mut meta = Metadata {
-        correlation_id: uuid_field(entry, F_CORRELATION),
-        causation_id: uuid_field(entry, F_CAUSATION),
-        headers: Headers::new(),
-    };
-    for (key, value) in entry.fields.iter().flatten() {
-        let Some(name) = key.as_bytes().strip_prefix(HEADER_PREFIX.as_bytes()) else {
-            continue;
-        };
-        let text = std::str::from_utf8(name)
-            .ok()
-            .zip(value_bytes(value).and_then(|v| std::str::from_utf8(v).ok()));
-        let result = match text {
-            Some((name, value)) => meta.headers.insert(name, value).map(drop),
-            None => Err(HeaderError::InvalidName {
-                name: String::from_utf8_lossy(name).into_owned(),
-            }),
-        };
-        if let Err(err) = result {
-            tracing::warn!(entry_id = %entry.id, error = %err, "ignoring a header field that does not read");
-        }
-    }
-    meta
 }
 
 /// One entry as read: its id, and its fields (`None` when the entry was deleted meanwhile).
@@ -247,6 +194,8 @@ pub(crate) enum Decoded {
         id: EntryId,
         event: Event,
         meta: Metadata,
+        /// Header fields left out (see [`read_meta`]).
+        ignored_headers: u64,
     },
     /// Something that is not an event: dead-letter it with the reason.
     Malformed {
@@ -261,6 +210,28 @@ pub(crate) enum Decoded {
     },
     /// The entry no longer exists in the stream (trimmed or deleted while pending).
     Deleted { id: EntryId },
+}
+
+/// How many field names a "no `event` field" reason lists, and how much of each.
+const REASON_NAMES: usize = 8;
+const REASON_NAME_CHARS: usize = 64;
+
+/// "no `event` field", naming the first few fields (each cut short): an entry with thousands
+/// of fields gets a reason of bounded size (they are all kept in the dead letter's `fields`).
+fn no_event_reason(entry: &RawEntry) -> String {
+    let all = entry.fields.as_deref().unwrap_or_default();
+    let names: Vec<String> = all
+        .iter()
+        .take(REASON_NAMES)
+        .map(|(k, _)| k.as_str_lossy().chars().take(REASON_NAME_CHARS).collect())
+        .collect();
+    let more = all.len().saturating_sub(REASON_NAMES);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    format!("malformed entry: no `event` field (fields: {names:?}{more})")
 }
 
 pub(crate) fn decode(entry: RawEntry) -> Decoded {
@@ -280,16 +251,7 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
         }
     };
     let Some(value) = entry.field(F_EVENT) else {
-        let names: Vec<Cow<'_, str>> = entry
-            .fields
-            .iter()
-            .flatten()
-            .map(|(k, _)| k.as_str_lossy())
-            .collect();
-        return malformed(
-            &entry,
-            format!("malformed entry: no `event` field (fields: {names:?})"),
-        );
+        return malformed(&entry, no_event_reason(&entry));
     };
     let Some(bytes) = value_bytes(value) else {
         return malformed(
@@ -299,25 +261,18 @@ pub(crate) fn decode(entry: RawEntry) -> Decoded {
     };
     match Event::from_json_slice(bytes) {
         Ok(event) => {
-            let meta = read_meta(&entry);
+            let (meta, ignored_headers) = read_meta(
+                entry.id.as_str(),
+                entry.fields.as_deref().unwrap_or_default(),
+            );
             Decoded::Good {
                 id: entry.id,
                 event,
                 meta,
+                ignored_headers,
             }
         }
         Err(err) => malformed(&entry, format!("malformed entry: {}", error_chain(&err))),
-    }
-}
-
-fn uuid_field(entry: &RawEntry, name: &str) -> Option<Uuid> {
-    let text = entry.field_str(name)?;
-    match Uuid::parse_str(&text) {
-        Ok(id) => Some(id),
-        Err(err) => {
-            tracing::debug!(entry_id = %entry.id, field = name, error = %err, "ignoring unparsable metadata field");
-            None
-        }
     }
 }
 
@@ -475,7 +430,9 @@ mod tests {
         let mut entries = parse_xreadgroup(reply).unwrap();
         assert_eq!(entries.len(), 1);
         match decode(entries.remove(0)) {
-            Decoded::Good { id, event, meta } => {
+            Decoded::Good {
+                id, event, meta, ..
+            } => {
                 assert_eq!(id.as_str(), "1-0");
                 assert_eq!(event.event_type(), "ORDER_PLACED");
                 assert_eq!(event.payload()["order_id"], json!(123));
@@ -573,7 +530,7 @@ mod tests {
     fn header_fields_that_do_not_read_are_left_out_and_the_event_still_decodes() {
         let event = Event::new("A", json!({})).unwrap();
         let json = event.to_json();
-        let too_long = "x".repeat(Headers::MAX_VALUE_LEN + 1);
+        let too_long = "x".repeat(necro_core::Headers::MAX_VALUE_LEN + 1);
         let pairs = [
             ("event", json.as_str()),
             ("header:tenant", "acme"),

@@ -80,6 +80,13 @@ pub enum ConfigError {
         #[source]
         source: Option<std::num::ParseIntError>,
     },
+    /// A TLS option cannot be used: a CA or client certificate file that cannot be read or holds
+    /// nothing usable, or TLS options on a URL that is not `rediss://`.
+    #[error("TLS options: {reason}")]
+    Tls {
+        /// What is wrong, with the file's path.
+        reason: String,
+    },
 }
 
 /// Why [`RedisBackend::connect`](crate::RedisBackend::connect) failed.
@@ -108,6 +115,26 @@ pub enum ConnectError {
         /// The timeout that ran out.
         timeout: Duration,
     },
+    /// The TLS handshake failed: the server's certificate was refused (unknown CA, wrong
+    /// name, expired), or the server refused this client's.
+    #[error("TLS with {url} failed: {source}")]
+    Tls {
+        /// The URL with its password masked.
+        url: String,
+        /// Why.
+        #[source]
+        source: TlsRefusal,
+    },
+    /// The ACL user of the URL lacks a permission NecroStack needs (Redis answered `NOPERM`
+    /// while connecting or creating the group); `docs/redis.md` gives the rule it needs.
+    #[error("Redis at {url} refused a command: {source}")]
+    NoPermission {
+        /// The URL with its password masked.
+        url: String,
+        /// Which command was refused.
+        #[source]
+        source: NoPermission,
+    },
     /// The consumer group could not be created.
     #[error("could not create consumer group {group:?} on stream {stream:?}: {source}")]
     Group {
@@ -121,11 +148,120 @@ pub enum ConnectError {
     },
 }
 
+/// Why a TLS handshake with Redis failed, as far as it can be told: the source of a
+/// [`ConnectError::Tls`](crate::ConnectError::Tls).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TlsRefusal {
+    /// The server's certificate is not signed by a trusted CA.
+    #[error("the server's certificate is not signed by a trusted CA (unknown issuer)")]
+    UnknownIssuer,
+    /// The server's certificate is not valid for the host name in the URL.
+    #[error("the server's certificate is not valid for the host name in the URL")]
+    NameMismatch,
+    /// The server's certificate has expired or is not valid yet.
+    #[error("the server's certificate has expired or is not valid yet")]
+    NotValidNow,
+    /// The server asked for a client certificate and got none it accepts.
+    #[error(
+        "the server refused the client's certificate, or wants one (see TlsOptions::client_certificate)"
+    )]
+    ClientCertificate,
+    /// The server does not speak TLS on that port (or not a version this client does).
+    #[error("the server did not answer as a TLS server: {0}")]
+    NotTls(String),
+    /// Another TLS failure, in the TLS library's words.
+    #[error("TLS handshake failed: {0}")]
+    Other(String),
+}
+
+impl TlsRefusal {
+    /// Reads a failure out of the text of a connection error (rustls's `Debug` names, as fred
+    /// keeps them); `None` when the text is not about TLS.
+    pub(crate) fn from_text(text: &str) -> Option<Self> {
+        let has = |s: &str| text.contains(s);
+        Some(if has("UnknownIssuer") {
+            Self::UnknownIssuer
+        } else if has("NotValidForName") {
+            Self::NameMismatch
+        } else if has("Expired") || has("NotValidYet") {
+            Self::NotValidNow
+        } else if has("CertificateRequired")
+            || has("BadCertificate")
+            || has("UnknownCA")
+            || has("DecryptError")
+        {
+            Self::ClientCertificate
+        } else if has("InvalidContentType") || has("CorruptMessage") || has("InvalidMessage") {
+            Self::NotTls(text.to_owned())
+        } else if has("InvalidCertificate") || has("AlertReceived") || has("HandshakeFailure") {
+            Self::Other(text.to_owned())
+        } else {
+            return None;
+        })
+    }
+}
+
+/// Redis refused a command because the connection's ACL user lacks the permission (`NOPERM`).
+///
+/// Found as the source of a [`BackendError::Command`] (not transient: the same call fails
+/// the same way until the ACL changes) or in [`ConnectError::NoPermission`]. `docs/redis.md`
+/// lists the rule NecroStack needs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", self.describe())]
+pub struct NoPermission {
+    command: Option<String>,
+    message: String,
+}
+
+impl NoPermission {
+    /// Reads a `NOPERM …` reply; `None` for any other text.
+    pub(crate) fn from_reply(details: &str) -> Option<Self> {
+        let at = details.find("NOPERM")?;
+        let message = details[at..].trim().to_owned();
+        // Redis 6/7: "… no permissions to run the 'xack' command"; 7.2 may quote with '' too.
+        let command = message
+            .split_once("run the '")
+            .and_then(|(_, rest)| rest.split_once('\''))
+            .map(|(cmd, _)| cmd.to_ascii_uppercase());
+        Some(Self { command, message })
+    }
+
+    /// The refused command (`XACK`, `XINFO|GROUPS`, …) when Redis named it; `None` when it
+    /// refused a key or channel of the command instead.
+    #[must_use]
+    pub fn command(&self) -> Option<&str> {
+        self.command.as_deref()
+    }
+
+    /// Redis's reply, `NOPERM …`.
+    #[must_use]
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn describe(&self) -> String {
+        match &self.command {
+            Some(cmd) => format!(
+                "the ACL user may not run {cmd} (NOPERM; see the ACL rule in docs/redis.md): {}",
+                self.message
+            ),
+            None => format!(
+                "the ACL user may not use a key or channel of this command (NOPERM; see the ACL rule in docs/redis.md): {}",
+                self.message
+            ),
+        }
+    }
+}
+
 /// Maps a fred error to the backend error the spine understands: connection trouble,
 /// timeouts and "server not ready" replies are [`BackendError::Connection`] (transient, see
 /// [`BackendError::is_transient`]); other server replies are [`BackendError::Command`].
 /// Either way the cause is a [`RedisError`], which reads as prose.
 pub(crate) fn backend_error(err: FredError) -> BackendError {
+    if let Some(refused) = NoPermission::from_reply(err.details()) {
+        return BackendError::Command(Box::new(refused));
+    }
     let connection = matches!(
         err.kind(),
         ErrorKind::IO
@@ -339,6 +475,27 @@ pub(crate) fn unexpected_reply(what: &str) -> BackendError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn noperm_names_the_command() {
+        let e = backend_error(FredError::new(
+            ErrorKind::Unknown,
+            "NOPERM this user has no permissions to run the 'xack' command",
+        ));
+        assert!(!e.is_transient());
+        let BackendError::Command(source) = &e else {
+            panic!("{e:?}")
+        };
+        let refused = source.downcast_ref::<NoPermission>().unwrap();
+        assert_eq!(refused.command(), Some("XACK"));
+        assert!(e.to_string().contains("XACK"), "{e}");
+        let keys = NoPermission::from_reply(
+            "NOPERM this user has no permissions to access one of the keys used as arguments",
+        )
+        .unwrap();
+        assert_eq!(keys.command(), None);
+        assert!(NoPermission::from_reply("ERR no such key").is_none());
+    }
 
     fn prose(kind: ErrorKind, details: &str) -> String {
         necro_core::error_chain(&RedisError::from(FredError::new(kind, details.to_owned())))

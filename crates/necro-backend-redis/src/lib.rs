@@ -76,8 +76,11 @@ mod dlq;
 mod entry;
 mod env;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod health;
 mod inspect;
+mod meta;
 mod python;
 mod queue;
 mod read;
@@ -86,6 +89,7 @@ mod record;
 mod redis_url;
 mod replay;
 mod stats;
+mod tls;
 
 pub use backend::RedisBackend;
 pub use config::{
@@ -96,11 +100,12 @@ pub use config::{
 pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
 pub use entry::EntryId;
-pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
+pub use error::{ConfigError, ConnectError, NoPermission, TlsRefusal, WriteOutcomeUnknown};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};
 pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
 pub use stats::RedisStats;
+pub use tls::TlsOptions;
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
 /// where the spine, both backends and the Redis client are all at hand.

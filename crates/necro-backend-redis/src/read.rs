@@ -69,11 +69,21 @@ impl Inner {
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut records = Vec::new();
         let mut acks = Vec::new();
+        let mut ignored_headers = 0;
         for entry in entries {
-            if let Some(d) = classify(entry, 1, inner.config.max_retries, &mut records, &mut acks) {
+            let max_retries = inner.config.max_retries;
+            if let Some(d) = classify(
+                entry,
+                1,
+                max_retries,
+                &mut records,
+                &mut acks,
+                &mut ignored_headers,
+            ) {
                 deliveries.push(d);
             }
         }
+        inner.counters.headers_ignored(ignored_headers);
         self.write_dead_letters(&records, &acks).await?;
         inner.counters.pulled(deliveries.len() as u64);
         Ok(deliveries)

@@ -199,6 +199,7 @@ impl Inner {
         let mut deliveries = Vec::with_capacity(entries.len());
         let mut records = Vec::new();
         let mut acks = Vec::new();
+        let mut ignored_headers = 0;
         for (entry, count) in entries.into_iter().zip(counts) {
             let count = count.map_err(backend_error)?;
             let Some(count) = delivery_count(count) else {
@@ -212,10 +213,12 @@ impl Inner {
                 inner.config.max_retries,
                 &mut records,
                 &mut acks,
+                &mut ignored_headers,
             ) {
                 deliveries.push(d);
             }
         }
+        inner.counters.headers_ignored(ignored_headers);
         self.write_dead_letters(&records, &acks).await?;
         if !deliveries.is_empty() {
             inner.counters.recovered(deliveries.len() as u64);

@@ -86,9 +86,19 @@ pub(crate) fn classify(
     max_retries: u32,
     records: &mut Vec<DlqRecord>,
     acks: &mut Vec<EntryId>,
+    ignored_headers: &mut u64,
 ) -> Option<Delivery<EntryId>> {
-    match decode(entry) {
-        Decoded::Good { id, event, meta } if attempt > max_retries => {
+    let decoded = decode(entry);
+    if let Decoded::Good {
+        ignored_headers: n, ..
+    } = &decoded
+    {
+        *ignored_headers += n;
+    }
+    match decoded {
+        Decoded::Good {
+            id, event, meta, ..
+        } if attempt > max_retries => {
             records.push(DlqRecord {
                 original_id: Some(id),
                 event: event.to_json(),
@@ -106,7 +116,9 @@ pub(crate) fn classify(
             });
             None
         }
-        Decoded::Good { id, event, meta } => Some(Delivery {
+        Decoded::Good {
+            id, event, meta, ..
+        } => Some(Delivery {
             event,
             meta,
             attempt,
@@ -233,7 +245,7 @@ impl DlqEntry {
             failures: text("failures")
                 .and_then(|f| serde_json::from_str(&f).ok())
                 .unwrap_or_default(),
-            meta: read_meta(raw),
+            meta: read_meta(raw.id.as_str(), raw.fields.as_deref().unwrap_or_default()).0,
             consumer: text("consumer"),
             fields: text("fields"),
         }

@@ -21,6 +21,8 @@ pub struct RedisStats {
     pub dead_lettered: u64,
     /// Of those, entries that were not a valid event.
     pub malformed: u64,
+    /// Header fields of read entries left out: past a bound of `Headers`, or not UTF-8.
+    pub headers_ignored: u64,
     /// Connections re-established after a drop or a Redis restart (one per connection).
     pub reconnections: u64,
     /// Pending entries claimed from an idle consumer (or after a nack) and delivered again.
@@ -32,6 +34,8 @@ pub(crate) const ENQUEUED: &str = telemetry::ENQUEUED.name;
 pub(crate) const PULLED: &str = telemetry::PULLED.name;
 pub(crate) const ACKED: &str = telemetry::ACKED.name;
 pub(crate) const DEAD_LETTERED: &str = telemetry::DEAD_LETTERED.name;
+pub(crate) const MALFORMED: &str = telemetry::MALFORMED.name;
+pub(crate) const HEADERS_IGNORED: &str = telemetry::HEADERS_IGNORED.name;
 pub(crate) const RECONNECTIONS: &str = telemetry::RECONNECTIONS.name;
 pub(crate) const RECOVERED: &str = telemetry::RECOVERED.name;
 pub(crate) const PENDING: &str = telemetry::PENDING.name;
@@ -47,6 +51,7 @@ pub(crate) struct Counters {
     nacked: AtomicU64,
     dead_lettered: AtomicU64,
     malformed: AtomicU64,
+    headers_ignored: AtomicU64,
     reconnections: AtomicU64,
     recovered: AtomicU64,
 }
@@ -61,6 +66,7 @@ impl Counters {
             nacked: AtomicU64::new(0),
             dead_lettered: AtomicU64::new(0),
             malformed: AtomicU64::new(0),
+            headers_ignored: AtomicU64::new(0),
             reconnections: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
         }
@@ -92,7 +98,10 @@ impl Counters {
         self.bump(&self.dead_lettered, Some(DEAD_LETTERED), n);
     }
     pub(crate) fn malformed(&self, n: u64) {
-        self.bump(&self.malformed, None, n);
+        self.bump(&self.malformed, Some(MALFORMED), n);
+    }
+    pub(crate) fn headers_ignored(&self, n: u64) {
+        self.bump(&self.headers_ignored, Some(HEADERS_IGNORED), n);
     }
     pub(crate) fn reconnections(&self, n: u64) {
         self.bump(&self.reconnections, Some(RECONNECTIONS), n);
@@ -122,6 +131,7 @@ impl Counters {
             nacked: get(&self.nacked),
             dead_lettered: get(&self.dead_lettered),
             malformed: get(&self.malformed),
+            headers_ignored: get(&self.headers_ignored),
             reconnections: get(&self.reconnections),
             recovered: get(&self.recovered),
         }

@@ -1,87 +1,30 @@
-//! `rediss://` with the `tls` feature, against a private `redis-server` serving TLS with a
-//! throwaway CA made by `openssl`: trusted, the backend connects and an event goes round trip;
-//! untrusted, connecting is a typed error. Built only with `--features tls` (`.ci/run`'s
-//! `--all-features` pass).
+//! `rediss://` with the `tls` feature, against private `redis-server`s serving TLS with
+//! throwaway CAs made by `openssl` (tests/support/tls.rs): verification is on, a server signed
+//! by another CA or under another name is refused with a typed reason, and a client certificate
+//! (mutual TLS) can be given. Built only with `--features tls` (`.ci/run`'s `--all-features`
+//! pass).
 //!
-//! A `rediss://` URL trusts the system's roots, which `SSL_CERT_FILE` can name; setting it in
-//! this process would need `unsafe`, so the test runs this binary again with it set.
+//! Without [`TlsOptions`] a `rediss://` URL trusts the system's roots, which `SSL_CERT_FILE` can
+//! name; setting it in this process would need `unsafe`, so that test runs this binary again
+//! with it set.
 #![cfg(feature = "tls")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 
 mod support;
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use necro_backend_redis::{ConnectError, RedisBackend};
+use necro_backend_redis::{ConfigError, ConnectError, RedisBackend, TlsOptions, TlsRefusal};
 use necro_core::Backend;
-use support::{RedisServer, drain, event, ids, unique_key};
+use support::tls::TlsCerts;
+use support::{drain, event, ids, unique_key};
 
 /// The `rediss://` URL the child half connects to.
 const URL_VAR: &str = "NECRO_TLS_TEST_URL";
 /// `trusted` or `untrusted`: what the child half expects.
 const EXPECT_VAR: &str = "NECRO_TLS_TEST_EXPECT";
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA and a server certificate for `localhost` signed by it, in `dir`.
-fn make_certs(dir: &Path) {
-    std::fs::write(dir.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
-    let key = ["-newkey", "rsa:2048", "-nodes"];
-    openssl(
-        dir,
-        &[
-            &["req", "-x509", "-days", "1"][..],
-            &key,
-            &["-subj", "/CN=necro test CA"],
-            &["-keyout", "ca.key", "-out", "ca.crt"],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            &["req"][..],
-            &key,
-            &["-subj", "/CN=localhost"],
-            &["-keyout", "server.key", "-out", "server.csr"],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "ext.cnf",
-            "-out",
-            "server.crt",
-        ],
-    );
-}
 
 /// Runs the child half in a fresh process of this test binary; `ca` is the only root it trusts
 /// (`None`: an empty file, so the server's CA is unknown).
@@ -111,62 +54,16 @@ fn run_child(dir: &Path, url: &str, ca: Option<&Path>, expect: &str) {
 
 #[test]
 fn a_rediss_url_connects_over_tls_and_checks_the_certificate() {
-    if Command::new("openssl").arg("version").output().is_err() {
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true" || v == "1");
-        assert!(
-            !ci,
-            "CI=true and no openssl binary: failing instead of skipping"
-        );
-        eprintln!("SKIPPED: no openssl binary on PATH");
+    let Some(certs) = TlsCerts::make() else {
         return;
-    }
-    let dir = std::env::temp_dir().join(unique_key("tls").replace(':', "-"));
-    std::fs::create_dir_all(&dir).unwrap();
-    make_certs(&dir);
-    let cert = dir.join("server.crt");
-    let key = dir.join("server.key");
-    // Two free ports are picked apart from each other and released before the server binds
-    // them, so another process may take one first: a server that does not come up is tried
-    // again on new ports.
-    let mut last = String::new();
-    let mut started = None;
-    for _ in 0..3 {
-        let tls_port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port()
-            .to_string();
-        let Some(attempt) = RedisServer::try_start_with(
-            false,
-            &[
-                "--tls-port",
-                &tls_port,
-                "--tls-cert-file",
-                cert.to_str().unwrap(),
-                "--tls-key-file",
-                key.to_str().unwrap(),
-                "--tls-auth-clients",
-                "no",
-            ],
-        ) else {
-            return;
-        };
-        match attempt {
-            Ok(server) => {
-                started = Some((server, tls_port));
-                break;
-            }
-            Err(e) => last = e,
-        }
-    }
-    let Some((server, tls_port)) = started else {
-        panic!("no TLS redis-server came up in 3 tries: {last}");
+    };
+    let Some((server, tls_port)) = certs.start_server("no", &[]) else {
+        return;
     };
     let url = format!("rediss://localhost:{tls_port}");
-    run_child(&dir, &url, Some(&dir.join("ca.crt")), "trusted");
-    run_child(&dir, &url, None, "untrusted");
+    run_child(&certs.dir, &url, Some(&certs.ca()), "trusted");
+    run_child(&certs.dir, &url, None, "untrusted");
     drop(server);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The child half; run by the test above with `SSL_CERT_FILE` set.
@@ -184,11 +81,7 @@ async fn tls_child() {
     match std::env::var(EXPECT_VAR).as_deref() {
         Ok("trusted") => {
             let backend = connecting.expect("connects over TLS");
-            let sent = event(1);
-            backend.send(sent.clone()).await.unwrap();
-            let got = drain(&backend, 1, Duration::from_secs(5)).await;
-            assert_eq!(ids(&got), [sent.id()].into());
-            assert_eq!(got[0].event, sent);
+            round_trip(&backend).await;
         }
         Ok("untrusted") => {
             let Err(err) = connecting else {
@@ -197,11 +90,122 @@ async fn tls_child() {
             assert!(
                 matches!(
                     err,
-                    ConnectError::Connect { .. } | ConnectError::Timeout { .. }
+                    ConnectError::Tls {
+                        source: TlsRefusal::UnknownIssuer,
+                        ..
+                    }
                 ),
-                "{err}"
+                "{err:?}"
             );
         }
         other => panic!("unexpected {EXPECT_VAR}: {other:?}"),
     }
+}
+
+async fn round_trip(backend: &RedisBackend) {
+    let sent = event(1);
+    backend.send(sent.clone()).await.unwrap();
+    let got = drain(backend, 1, Duration::from_secs(5)).await;
+    assert_eq!(ids(&got), [sent.id()].into());
+    assert_eq!(got[0].event, sent);
+}
+
+async fn connect(url: &str, tls: TlsOptions) -> Result<RedisBackend, ConnectError> {
+    RedisBackend::builder(url)
+        .stream_key(unique_key("tls"))
+        .pool_size(1)
+        .block_timeout(Duration::from_millis(200))
+        .connect_timeout(Duration::from_secs(5))
+        .tls(tls)
+        .connect()
+        .await
+}
+
+fn refusal(result: Result<RedisBackend, ConnectError>) -> TlsRefusal {
+    match result {
+        Ok(_) => panic!("connected although it should have been refused"),
+        Err(ConnectError::Tls { source, url }) => {
+            assert!(url.starts_with("rediss://"), "{url}");
+            source
+        }
+        Err(other) => panic!("not a TLS refusal: {other:?} ({other})"),
+    }
+}
+
+/// A server that wants a client certificate (`tls-auth-clients yes`): with the CA file and the
+/// client certificate the backend connects; another CA, another name, no client certificate or
+/// one the server does not trust are each refused with their reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ca_file_name_check_and_mutual_tls() {
+    let Some(certs) = TlsCerts::make() else {
+        return;
+    };
+    let Some((server, port)) = certs.start_server("yes", &[]) else {
+        return;
+    };
+    let good = format!("rediss://localhost:{port}");
+    let ours = TlsOptions::new()
+        .ca_file(certs.ca())
+        .client_certificate(certs.client_cert(), certs.client_key());
+
+    let backend = connect(&good, ours.clone())
+        .await
+        .expect("mutual TLS connects");
+    round_trip(&backend).await;
+    backend.close().await.unwrap();
+
+    // Signed by a CA this client does not trust.
+    let other = TlsOptions::new()
+        .ca_file(certs.other_ca())
+        .client_certificate(certs.client_cert(), certs.client_key());
+    assert_eq!(
+        refusal(connect(&good, other).await),
+        TlsRefusal::UnknownIssuer
+    );
+
+    // The certificate names `localhost`, not `127.0.0.1`.
+    let by_ip = format!("rediss://127.0.0.1:{port}");
+    let err = refusal(connect(&by_ip, ours.clone()).await);
+    assert_eq!(err, TlsRefusal::NameMismatch);
+    assert!(err.to_string().contains("host name"), "{err}");
+
+    // No client certificate, or one signed by a CA the server does not trust.
+    let no_client = TlsOptions::new().ca_file(certs.ca());
+    assert_eq!(
+        refusal(connect(&good, no_client).await),
+        TlsRefusal::ClientCertificate
+    );
+    let stranger = TlsOptions::new()
+        .ca_file(certs.ca())
+        .client_certificate(certs.stranger_cert(), certs.stranger_key());
+    assert_eq!(
+        refusal(connect(&good, stranger).await),
+        TlsRefusal::ClientCertificate
+    );
+    drop(server);
+}
+
+#[test]
+fn unreadable_tls_files_are_build_errors() {
+    let missing = TlsOptions::new().ca_file("/nonexistent/necro-ca.crt");
+    let err = RedisBackend::builder("rediss://localhost:6380")
+        .tls(missing)
+        .build()
+        .unwrap_err();
+    assert!(matches!(err, ConfigError::Tls { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("/nonexistent/necro-ca.crt"),
+        "{err}"
+    );
+
+    let dir = std::env::temp_dir().join(unique_key("tls-empty").replace(':', "-"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    let err = RedisBackend::builder("rediss://localhost:6380")
+        .tls(TlsOptions::new().ca_file(&empty))
+        .build()
+        .unwrap_err();
+    assert!(err.to_string().contains("no PEM certificate"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

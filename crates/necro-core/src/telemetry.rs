@@ -292,6 +292,20 @@ pub mod redis {
         &["stream"],
         "Entries moved to the dead-letter stream.",
     );
+    /// Entries read from the stream that were not a valid event, dead-lettered as malformed
+    /// (also counted in [`DEAD_LETTERED`]).
+    pub const MALFORMED: MetricDef = MetricDef::counter(
+        "necro_redis_malformed_total",
+        &["stream"],
+        "Entries read from the stream that were not a valid event (dead-lettered as malformed).",
+    );
+    /// Header fields of read entries left out (past a bound of `Headers`, not UTF-8, or a bad
+    /// name or value); the event itself is still delivered.
+    pub const HEADERS_IGNORED: MetricDef = MetricDef::counter(
+        "necro_redis_header_fields_ignored_total",
+        &["stream"],
+        "Header fields of read entries left out: past a bound, not UTF-8, or a bad name or value.",
+    );
     /// Reconnections to Redis.
     pub const RECONNECTIONS: MetricDef = MetricDef::counter(
         "necro_redis_reconnections_total",
@@ -323,6 +337,8 @@ pub mod redis {
         PULLED,
         ACKED,
         DEAD_LETTERED,
+        MALFORMED,
+        HEADERS_IGNORED,
         RECONNECTIONS,
         RECOVERED,
         PENDING,

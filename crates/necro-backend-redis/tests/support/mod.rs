@@ -23,7 +23,9 @@ pub(crate) fn shared_url() -> String {
     std::env::var("NECRO_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned())
 }
 
-fn under_ci() -> bool {
+pub(crate) mod tls;
+
+pub(crate) fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
 }
 
