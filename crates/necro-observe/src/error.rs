@@ -42,4 +42,8 @@ pub enum ObserveError {
     /// Serving metrics needs a Tokio runtime, and none is running on this thread.
     #[error("serving metrics needs a running Tokio runtime")]
     NoRuntime(#[source] tokio::runtime::TryCurrentError),
+    /// An [`AdminToken`](crate::AdminToken) that is too short, too long or not visible
+    /// ASCII (the message does not repeat it).
+    #[error("an admin token must be 16 to 256 visible ASCII characters")]
+    InvalidAdminToken,
 }

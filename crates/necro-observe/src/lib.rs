@@ -54,13 +54,19 @@
 #![forbid(unsafe_code)]
 
 mod cap;
+mod dead_letters;
 mod describe;
 mod error;
+mod html;
 mod logs;
 mod metrics;
+mod page;
+mod server;
 mod snapshot;
+mod spark;
 mod view;
 
+pub use dead_letters::AdminToken;
 pub use error::ObserveError;
 pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, PlainLogs, init_json_logs};
 pub use metrics::{
