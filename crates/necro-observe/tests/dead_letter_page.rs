@@ -538,3 +538,45 @@ async fn every_response_carries_the_security_headers() {
     );
     assert!(!responses[0].body.contains("<script>"));
 }
+
+/// The warnings `serve` logs for `metrics`.
+fn warnings_of(metrics: Metrics) -> Vec<serde_json::Value> {
+    use tracing_subscriber::layer::SubscriberExt;
+    let capture = support::Capture::default();
+    let sink = capture.clone();
+    let (layer, _guard) = necro_observe::JsonLogs::new()
+        .filter("warn")
+        .writer(move || sink.clone())
+        .layer()
+        .unwrap();
+    let subscriber = tracing_subscriber::registry().with(layer);
+    let server = tracing::subscriber::with_default(subscriber, || {
+        let (_recorder, handle) = metrics.build();
+        metrics.serve(handle).unwrap()
+    });
+    drop(server);
+    capture.lines()
+}
+
+#[tokio::test]
+async fn a_listener_off_loopback_warns_what_it_exposes() {
+    let anywhere = SocketAddr::from(([0, 0, 0, 0], 0));
+    let lines = warnings_of(
+        Metrics::new()
+            .listen(anywhere)
+            .dead_letters(MemoryBackend::new())
+            .dead_letter_actions(AdminToken::new(TOKEN).unwrap()),
+    );
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    let message = lines[0]["message"].as_str().unwrap();
+    assert!(message.contains("not on loopback"), "{message}");
+    assert!(message.contains("replay and purge"), "{message}");
+    assert!(!message.contains(TOKEN), "{message}");
+    let plain = warnings_of(Metrics::new().listen(anywhere));
+    let message = plain[0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("/metrics and the live view are reachable"),
+        "{message}"
+    );
+    assert!(warnings_of(Metrics::new().listen(SocketAddr::from(([127, 0, 0, 1], 0)))).is_empty());
+}
