@@ -9,7 +9,7 @@ const STYLE: &str = r"
 @media (prefers-color-scheme: light){:root{--bg:#f6f8fa;--fg:#1f2328;--card:#fff;--muted:#656d76;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}}
 *{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
 header{display:flex;flex-wrap:wrap;gap:2px 16px;justify-content:space-between;align-items:baseline;padding:12px 20px;border-bottom:1px solid var(--card)}
-header h1{margin:0;font-size:20px}header h1 span{color:var(--accent)}main{padding:12px 20px}
+header h1{margin:0;font-size:20px}header h1 span{color:var(--accent)}main{padding:12px 20px}.below{padding:0 20px 12px}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(170px,100%),1fr));gap:12px}
 .card{background:var(--card);border-radius:8px;padding:10px 14px;min-width:0}.card h2{margin:0;font-size:12px;text-transform:uppercase;color:var(--muted)}
 .card p{margin:2px 0;color:var(--muted)}.card .big{font-size:28px;font-weight:600;color:var(--fg);overflow-wrap:anywhere}
@@ -28,8 +28,8 @@ td.name,th:first-child{text-align:left;font-family:ui-monospace,monospace}td.nam
 .spark .grid{stroke:var(--muted);stroke-opacity:.4;stroke-dasharray:4 4}.spark .floor{stroke:var(--muted);stroke-opacity:.4}
 .spark .area{fill:currentColor;fill-opacity:.15;stroke:none}
 #dead-letter-queue form{margin:6px 0}#dead-letter-queue input,#dead-letter-queue select,#dead-letter-queue button{font:inherit}
-td.reason{text-align:left;overflow-wrap:anywhere;min-width:12em}td.payload{text-align:left;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:12px}
-@media (max-width:600px){header,main{padding-left:10px;padding-right:10px}th,td{padding:4px 6px}.card .big{font-size:24px}}
+#dead-letters th,#dead-letters td{text-align:left}td.reason{overflow-wrap:anywhere;min-width:12em}td.payload{text-align:left;overflow-wrap:anywhere;font-family:ui-monospace,monospace;font-size:12px}
+@media (max-width:600px){header,main,.below{padding-left:10px;padding-right:10px}th,td{padding:4px 6px}.card .big{font-size:24px}}
 ";
 
 /// The script that refreshes the live part every 2 s, served as `/live.js` (the page's
@@ -64,6 +64,8 @@ pub(crate) fn page(view: &View, dead_letters: Option<&str>) -> String {
 <main id="live">{}</main>{}<script src="/live.js"></script></body></html>
 "#,
         fragment(view),
-        dead_letters.map_or(String::new(), |d| format!("<main>{d}</main>")),
+        dead_letters.map_or(String::new(), |d| format!(
+            r#"<div class="below">{d}</div>"#
+        )),
     )
 }

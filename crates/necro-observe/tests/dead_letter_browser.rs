@@ -97,7 +97,7 @@ impl Driver {
 async fn session(driver: &Driver, chromium: &str, profile: &std::path::Path) -> Client {
     let mut args: Vec<String> = HEADLESS_FLAGS.iter().map(|s| (*s).to_owned()).collect();
     args.push(format!("--user-data-dir={}", profile.display()));
-    args.push("--window-size=1200,900".to_owned());
+    args.push("--window-size=1200,1400".to_owned());
     let caps = serde_json::json!({
         "browserName": "chrome",
         "goog:chromeOptions": { "binary": chromium, "args": args },
@@ -165,6 +165,11 @@ async fn scenario(
     (pay, refund): (String, String),
 ) {
     step("open page", client.goto(&server.url())).await;
+    let section = step("section", client.find(Locator::Id("dead-letter-queue"))).await;
+    let png = step("screenshot", section.screenshot()).await;
+    let shot = scratch_dir("dead_letter_browser_shot").join("dead_letters.png");
+    std::fs::write(&shot, png).unwrap();
+    eprintln!("screenshot: {}", shot.display());
     assert_eq!(
         rows(client).await,
         [refund.clone(), pay.clone()],
