@@ -1,6 +1,7 @@
 //! The live view in headless Chromium at 400 px wide (a phone): the page does not scroll
 //! sideways, and a screenshot is taken to look at. Runs when `/usr/bin/chromium` exists;
 //! under `CI=true` a missing browser is a failure, not a skip.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Test helpers: a panic fails the test.
 mod support;
 
 use std::net::SocketAddr;
