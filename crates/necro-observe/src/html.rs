@@ -23,3 +23,14 @@ pub(crate) fn clip(text: &str, max: usize) -> String {
         None => text.to_owned(),
     }
 }
+
+/// A number as the page shows it: whole numbers without decimals, others with two.
+pub(crate) fn num(v: f64) -> String {
+    // An empty f64 sum is -0.0; show it as 0.
+    let v = if v == 0.0 { 0.0 } else { v };
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}

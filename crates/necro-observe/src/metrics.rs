@@ -21,8 +21,9 @@ use crate::cap::{CapLabels, CapLabelsLayer};
 use crate::dead_letters::{AdminToken, Settings, Shared, Source};
 use crate::describe::describe_all;
 use crate::error::ObserveError;
+use crate::handle::{MetricsHandle, Samples};
 use crate::server::{State, accept_loop};
-use crate::snapshot::{self, Snapshot, SnapshotHandle, Window};
+use crate::snapshot::{self, Window};
 use crate::view;
 
 /// The default metrics address: loopback only, port 9464.
@@ -227,43 +228,6 @@ impl Recorder for MetricsRecorder {
         self.0.register_histogram(key, metadata)
     }
 }
-
-/// Reads what a [`MetricsRecorder`] recorded: the Prometheus text, and the values the live
-/// view shows.
-#[derive(Debug, Clone)]
-pub struct MetricsHandle {
-    prometheus: PrometheusHandle,
-    snapshot: SnapshotHandle,
-}
-
-impl MetricsHandle {
-    /// The Prometheus recorder's handle.
-    #[must_use]
-    pub fn prometheus(&self) -> &PrometheusHandle {
-        &self.prometheus
-    }
-
-    /// The Prometheus text `/metrics` serves.
-    #[must_use]
-    pub fn render(&self) -> String {
-        self.prometheus.render()
-    }
-
-    /// What the live view shows now.
-    pub(crate) fn snapshot(&self) -> Snapshot {
-        self.snapshot.snapshot()
-    }
-
-    /// Upkeep for both recorders: moves recorded histogram samples into their histograms and
-    /// summaries.
-    fn upkeep(&self) {
-        self.prometheus.run_upkeep();
-        self.snapshot.upkeep();
-    }
-}
-
-/// Per-second totals of processed events, for the live view's throughput.
-pub(crate) type Samples = Arc<Mutex<VecDeque<f64>>>;
 
 fn serve_on(
     runtime: &tokio::runtime::Handle,

@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use crate::dead_letters::action::{self, Action, Outcome};
 use crate::dead_letters::query::PageQuery;
 use crate::dead_letters::{Shared, render};
-use crate::metrics::{MetricsHandle, Samples};
+use crate::handle::{MetricsHandle, Samples};
 use crate::{page, view};
 
 /// The Content-Security-Policy of every response: nothing but what the page itself uses

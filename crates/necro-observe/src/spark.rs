@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::view::num;
+use crate::html::num;
 
 /// The throughput chart's vertical scale: logarithmic, `log10(1 + rate)`, from 0 events/s
 /// at the floor to [`Scale::top`] at the top. A linear scale sized to the peak flattens a

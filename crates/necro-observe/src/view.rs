@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use necro_core::telemetry::{memory, redis, spine};
 
-use crate::html::esc;
+use crate::html::{esc, num};
 use crate::snapshot::{Snapshot, label};
 use crate::spark::sparkline;
 
@@ -118,16 +118,6 @@ fn organ_row<'r>(
     key: &metrics::Key,
 ) -> Option<&'r mut OrganRow> {
     label(key, "organ").map(|organ| rows.entry(organ.to_owned()).or_default())
-}
-
-pub(crate) fn num(v: f64) -> String {
-    // An empty f64 sum is -0.0; show it as 0.
-    let v = if v == 0.0 { 0.0 } else { v };
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
 }
 
 fn ms(v: Option<f64>) -> String {
