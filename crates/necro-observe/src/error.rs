@@ -65,4 +65,8 @@ pub enum ObserveError {
         "unsupported OTLP endpoint {0:?}: only plain http:// is supported (relay through a local collector for https)"
     )]
     UnsupportedEndpoint(String),
+    /// An [`AdminToken`](crate::AdminToken) that is too short, too long or not visible
+    /// ASCII (the message does not repeat it).
+    #[error("an admin token must be 16 to 256 visible ASCII characters")]
+    InvalidAdminToken,
 }

@@ -54,20 +54,28 @@
 #![forbid(unsafe_code)]
 
 mod cap;
+mod dead_letters;
 mod describe;
 mod error;
+mod handle;
+mod html;
 mod logs;
 mod metrics;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod page;
+mod server;
 mod snapshot;
+mod spark;
 mod view;
 
+pub use dead_letters::AdminToken;
 pub use error::ObserveError;
+pub use handle::MetricsHandle;
 pub use logs::{DEFAULT_FILTER, JsonLogs, LogGuard, PAYLOAD_FIELD, PlainLogs, init_json_logs};
 pub use metrics::{
-    DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, DURATION_BUCKETS, Metrics, MetricsHandle,
-    MetricsRecorder, MetricsServer,
+    DEFAULT_ADDR, DEFAULT_MAX_EVENT_TYPES, DURATION_BUCKETS, Metrics, MetricsRecorder,
+    MetricsServer,
 };
 pub use metrics_exporter_prometheus::PrometheusHandle;
 #[cfg(feature = "otel")]

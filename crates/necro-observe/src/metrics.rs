@@ -6,25 +6,24 @@
 //! (which the page reads).
 
 use std::collections::VecDeque;
-use std::convert::Infallible;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use http_body_util::Full;
-use hyper::body::{Bytes, Incoming};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
 use metrics_exporter_prometheus::PrometheusHandle;
 use metrics_util::layers::{Fanout, FanoutBuilder, Stack};
 use tokio::task::JoinHandle;
 
+use necro_core::DeadLetterQueue;
+
 use crate::cap::{CapLabels, CapLabelsLayer};
+use crate::dead_letters::{AdminToken, Settings, Shared, Source};
 use crate::describe::describe_all;
 use crate::error::ObserveError;
-use crate::snapshot::{self, SnapshotHandle, Window};
+use crate::handle::{MetricsHandle, Samples};
+use crate::server::{State, accept_loop};
+use crate::snapshot::{self, Window};
 use crate::view;
 
 /// The default metrics address: loopback only, port 9464.
@@ -58,6 +57,7 @@ pub struct Metrics {
     upkeep: Duration,
     max_event_types: usize,
     window: Window,
+    dead_letters: Settings,
 }
 
 impl Default for Metrics {
@@ -75,7 +75,35 @@ impl Metrics {
             upkeep: Duration::from_secs(5),
             max_event_types: DEFAULT_MAX_EVENT_TYPES,
             window: Window::DEFAULT,
+            dead_letters: Settings::default(),
         }
+    }
+
+    /// Adds a dead-letter section to the live page, read from `queue` (any
+    /// [`DeadLetterQueue`]: a backend, an `Arc` of one, a `BoxBackend`): the count, the newest
+    /// entries 20 a page, filters by organ, kind and event type. Read-only unless
+    /// [`Metrics::dead_letter_actions`] is set; payloads hidden unless
+    /// [`Metrics::show_payloads`]. Without it the page has no such section. A queue can also
+    /// be attached once the server runs ([`MetricsServer::attach_dead_letters`]).
+    pub fn dead_letters(mut self, queue: impl DeadLetterQueue) -> Self {
+        self.dead_letters.source = Some(Source::new(queue));
+        self
+    }
+
+    /// Whether the dead-letter section shows each letter's payload (off by default: payloads
+    /// often carry personal data, as in [`JsonLogs::log_payloads`](crate::JsonLogs::log_payloads)).
+    pub fn show_payloads(mut self, show: bool) -> Self {
+        self.dead_letters.show_payloads = show;
+        self
+    }
+
+    /// Enables the dead-letter section's actions — replay and purge, of one entry or a
+    /// selection — for requests that carry `token` (`POST /dead-letters/replay` and
+    /// `POST /dead-letters/purge`; see [`AdminToken`]). Off by default: the section is
+    /// read-only and those paths answer 403.
+    pub fn dead_letter_actions(mut self, token: AdminToken) -> Self {
+        self.dead_letters.admin = Some(token);
+        self
     }
 
     /// At most `max` distinct `event_type` label values; later event types are recorded as
@@ -146,7 +174,7 @@ impl Metrics {
         metrics::set_global_recorder(recorder)
             .map_err(|_| ObserveError::RecorderAlreadyInstalled)?;
         describe_all();
-        serve_on(&runtime, listener, handle, self.upkeep)
+        serve_on(&runtime, listener, handle, self.upkeep, self.dead_letters)
     }
 
     /// Serves a recorder of [`Metrics::build`] the caller installed itself, through its
@@ -157,7 +185,7 @@ impl Metrics {
     pub fn serve(self, handle: MetricsHandle) -> Result<MetricsServer, ObserveError> {
         let runtime = tokio::runtime::Handle::try_current().map_err(ObserveError::NoRuntime)?;
         let listener = bind(self.addr)?;
-        serve_on(&runtime, listener, handle, self.upkeep)
+        serve_on(&runtime, listener, handle, self.upkeep, self.dead_letters)
     }
 }
 
@@ -201,43 +229,12 @@ impl Recorder for MetricsRecorder {
     }
 }
 
-/// Reads what a [`MetricsRecorder`] recorded: the Prometheus text, and the values the live
-/// view shows.
-#[derive(Debug, Clone)]
-pub struct MetricsHandle {
-    prometheus: PrometheusHandle,
-    snapshot: SnapshotHandle,
-}
-
-impl MetricsHandle {
-    /// The Prometheus recorder's handle.
-    #[must_use]
-    pub fn prometheus(&self) -> &PrometheusHandle {
-        &self.prometheus
-    }
-
-    /// The Prometheus text `/metrics` serves.
-    #[must_use]
-    pub fn render(&self) -> String {
-        self.prometheus.render()
-    }
-
-    /// Upkeep for both recorders: moves recorded histogram samples into their histograms and
-    /// summaries.
-    fn upkeep(&self) {
-        self.prometheus.run_upkeep();
-        self.snapshot.upkeep();
-    }
-}
-
-/// Per-second totals of processed events, for the live view's throughput.
-type Samples = Arc<Mutex<VecDeque<f64>>>;
-
 fn serve_on(
     runtime: &tokio::runtime::Handle,
     listener: std::net::TcpListener,
     handle: MetricsHandle,
     upkeep: Duration,
+    dead_letters: Settings,
 ) -> Result<MetricsServer, ObserveError> {
     let local_addr = listener.local_addr().map_err(|source| ObserveError::Bind {
         addr: DEFAULT_ADDR,
@@ -250,18 +247,45 @@ fn serve_on(
             source,
         })?
     };
+    if !local_addr.ip().is_loopback() {
+        warn_exposed(local_addr, &dead_letters);
+    }
     let samples: Samples = Arc::new(Mutex::new(VecDeque::with_capacity(SAMPLES)));
+    let dead_letters = Arc::new(Shared::new(dead_letters));
     let state = Arc::new(State {
         handle: handle.clone(),
         samples: Arc::clone(&samples),
+        dead_letters: Arc::clone(&dead_letters),
     });
     let sampler = runtime.spawn(sample_and_upkeep(handle.clone(), samples, upkeep));
     let server = runtime.spawn(accept_loop(listener, state));
     Ok(MetricsServer {
         local_addr,
         handle: handle.prometheus,
+        dead_letters,
         tasks: vec![sampler, server],
     })
+}
+
+/// The warning for a listener other hosts can reach: it names what they can see and do.
+fn warn_exposed(addr: SocketAddr, dead_letters: &Settings) {
+    let exposed = match (&dead_letters.source, &dead_letters.admin) {
+        (None, _) => "/metrics and the live view",
+        (Some(_), None) => "/metrics, the live view and its dead-letter section (read-only)",
+        (Some(_), Some(_)) => {
+            "/metrics, the live view and its dead-letter section with replay and purge (admin token)"
+        }
+    };
+    let payloads = if dead_letters.show_payloads && dead_letters.source.is_some() {
+        ", payloads shown"
+    } else {
+        ""
+    };
+    tracing::warn!(
+        target: "necro_observe",
+        %addr,
+        "the metrics listener is not on loopback: {exposed}{payloads} are reachable from other hosts"
+    );
 }
 
 async fn sample_and_upkeep(handle: MetricsHandle, samples: Samples, upkeep: Duration) {
@@ -284,87 +308,13 @@ async fn sample_and_upkeep(handle: MetricsHandle, samples: Samples, upkeep: Dura
     }
 }
 
-struct State {
-    handle: MetricsHandle,
-    samples: Samples,
-}
-
-async fn accept_loop(listener: tokio::net::TcpListener, state: Arc<State>) {
-    loop {
-        let Ok((stream, _peer)) = listener.accept().await else {
-            // Out of file descriptors or similar: back off instead of spinning.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            continue;
-        };
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                let state = Arc::clone(&state);
-                async move { Ok::<_, Infallible>(route(&state, &req)) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
-}
-
-fn route(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        return respond(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "text/plain",
-            "method not allowed\n".into(),
-        );
-    }
-    match req.uri().path() {
-        "/metrics" => respond(
-            StatusCode::OK,
-            "text/plain; version=0.0.4; charset=utf-8",
-            state.handle.render(),
-        ),
-        "/" => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            view::page(&current(state)),
-        ),
-        "/view" => respond(
-            StatusCode::OK,
-            "text/html; charset=utf-8",
-            view::fragment(&current(state)),
-        ),
-        _ => respond(StatusCode::NOT_FOUND, "text/plain", "not found\n".into()),
-    }
-}
-
-fn current(state: &State) -> view::View {
-    let snapshot = state.handle.snapshot.snapshot();
-    let samples: Vec<f64> = state
-        .samples
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .iter()
-        .copied()
-        .collect();
-    view::View::new(snapshot, &samples)
-}
-
-fn respond(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut res = Response::new(Full::new(Bytes::from(body)));
-    *res.status_mut() = status;
-    res.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    res.headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    res
-}
-
 /// A running metrics endpoint. Dropping it stops the server and the upkeep task (the
 /// global recorder stays installed: `metrics` has no way to remove it).
 #[derive(Debug)]
 pub struct MetricsServer {
     local_addr: SocketAddr,
     handle: PrometheusHandle,
+    dead_letters: Arc<Shared>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -385,6 +335,15 @@ impl MetricsServer {
     #[must_use]
     pub fn handle(&self) -> &PrometheusHandle {
         &self.handle
+    }
+
+    /// Gives the live page a dead-letter section read from `queue`, as
+    /// [`Metrics::dead_letters`] does, for a queue that exists only once the server runs
+    /// (an application that installs metrics before it connects its backend). Replaces a
+    /// queue given before; the builder's [`Metrics::show_payloads`] and
+    /// [`Metrics::dead_letter_actions`] apply.
+    pub fn attach_dead_letters(&self, queue: impl DeadLetterQueue) {
+        self.dead_letters.attach(Source::new(queue));
     }
 }
 

@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use necro_core::telemetry::{memory, redis, spine};
 
+use crate::html::{esc, num};
 use crate::snapshot::{Snapshot, label};
+use crate::spark::sparkline;
 
 // The metrics the page reads, by their names in the contract (`necro_core::telemetry`).
 /// The counter the throughput is computed from.
@@ -118,31 +120,6 @@ fn organ_row<'r>(
     label(key, "organ").map(|organ| rows.entry(organ.to_owned()).or_default())
 }
 
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn num(v: f64) -> String {
-    // An empty f64 sum is -0.0; show it as 0.
-    let v = if v == 0.0 { 0.0 } else { v };
-    if v.fract() == 0.0 && v.abs() < 1e15 {
-        format!("{v:.0}")
-    } else {
-        format!("{v:.2}")
-    }
-}
-
 fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "–".to_owned(), |s| format!("{:.3}", s * 1000.0))
 }
@@ -156,126 +133,6 @@ fn circuit(state: Option<f64>) -> (&'static str, &'static str) {
         Some(s) if s < 1.5 => ("open", "bad"),
         Some(_) => ("half-open", "warn"),
     }
-}
-
-/// The throughput chart's vertical scale: logarithmic, `log10(1 + rate)`, from 0 events/s
-/// at the floor to [`Scale::top`] at the top. A linear scale sized to the peak flattens a
-/// steady rate to the floor after one burst (50,000/s once, then 200/s, draws the steady
-/// part 0.4 % high); on this one the steady part sits half way up.
-#[derive(Debug, Clone, Copy)]
-struct Scale {
-    /// The rate at the top: the smallest of 1, 2, 5 × 10ⁿ events/s at or above the peak.
-    top: f64,
-}
-
-impl Scale {
-    fn new(peak: f64) -> Self {
-        Self {
-            top: nice_at_least(peak.max(1.0)),
-        }
-    }
-
-    /// Height of `rate` as a fraction of the chart's: 0 at the floor, 1 at the top.
-    fn height(self, rate: f64) -> f64 {
-        ((1.0 + rate.max(0.0)).log10() / (1.0 + self.top).log10()).clamp(0.0, 1.0)
-    }
-
-    /// A round rate near half way up, for the middle gridline.
-    fn mid(self) -> f64 {
-        nice_nearest((1.0 + self.top).sqrt() - 1.0)
-    }
-}
-
-/// 1, 2 and 5 × 10ⁿ: the round numbers a scale is labelled with.
-fn nice_candidates(v: f64) -> impl Iterator<Item = f64> {
-    let exp = v.log10().floor() as i32;
-    (exp - 1..=exp + 1).flat_map(|e| [1.0, 2.0, 5.0].map(|m| m * 10f64.powi(e)))
-}
-
-/// The smallest round number at or above `v` (> 0).
-fn nice_at_least(v: f64) -> f64 {
-    nice_candidates(v)
-        .find(|c| *c >= v * (1.0 - 1e-9))
-        .unwrap_or(v)
-}
-
-/// The round number closest to `v` (> 0) on a log scale.
-fn nice_nearest(v: f64) -> f64 {
-    nice_candidates(v)
-        .min_by(|a, b| (a / v).ln().abs().total_cmp(&(b / v).ln().abs()))
-        .unwrap_or(v)
-}
-
-/// A scale label: `200/s`, `50k/s`, `1M/s`, `0.5/s`.
-fn rate_label(v: f64) -> String {
-    let (n, unit) = if v >= 1e6 {
-        (v / 1e6, "M")
-    } else if v >= 1e3 {
-        (v / 1e3, "k")
-    } else {
-        (v, "")
-    };
-    // Round to 3 significant digits: the labels are round numbers, minus float noise.
-    let n = format!("{n:.3}");
-    let n = n.trim_end_matches('0').trim_end_matches('.');
-    format!("{n}{unit}/s")
-}
-
-/// The chart's drawing box, in SVG user units; the SVG is stretched over its whole CSS box
-/// (`preserveAspectRatio="none"`), lines keep their width (`non-scaling-stroke`).
-const SPARK_W: f64 = 600.0;
-const SPARK_H: f64 = 60.0;
-/// Room above the top and below the floor, so the line is not cut in half at either.
-const SPARK_PAD: f64 = 2.0;
-
-/// The y coordinate of a height fraction, and the same as a CSS `bottom` percentage.
-fn spark_y(height: f64) -> (f64, f64) {
-    let up = SPARK_PAD + height * (SPARK_H - 2.0 * SPARK_PAD);
-    (SPARK_H - up, up / SPARK_H * 100.0)
-}
-
-/// The throughput chart: a note naming the scale, the peak and the last second's rate,
-/// then a labelled scale (top, a middle gridline, 0) beside the line.
-fn sparkline(history: &[f64]) -> String {
-    let (w, h) = (SPARK_W, SPARK_H);
-    let peak = history.iter().copied().fold(0.0_f64, f64::max);
-    let scale = Scale::new(peak);
-    let mid = scale.mid();
-    let (mid_y, mid_bottom) = spark_y(scale.height(mid));
-    let (top_y, _) = spark_y(1.0);
-    let (floor_y, _) = spark_y(0.0);
-    let mut svg = format!(
-        r#"<svg class="spark" viewBox="0 0 {w} {h}" preserveAspectRatio="none" role="img" aria-label="throughput history, log scale, peak {peak} events/s"><line class="grid" x1="0" y1="{top_y}" x2="{w}" y2="{top_y}" vector-effect="non-scaling-stroke"/><line class="grid" x1="0" y1="{mid_y:.1}" x2="{w}" y2="{mid_y:.1}" vector-effect="non-scaling-stroke"/><line class="floor" x1="0" y1="{floor_y}" x2="{w}" y2="{floor_y}" vector-effect="non-scaling-stroke"/>"#,
-        peak = num(peak),
-    );
-    if !history.is_empty() {
-        // One sample is drawn as a flat line over the whole width.
-        let last = history.len().max(2) - 1;
-        let step = w / last as f64;
-        let mut points = String::new();
-        for i in 0..=last {
-            let v = history[i.min(history.len() - 1)];
-            let _ = write!(
-                points,
-                "{:.1},{:.1} ",
-                i as f64 * step,
-                spark_y(scale.height(v)).0
-            );
-        }
-        let points = points.trim_end();
-        let _ = write!(
-            svg,
-            r#"<polygon class="area" points="0,{floor_y} {points} {w},{floor_y}"/><polyline fill="none" stroke="currentColor" stroke-width="2" vector-effect="non-scaling-stroke" points="{points}"/>"#
-        );
-    }
-    svg.push_str("</svg>");
-    format!(
-        r#"<p class="note">events/s on a log scale, so one burst does not flatten the steady rate · peak {peak}/s · now {now}/s</p><div class="chart"><div class="axis" aria-hidden="true"><span class="scale-top">{top}</span><span class="scale-mid" style="bottom:{mid_bottom:.1}%">{mid}</span><span class="scale-zero">0</span></div>{svg}</div>"#,
-        top = rate_label(scale.top),
-        mid = rate_label(mid),
-        peak = num(peak),
-        now = num(history.last().copied().unwrap_or(0.0)),
-    )
 }
 
 /// The refreshing part of the page.
@@ -439,59 +296,6 @@ pub(crate) fn fragment(view: &View) -> String {
         o.push_str("</tbody></table></div></section>");
     }
     o
-}
-
-/// Narrow screens: the cards reflow, the two-column section stacks, tables too wide for
-/// the screen scroll inside their own box, so the page never scrolls sideways.
-const STYLE: &str = r"
-:root{color-scheme:light dark;--bg:#101418;--fg:#e6e6e6;--card:#1b2128;--muted:#8a949e;--ok:#3fb950;--bad:#f85149;--warn:#d29922;--accent:#8b5cf6}
-@media (prefers-color-scheme: light){:root{--bg:#f6f8fa;--fg:#1f2328;--card:#fff;--muted:#656d76;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}}
-*{box-sizing:border-box}body{margin:0;font:14px/1.4 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
-header{display:flex;flex-wrap:wrap;gap:2px 16px;justify-content:space-between;align-items:baseline;padding:12px 20px;border-bottom:1px solid var(--card)}
-header h1{margin:0;font-size:20px}header h1 span{color:var(--accent)}main{padding:12px 20px}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(170px,100%),1fr));gap:12px}
-.card{background:var(--card);border-radius:8px;padding:10px 14px;min-width:0}.card h2{margin:0;font-size:12px;text-transform:uppercase;color:var(--muted)}
-.card p{margin:2px 0;color:var(--muted)}.card .big{font-size:28px;font-weight:600;color:var(--fg);overflow-wrap:anywhere}
-h2{font-size:15px;margin:18px 0 6px}.note{margin:4px 0;font-size:12px;color:var(--muted)}
-.scroll{overflow-x:auto;max-width:100%;background:var(--card);border-radius:8px}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:right;padding:5px 10px;border-bottom:1px solid var(--bg)}th{color:var(--muted);font-weight:500}
-td.name,th:first-child{text-align:left;font-family:ui-monospace,monospace}td.name{overflow-wrap:anywhere;min-width:6em}
-.ok{color:var(--ok)}.bad{color:var(--bad)!important}.warn{color:var(--warn)!important}.muted{color:var(--muted)}
-.two{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(280px,100%),1fr));gap:0 12px}.two>div{min-width:0}
-.chart{display:flex;gap:6px;height:80px}
-.axis{position:relative;flex:none;width:4.5em;font-size:11px;color:var(--muted)}
-.axis span{position:absolute;right:0;line-height:1;transform:translateY(50%)}
-.axis .scale-top{top:0;transform:none}.axis .scale-zero{bottom:0;transform:none}
-.spark{display:block;flex:1;min-width:0;height:100%;color:var(--accent);background:var(--card);border-radius:8px}
-.spark .grid{stroke:var(--muted);stroke-opacity:.4;stroke-dasharray:4 4}.spark .floor{stroke:var(--muted);stroke-opacity:.4}
-.spark .area{fill:currentColor;fill-opacity:.15;stroke:none}
-@media (max-width:600px){header,main{padding-left:10px;padding-right:10px}th,td{padding:4px 6px}.card .big{font-size:24px}}
-";
-
-const SCRIPT: &str = r"
-(function(){
-  var main=document.getElementById('live'),stamp=document.getElementById('updated');
-  function tick(){
-    fetch('/view',{cache:'no-store'}).then(function(r){if(!r.ok)throw r;return r.text();})
-      .then(function(t){main.innerHTML=t;stamp.textContent='updated '+new Date().toLocaleTimeString();stamp.className='ok';})
-      .catch(function(){stamp.textContent='endpoint unreachable';stamp.className='bad';});
-  }
-  setInterval(tick,2000);
-})();
-";
-
-/// The whole page: the fragment, rendered now, plus the script that refreshes it.
-pub(crate) fn page(view: &View) -> String {
-    format!(
-        r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>NecroStack live view</title><noscript><meta http-equiv="refresh" content="5"></noscript><style>{STYLE}</style></head>
-<body><header><h1><span>NecroStack</span> live view</h1><small id="updated" class="muted">refreshes every 2 s · Prometheus text at <a href="/metrics">/metrics</a></small></header>
-<main id="live">{}</main><script>{SCRIPT}</script></body></html>
-"#,
-        fragment(view)
-    )
 }
 
 #[cfg(test)]

@@ -31,3 +31,18 @@ fn metrics_count_the_channels() {
     }
     assert!(example.interrupt().0.success());
 }
+
+#[test]
+fn the_live_page_lists_the_dead_letters_read_only() {
+    let example = ServingExample::start(BIN, &["--fast"]);
+    let (status, html) = example.get("/");
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"id="dead-letter-queue""#), "{html}");
+    assert!(html.contains("<tr data-dlq-id="), "{html}");
+    // Without NECRO_ADMIN_TOKEN: read-only, no action form.
+    assert!(
+        html.contains("read-only") && !html.contains("dlq-actions"),
+        "{html}"
+    );
+    assert!(example.interrupt().0.success());
+}

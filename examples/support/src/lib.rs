@@ -23,7 +23,7 @@ mod observe;
 mod progress;
 pub mod shell;
 
-pub use observe::{ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
+pub use observe::{ADMIN_TOKEN_ENV, ObserveArgs, ObserveGuard, PLAIN_DEFAULT_FILTER};
 pub use progress::Progress;
 
 use std::future::Future;
@@ -234,6 +234,7 @@ impl ExampleBackend {
         observe: &ObserveGuard,
         body: impl Future<Output = Result<T, BoxError>>,
     ) -> Result<T, BoxError> {
+        observe.attach_dead_letters(&self.backend);
         let result = until_shutdown(Box::pin(body)).await;
         if result.is_ok() {
             observe.serve_until_shutdown().await;

@@ -4,7 +4,8 @@
 use std::net::SocketAddr;
 
 use necro_observe::{
-    JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, Otel, OtelGuard, PlainLogs,
+    AdminToken, JsonLogs, LogGuard, Metrics, MetricsServer, ObserveError, Otel, OtelGuard,
+    PlainLogs,
 };
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -14,6 +15,11 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// client's own warnings (internal bookkeeping, such as quitting a client that never
 /// connected) are left out; NecroStack reports what matters of them itself.
 pub const PLAIN_DEFAULT_FILTER: &str = "warn,fred=error";
+
+/// The environment variable that, when set, enables the live page's dead-letter actions
+/// (replay, purge) with its value as the admin token (16 to 256 visible ASCII characters).
+/// Unset: the page's dead-letter section is read-only.
+pub const ADMIN_TOKEN_ENV: &str = "NECRO_ADMIN_TOKEN";
 
 /// `--json-logs`, `--metrics-addr ADDR` and `--otlp-endpoint URL`, flattened into each
 /// example's command line.
@@ -40,7 +46,8 @@ pub struct ObserveArgs {
     pub json_logs: bool,
     /// Serve Prometheus text at http://ADDR/metrics and the live view at http://ADDR/
     /// (HOST:PORT, e.g. 127.0.0.1:9464 or localhost:9464; port 0 picks a free one); after the run, keep serving until
-    /// Ctrl-C or SIGTERM.
+    /// Ctrl-C or SIGTERM. The page lists the backend's dead letters, read-only unless
+    /// NECRO_ADMIN_TOKEN is set (then replay and purge need that token).
     #[arg(long, value_name = "ADDR", value_parser = parse_addr)]
     pub metrics_addr: Option<SocketAddr>,
     /// Export traces (one per event chain) over OTLP/HTTP to the collector at this base URL
@@ -69,8 +76,9 @@ impl ObserveArgs {
     /// runtime, and keep the guard until the end.
     ///
     /// # Errors
-    /// A log subscriber or metrics recorder already installed, an invalid `RUST_LOG`, or a
-    /// metrics address that cannot be bound (for instance one already in use).
+    /// A log subscriber or metrics recorder already installed, an invalid `RUST_LOG`, a
+    /// metrics address that cannot be bound (for instance one already in use), or an
+    /// invalid [`ADMIN_TOKEN_ENV`].
     pub fn install(&self) -> Result<ObserveGuard, ObserveError> {
         let (log_layer, logs) = if self.json_logs {
             JsonLogs::new().layer()?
@@ -95,7 +103,16 @@ impl ObserveArgs {
             .try_init()
             .map_err(ObserveError::SubscriberAlreadyInstalled)?;
         let metrics = match self.metrics_addr {
-            Some(addr) => Some(Metrics::new().listen(addr).install()?),
+            Some(addr) => {
+                let mut metrics = Metrics::new().listen(addr);
+                if let Some(token) = std::env::var_os(ADMIN_TOKEN_ENV) {
+                    let token = token
+                        .into_string()
+                        .map_err(|_| ObserveError::InvalidAdminToken)?;
+                    metrics = metrics.dead_letter_actions(AdminToken::new(token)?);
+                }
+                Some(metrics.install()?)
+            }
             None => None,
         };
         Ok(ObserveGuard {
@@ -129,6 +146,14 @@ impl ObserveGuard {
     #[must_use]
     pub fn metrics_url(&self) -> Option<String> {
         self.metrics.as_ref().map(MetricsServer::url)
+    }
+
+    /// Gives the live page (when `--metrics-addr` was given) the backend's dead letters:
+    /// read-only, or with replay and purge when [`ADMIN_TOKEN_ENV`] is set.
+    pub fn attach_dead_letters(&self, backend: &necro_core::BoxBackend) {
+        if let Some(server) = &self.metrics {
+            server.attach_dead_letters(backend.clone());
+        }
     }
 
     /// Prints the run's one-line summary on stderr: a JSON log line under `--json-logs`, plain

@@ -140,3 +140,33 @@ pub fn probe_value<'a>(dom: &'a str, key: &str) -> &'a str {
     let rest = &probe[at..];
     &rest[..rest.find([' ', '<']).unwrap_or(rest.len())]
 }
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The browser and its WebDriver (`/usr/bin/chromedriver`, Debian's `chromium-driver`), or
+/// `None` (test skipped) when either is missing outside CI.
+pub fn chromium_and_driver_or_skip() -> Option<(&'static str, &'static str)> {
+    let bin = chromium_or_skip()?;
+    if Path::new(CHROMEDRIVER).exists() {
+        return Some((bin, CHROMEDRIVER));
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true but {CHROMEDRIVER} is missing (apt-get install -y chromium-driver)"
+    );
+    eprintln!("SKIPPED: {CHROMEDRIVER} not installed");
+    None
+}
+
+/// The command-line flags every headless Chromium of these tests starts with (plus a fresh
+/// `--user-data-dir`).
+pub const HEADLESS_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];
