@@ -59,17 +59,20 @@ impl RedisBackend {
         RedisConfig::builder_from_env()
     }
 
-    /// Connects the pool and the reading connection, and creates the consumer group (and the
-    /// stream) if they do not exist yet (unless
-    /// [`create_group(false)`](RedisConfigBuilder::create_group)).
+    /// Connects the pool and the reading connection, checks Redis's `maxmemory-policy` (see
+    /// [`EvictionCheck`](crate::EvictionCheck)), creates the consumer group (and the stream)
+    /// if they do not exist yet, and starts the retention task (both unless
+    /// [`create_group(false)`](RedisConfigBuilder::create_group); see
+    /// [`RetentionPolicy`](crate::RetentionPolicy)).
     ///
     /// # Errors
-    /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, or the
+    /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, may
+    /// evict the streams under [`EvictionCheck::Refuse`](crate::EvictionCheck::Refuse), or the
     /// group cannot be created. Its message masks the password.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
-        Ok(Self {
-            inner: Arc::new(Inner::connect(config).await?),
-        })
+        let inner = Arc::new(Inner::connect(config).await?);
+        crate::trim::spawn(&inner);
+        Ok(Self { inner })
     }
 
     /// The validated configuration (its `Debug` masks the password).

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 pub use crate::redis_url::mask_url;
 use crate::redis_url::validate_url;
+use crate::retention::RetentionPolicy;
 
 /// The default stream key, shared with the Python NecroStack.
 pub const DEFAULT_STREAM_KEY: &str = "necrostack:events";
@@ -49,6 +50,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | `connect_timeout` | 10 s |
 /// | `python_compatible` | false (see [`RedisConfigBuilder::python_compatible`]) |
 /// | `create_group` | true (see [`RedisConfigBuilder::create_group`]) |
+/// | `retention` | on: see [`RetentionPolicy`] |
 ///
 /// `Debug` masks the password.
 #[derive(Clone)]
@@ -70,6 +72,7 @@ pub struct RedisConfig {
     pub(crate) connect_timeout: Duration,
     pub(crate) python_compatible: bool,
     pub(crate) create_group: bool,
+    pub(crate) retention: RetentionPolicy,
 }
 
 impl RedisConfig {
@@ -174,6 +177,12 @@ impl RedisConfig {
     pub fn create_group(&self) -> bool {
         self.create_group
     }
+
+    /// The retention policy ([`RedisConfigBuilder::retention`]).
+    #[must_use]
+    pub fn retention(&self) -> &RetentionPolicy {
+        &self.retention
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -195,6 +204,7 @@ impl fmt::Debug for RedisConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("python_compatible", &self.python_compatible)
             .field("create_group", &self.create_group)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -238,6 +248,7 @@ pub struct RedisConfigBuilder {
     connect_timeout: Duration,
     python_compatible: bool,
     create_group: bool,
+    retention: RetentionPolicy,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -271,6 +282,7 @@ impl RedisConfigBuilder {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             python_compatible: false,
             create_group: true,
+            retention: RetentionPolicy::new(),
         }
     }
 
@@ -345,7 +357,8 @@ impl RedisConfigBuilder {
 
     /// Trims the main stream to about `n` entries on every `XADD` (`MAXLEN ~ n`).
     ///
-    /// Off by default: trimming may drop entries that are still pending.
+    /// Off by default: it may drop entries that are still pending. Prefer the
+    /// [`retention`](Self::retention) policy, which never does.
     pub fn max_len(mut self, n: u64) -> Self {
         self.max_len = Some(n);
         self
@@ -388,6 +401,13 @@ impl RedisConfigBuilder {
     /// a group on `NOGROUP`. A backend that never pulls adds no consumer to the group.
     pub fn create_group(mut self, on: bool) -> Self {
         self.create_group = on;
+        self
+    }
+
+    /// How much acknowledged history and how many dead letters to keep (default
+    /// [`RetentionPolicy::new`]: on, bounded, never past an entry a group still needs).
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.retention = policy;
         self
     }
 
@@ -442,6 +462,7 @@ impl RedisConfigBuilder {
                 return Err(out_of_range(option, format!("{d:?}"), "at least 1 ms"));
             }
         }
+        self.retention.validate()?;
         Ok(RedisConfig {
             redis_url: self.redis_url,
             masked_url,
@@ -460,6 +481,7 @@ impl RedisConfigBuilder {
             connect_timeout: self.connect_timeout,
             python_compatible: self.python_compatible,
             create_group: self.create_group,
+            retention: self.retention,
         })
     }
 }

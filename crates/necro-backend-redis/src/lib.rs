@@ -76,6 +76,7 @@ mod dlq;
 mod entry;
 mod env;
 mod error;
+mod floor;
 mod health;
 mod inspect;
 mod python;
@@ -85,7 +86,9 @@ mod reclaim;
 mod record;
 mod redis_url;
 mod replay;
+mod retention;
 mod stats;
+mod trim;
 
 pub use backend::RedisBackend;
 pub use config::{
@@ -97,9 +100,14 @@ pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
+pub use floor::{FloorHold, SafeFloor};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};
 pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
+pub use retention::{
+    DEFAULT_DLQ_MAX_ENTRIES, DEFAULT_RETENTION_MAX_AGE, DEFAULT_RETENTION_MAX_ENTRIES,
+    DEFAULT_TRIM_INTERVAL, EvictionCheck, RetentionPolicy,
+};
 pub use stats::RedisStats;
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
