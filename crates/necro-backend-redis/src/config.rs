@@ -179,7 +179,6 @@ impl RedisConfig {
     }
 
     /// The retention policy ([`RedisConfigBuilder::retention`]).
-    #[must_use]
     pub fn retention(&self) -> &RetentionPolicy {
         &self.retention
     }

@@ -39,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) cap: XCap,
     pub(crate) counters: Arc<Counters>,
     pub(crate) claim: Mutex<ClaimState>,
+    /// Where the stream's end was at each retention tick (`trim.rs`).
+    pub(crate) marks: Mutex<crate::trim::Marks>,
     closed: AtomicBool,
     listeners: Vec<JoinHandle<()>>,
 }
@@ -166,6 +168,7 @@ impl Inner {
                 next_check: Instant::now(),
                 rescan: false,
             }),
+            marks: Mutex::new(crate::trim::Marks::default()),
             closed: AtomicBool::new(false),
             listeners,
             pool,

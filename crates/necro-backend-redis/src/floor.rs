@@ -127,7 +127,7 @@ pub(crate) fn safe_floor(groups: &[GroupNeeds], ignore: &[String]) -> Floor {
     }
     let lowest = groups
         .iter()
-        .filter(|g| !ignore.iter().any(|i| *i == g.name))
+        .filter(|g| !ignore.contains(&g.name))
         .map(|g| (g.floor(), g))
         .min_by_key(|((id, _), _)| *id);
     match lowest {

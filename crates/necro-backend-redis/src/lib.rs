@@ -109,6 +109,7 @@ pub use retention::{
     DEFAULT_TRIM_INTERVAL, EvictionCheck, RetentionPolicy,
 };
 pub use stats::RedisStats;
+pub use trim::TrimReport;
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
 /// where the spine, both backends and the Redis client are all at hand.

@@ -6,7 +6,7 @@
 //! (or closing) ends it.
 
 use std::collections::VecDeque;
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
 use fred::clients::Client;
@@ -15,13 +15,16 @@ use fred::types::{CustomCommand, Value};
 use necro_core::BackendError;
 use tracing::{debug, warn};
 
+use crate::backend::RedisBackend;
 use crate::connect::Inner;
-use crate::entry::{flat_pairs, value_string, value_u64};
+use crate::entry::{EntryId, flat_pairs, value_string, value_u64};
 use crate::error::{backend_error, is_nogroup, unexpected_reply};
+use crate::floor::SafeFloor;
 use crate::floor::{Floor, GroupNeeds, StreamId, safe_floor, trim_target};
 
-/// KEYS[1] the lease, KEYS[2] the stream; ARGV[1] this consumer, ARGV[2] the lease in ms.
-/// Takes or renews the lease (the holder keeps it while it lives), then answers
+/// KEYS[1] the lease, KEYS[2] the stream; ARGV[1] this consumer, ARGV[2] the lease in ms,
+/// ARGV[3] `force` to leave the lease alone and answer as its holder. Takes or renews the
+/// lease (the holder keeps it while it lives), then answers
 /// `{held, length, entries_added, last_generated_id, server_ms}`; `length` is -1 for a
 /// missing stream and `entries_added` -1 before Redis 7.0. Only numbers and ids leave the
 /// server, never the entries `XINFO STREAM` shows.
@@ -29,7 +32,9 @@ const TICK: &str = r"
 local t = redis.call('TIME')
 local held = 0
 local cur = redis.call('GET', KEYS[1])
-if cur == ARGV[1] then
+if ARGV[3] == 'force' then
+  held = 1
+elseif cur == ARGV[1] then
   redis.call('PEXPIRE', KEYS[1], ARGV[2])
   held = 1
 elseif not cur then
@@ -93,6 +98,40 @@ impl Marks {
     }
 }
 
+/// What one retention pass ([`RedisBackend::trim`]) found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TrimReport {
+    /// Entries removed from the main stream.
+    pub trimmed: u64,
+    /// The `MINID` the stream was trimmed at (entries below it went), if it was trimmed.
+    pub trimmed_to: Option<EntryId>,
+    /// What holds trimming back: the group whose needs are the oldest (`None` without
+    /// groups, or when every group is ignored).
+    pub floor: Option<SafeFloor>,
+    /// The main stream's length after the pass.
+    pub length: u64,
+    /// Dead letters dropped by the dead-letter stream's bound.
+    pub dlq_dropped: u64,
+}
+
+impl RedisBackend {
+    /// Runs one retention pass now, whether or not this worker holds the trim lease: trims
+    /// the main stream at the smaller of the safe floor and the retention bound, and bounds
+    /// the dead-letter stream, as the background task does every
+    /// [`interval`](crate::RetentionPolicy::interval). Safe alongside any other worker's
+    /// pass (see `docs/redis.md`, "Retention"). The count bound applies once this backend
+    /// has watched `max_entries` entries being added.
+    ///
+    /// # Errors
+    /// [`BackendError::Closed`] after [`close`](Self::close); another [`BackendError`] if
+    /// Redis could not be reached or answered in an unexpected shape.
+    pub async fn trim(&self) -> Result<TrimReport, BackendError> {
+        self.inner.check_open()?;
+        Ok(self.inner.trim_pass(true).await?.unwrap_or_default())
+    }
+}
+
 /// What one tick of the script answered.
 struct Tick {
     held: bool,
@@ -112,7 +151,6 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
     let weak: Weak<Inner> = Arc::downgrade(inner);
     let interval = policy.interval;
     tokio::spawn(async move {
-        let mut marks = Marks::default();
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut failing = false;
@@ -122,8 +160,8 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
             if inner.check_open().is_err() {
                 break;
             }
-            match inner.trim_pass(&mut marks).await {
-                Ok(()) => failing = false,
+            match inner.trim_pass(false).await {
+                Ok(_) => failing = false,
                 Err(e) if !failing => {
                     failing = true;
                     warn!(stream = %inner.config.stream_key(), error = %necro_core::error_chain(&e), "retention pass failed; will try again");
@@ -137,17 +175,29 @@ pub(crate) fn spawn(inner: &Arc<Inner>) {
 }
 
 impl Inner {
-    /// One pass: the lease and the mark, then (holder only) the trims.
-    pub(crate) async fn trim_pass(&self, marks: &mut Marks) -> Result<(), BackendError> {
+    /// One pass: the lease and the mark, then (holder only, or always when `force`d) the
+    /// trims. `None` when another worker holds the lease.
+    pub(crate) async fn trim_pass(&self, force: bool) -> Result<Option<TrimReport>, BackendError> {
         let policy = &self.config.retention;
         let client = self.pool.next();
-        let tick = self.tick(client).await?;
-        if let Some(added) = tick.added {
-            marks.observe(added, tick.last);
-        }
+        let tick = self.tick(client, force).await?;
+        let by_count = {
+            let mut marks = self.marks.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(added) = tick.added {
+                marks.observe(added, tick.last);
+            }
+            policy
+                .max_entries
+                .zip(tick.added)
+                .and_then(|(keep, added)| marks.cut(added, keep))
+        };
         if !tick.held {
-            return Ok(());
+            return Ok(None);
         }
+        let mut report = TrimReport {
+            length: tick.length.unwrap_or(0),
+            ..TrimReport::default()
+        };
         if policy.trims_stream()
             && let Some(length) = tick.length
         {
@@ -162,10 +212,6 @@ impl Inner {
                 let age = u64::try_from(age.as_millis()).unwrap_or(u64::MAX);
                 StreamId::from_millis(tick.now_ms.saturating_sub(age))
             });
-            let by_count = policy
-                .max_entries
-                .zip(tick.added)
-                .and_then(|(keep, added)| marks.cut(added, keep));
             let retention = by_age.max(by_count);
             let mut trimmed = 0;
             if let Some(to) = trim_target(&floor, retention)
@@ -175,8 +221,12 @@ impl Inner {
                     .xtrim(client, self.stream.clone(), "MINID", to.to_string())
                     .await?;
                 self.counters.trimmed(trimmed);
+                report.trimmed_to = Some(EntryId::from(to.to_string()));
             }
+            report.trimmed = trimmed;
+            report.length = length.saturating_sub(trimmed);
             if let Floor::At(at, held) = &floor {
+                report.floor = Some(held.clone());
                 self.counters
                     .floor_age(Duration::from_millis(tick.now_ms.saturating_sub(at.ms)));
                 debug!(stream = %self.config.stream_key(), floor = %at, group = %held.group, trimmed, "retention pass");
@@ -185,14 +235,14 @@ impl Inner {
                 .gauges(None, Some(length.saturating_sub(trimmed)));
         }
         if policy.bounds_dlq() {
-            self.bound_dlq(client, tick.now_ms).await?;
+            report.dlq_dropped = self.bound_dlq(client, tick.now_ms).await?;
         }
-        Ok(())
+        Ok(Some(report))
     }
 
     /// Drops the dead letters beyond the bound (count first, then age), counting and
     /// logging every drop.
-    async fn bound_dlq(&self, client: &Client, now_ms: u64) -> Result<(), BackendError> {
+    async fn bound_dlq(&self, client: &Client, now_ms: u64) -> Result<u64, BackendError> {
         let policy = &self.config.retention;
         let mut dropped = 0;
         if let Some(n) = policy.dlq_max_entries {
@@ -217,10 +267,10 @@ impl Inner {
                 "dropped the oldest dead letters: the dead-letter stream was over its retention bound"
             );
         }
-        Ok(())
+        Ok(dropped)
     }
 
-    async fn tick(&self, client: &Client) -> Result<Tick, BackendError> {
+    async fn tick(&self, client: &Client, force: bool) -> Result<Tick, BackendError> {
         let lease_ms = u64::try_from(self.config.retention.lease().as_millis()).unwrap_or(u64::MAX);
         let args: Vec<Value> = vec![
             TICK.into(),
@@ -229,6 +279,7 @@ impl Inner {
             self.config.stream_key().into(),
             self.consumer.as_str().into(),
             lease_ms.to_string().into(),
+            if force { "force" } else { "lease" }.into(),
         ];
         let reply: Value = client
             .custom(CustomCommand::new_static("EVAL", None::<u16>, false), args)
