@@ -73,6 +73,7 @@ mod config;
 mod connect;
 mod consumers;
 mod dlq;
+mod dlq_bound;
 mod entry;
 mod env;
 mod error;
@@ -98,6 +99,7 @@ pub use config::{
 };
 pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
+pub use dlq_bound::DlqOverBound;
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, WriteOutcomeUnknown};
 pub use floor::{FloorHold, SafeFloor};
