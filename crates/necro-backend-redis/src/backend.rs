@@ -16,6 +16,7 @@ use crate::consumers::PruneReport;
 use crate::entry::EntryId;
 use crate::error::{ConnectError, backend_error};
 use crate::stats::RedisStats;
+use crate::trim::TrimReport;
 
 /// A NecroStack backend on Redis Streams: durable, shared by any number of workers through a
 /// consumer group, at-least-once.
@@ -162,6 +163,23 @@ impl RedisBackend {
     /// could not be reached or refused the script.
     pub async fn prune_consumers(&self, min_idle: Duration) -> Result<PruneReport, BackendError> {
         self.inner.prune_consumers(min_idle).await
+    }
+}
+
+impl RedisBackend {
+    /// Runs one retention pass now, whether or not this worker holds the trim lease: trims
+    /// the main stream at the smaller of the safe floor and the retention bound, and bounds
+    /// the dead-letter stream, as the background task does every
+    /// [`interval`](crate::RetentionPolicy::interval). Safe alongside any other worker's
+    /// pass (see `docs/redis.md`, "Retention"). The count bound applies once this backend
+    /// has watched `max_entries` entries being added.
+    ///
+    /// # Errors
+    /// [`BackendError::Closed`] after [`close`](Self::close); another [`BackendError`] if
+    /// Redis could not be reached or answered in an unexpected shape.
+    pub async fn trim(&self) -> Result<TrimReport, BackendError> {
+        self.inner.check_open()?;
+        Ok(self.inner.trim_pass(true).await?.unwrap_or_default())
     }
 }
 

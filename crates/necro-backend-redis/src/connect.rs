@@ -40,7 +40,7 @@ pub(crate) struct Inner {
     pub(crate) counters: Arc<Counters>,
     pub(crate) claim: Mutex<ClaimState>,
     /// Where the stream's end was at each retention tick (`trim.rs`).
-    pub(crate) marks: Mutex<crate::trim::Marks>,
+    pub(crate) marks: Mutex<crate::floor::Marks>,
     closed: AtomicBool,
     listeners: Vec<JoinHandle<()>>,
 }
@@ -168,7 +168,7 @@ impl Inner {
                 next_check: Instant::now(),
                 rescan: false,
             }),
-            marks: Mutex::new(crate::trim::Marks::default()),
+            marks: Mutex::new(crate::floor::Marks::default()),
             closed: AtomicBool::new(false),
             listeners,
             pool,

@@ -26,7 +26,10 @@
 //! (`XGROUP SETID` moving a group backwards, or a group created later at `0`, ask for entries
 //! that may already be gone: the floor protects the groups that exist, where they are.)
 //! The model test below checks this with two trimmers interleaved with deliveries and acks.
+//!
+//! [`Marks`] turn the count bound into an id: where the stream's end was at each interval.
 
+use std::collections::VecDeque;
 use std::fmt;
 
 use crate::entry::EntryId;
@@ -155,6 +158,48 @@ pub(crate) fn trim_target(floor: &Floor, retention: Option<StreamId>) -> Option<
     }
 }
 
+/// The most marks kept; past it every other one goes (the count bound gets coarser, never
+/// unsafe).
+const MAX_MARKS: usize = 4096;
+
+/// Where the stream's end was at each interval: `(entries_added, last_generated_id)`, the
+/// logical number of an entry and its id. Trimming at a mark's id keeps exactly the entries
+/// added since (plus the mark itself), which is how a count bound becomes a `MINID`.
+#[derive(Debug, Default)]
+pub(crate) struct Marks {
+    marks: VecDeque<(u64, StreamId)>,
+}
+
+impl Marks {
+    /// Notes the stream's end. A smaller count than the last mark means the stream was
+    /// deleted and made again: the old marks mean nothing.
+    pub(crate) fn observe(&mut self, added: u64, last: StreamId) {
+        match self.marks.back() {
+            Some(&(a, _)) if a == added => return,
+            Some(&(a, _)) if a > added => self.marks.clear(),
+            _ => {}
+        }
+        self.marks.push_back((added, last));
+        if self.marks.len() > MAX_MARKS {
+            let kept: VecDeque<_> = self.marks.iter().copied().step_by(2).collect();
+            self.marks = kept;
+        }
+    }
+
+    /// The newest mark that keeps at least `keep` entries of the `added` so far, dropping
+    /// the older ones (they will never be chosen again: `added` only grows).
+    pub(crate) fn cut(&mut self, added: u64, keep: u64) -> Option<StreamId> {
+        let limit = (added + 1).checked_sub(keep)?;
+        while self.marks.len() > 1 && self.marks[1].0 <= limit {
+            self.marks.pop_front();
+        }
+        self.marks
+            .front()
+            .filter(|(a, _)| *a <= limit)
+            .map(|(_, id)| *id)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +217,37 @@ mod tests {
             oldest_pending: pending.map(id),
             lag: None,
         }
+    }
+
+    #[test]
+    fn marks_turn_a_count_into_an_id() {
+        let mut m = Marks::default();
+        assert_eq!(m.cut(0, 10), None);
+        // Entry k has id k: marks at 100, 200, 300 entries added.
+        for a in [100, 200, 200, 300] {
+            m.observe(a, id(a));
+        }
+        // 300 added, keep 150: the newest mark with at least 150 after it is 100.
+        assert_eq!(m.cut(300, 150), Some(id(100)));
+        // Keep 100: mark 200 keeps entries 200..=300, 101 of them.
+        assert_eq!(m.cut(300, 100), Some(id(200)));
+        // Older marks are gone now; asking for more keeps nothing to trim at.
+        assert_eq!(m.cut(300, 250), None);
+        assert_eq!(m.cut(50, 100), None);
+        // A stream made again starts over.
+        m.observe(5, id(5));
+        assert_eq!(m.cut(5, 1), Some(id(5)));
+    }
+
+    #[test]
+    fn marks_stay_bounded() {
+        let mut m = Marks::default();
+        for a in 1..=10_000u64 {
+            m.observe(a, id(a));
+        }
+        assert!(m.marks.len() <= MAX_MARKS);
+        let cut = m.cut(10_000, 5_000).unwrap();
+        assert!(cut <= id(5_001), "{cut}");
     }
 
     #[test]

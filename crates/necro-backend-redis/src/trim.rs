@@ -3,9 +3,8 @@
 //! needs, trims the main stream at the smaller of the safe floor (`floor.rs`) and the retention
 //! bound, and bounds the dead-letter stream. It runs on a task of its own, so pulls, acks and
 //! commits never wait for it, and it holds the backend only weakly: dropping the last handle
-//! (or closing) ends it.
+//! (or closing) ends it. [`TrimReport`] is what a pass (`RedisBackend::trim`) answers.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Duration;
 
@@ -15,7 +14,6 @@ use fred::types::{CustomCommand, Value};
 use necro_core::BackendError;
 use tracing::{debug, warn};
 
-use crate::backend::RedisBackend;
 use crate::connect::Inner;
 use crate::entry::{EntryId, flat_pairs, value_string, value_u64};
 use crate::error::{backend_error, is_nogroup, unexpected_reply};
@@ -56,49 +54,7 @@ end
 return out
 ";
 
-/// The most marks kept; past it every other one goes (the count bound gets coarser, never
-/// unsafe).
-const MAX_MARKS: usize = 4096;
-
-/// Where the stream's end was at each interval: `(entries_added, last_generated_id)`, the
-/// logical number of an entry and its id. Trimming at a mark's id keeps exactly the entries
-/// added since (plus the mark itself), which is how a count bound becomes a `MINID`.
-#[derive(Debug, Default)]
-pub(crate) struct Marks {
-    marks: VecDeque<(u64, StreamId)>,
-}
-
-impl Marks {
-    /// Notes the stream's end. A smaller count than the last mark means the stream was
-    /// deleted and made again: the old marks mean nothing.
-    pub(crate) fn observe(&mut self, added: u64, last: StreamId) {
-        match self.marks.back() {
-            Some(&(a, _)) if a == added => return,
-            Some(&(a, _)) if a > added => self.marks.clear(),
-            _ => {}
-        }
-        self.marks.push_back((added, last));
-        if self.marks.len() > MAX_MARKS {
-            let kept: VecDeque<_> = self.marks.iter().copied().step_by(2).collect();
-            self.marks = kept;
-        }
-    }
-
-    /// The newest mark that keeps at least `keep` entries of the `added` so far, dropping
-    /// the older ones (they will never be chosen again: `added` only grows).
-    pub(crate) fn cut(&mut self, added: u64, keep: u64) -> Option<StreamId> {
-        let limit = (added + 1).checked_sub(keep)?;
-        while self.marks.len() > 1 && self.marks[1].0 <= limit {
-            self.marks.pop_front();
-        }
-        self.marks
-            .front()
-            .filter(|(a, _)| *a <= limit)
-            .map(|(_, id)| *id)
-    }
-}
-
-/// What one retention pass ([`RedisBackend::trim`]) found and did.
+/// What one retention pass ([`RedisBackend::trim`](crate::RedisBackend::trim)) found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct TrimReport {
@@ -113,23 +69,6 @@ pub struct TrimReport {
     pub length: u64,
     /// Dead letters dropped by the dead-letter stream's bound.
     pub dlq_dropped: u64,
-}
-
-impl RedisBackend {
-    /// Runs one retention pass now, whether or not this worker holds the trim lease: trims
-    /// the main stream at the smaller of the safe floor and the retention bound, and bounds
-    /// the dead-letter stream, as the background task does every
-    /// [`interval`](crate::RetentionPolicy::interval). Safe alongside any other worker's
-    /// pass (see `docs/redis.md`, "Retention"). The count bound applies once this backend
-    /// has watched `max_entries` entries being added.
-    ///
-    /// # Errors
-    /// [`BackendError::Closed`] after [`close`](Self::close); another [`BackendError`] if
-    /// Redis could not be reached or answered in an unexpected shape.
-    pub async fn trim(&self) -> Result<TrimReport, BackendError> {
-        self.inner.check_open()?;
-        Ok(self.inner.trim_pass(true).await?.unwrap_or_default())
-    }
 }
 
 /// What one tick of the script answered.
@@ -402,41 +341,6 @@ fn parse_tick(reply: Value) -> Option<Tick> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn id(n: u64) -> StreamId {
-        StreamId::from_millis(n)
-    }
-
-    #[test]
-    fn marks_turn_a_count_into_an_id() {
-        let mut m = Marks::default();
-        assert_eq!(m.cut(0, 10), None);
-        // Entry k has id k: marks at 100, 200, 300 entries added.
-        for a in [100, 200, 200, 300] {
-            m.observe(a, id(a));
-        }
-        // 300 added, keep 150: the newest mark with at least 150 after it is 100.
-        assert_eq!(m.cut(300, 150), Some(id(100)));
-        // Keep 100: mark 200 keeps entries 200..=300, 101 of them.
-        assert_eq!(m.cut(300, 100), Some(id(200)));
-        // Older marks are gone now; asking for more keeps nothing to trim at.
-        assert_eq!(m.cut(300, 250), None);
-        assert_eq!(m.cut(50, 100), None);
-        // A stream made again starts over.
-        m.observe(5, id(5));
-        assert_eq!(m.cut(5, 1), Some(id(5)));
-    }
-
-    #[test]
-    fn marks_stay_bounded() {
-        let mut m = Marks::default();
-        for a in 1..=10_000u64 {
-            m.observe(a, id(a));
-        }
-        assert!(m.marks.len() <= MAX_MARKS);
-        let cut = m.cut(10_000, 5_000).unwrap();
-        assert!(cut <= id(5_001), "{cut}");
-    }
 
     #[test]
     fn tick_replies_read_or_are_refused() {
