@@ -64,7 +64,18 @@
 //! - A malformed entry (no `event` field, not JSON, not a valid event) is dead-lettered with
 //!   the reason and acked; it never stops the consumer or the stream.
 //!
-//! `docs/redis.md` covers the failure model, the DLQ and running several workers.
+//! ## Retention
+//!
+//! Storage stays bounded by itself ([`RetentionPolicy`], on by default): a background task,
+//! run by one worker at a time under a short lease, trims the stream with `XTRIM … MINID` at
+//! the smaller of the *safe floor* (no entry pending in any group, or not yet delivered to it,
+//! is ever removed) and the retention bound (about 100,000 entries, 24 hours), and bounds the
+//! dead-letter stream (100,000 letters, every drop counted and logged). A group that stops
+//! consuming holds the floor back and shows in metrics, `health()` and `necro stats`
+//! ([`SafeFloor`]). `connect` warns about (or refuses) a `maxmemory-policy` that may evict the
+//! streams ([`EvictionCheck`]).
+//!
+//! `docs/redis.md` covers the failure model, retention, the DLQ and running several workers.
 #![forbid(unsafe_code)]
 
 mod backend;
