@@ -76,7 +76,6 @@ async fn delete(url: &str, keys: &[String]) {
 
 /// The retention policy of the "retention on" rows: trims all through the run (the default
 /// keeps 100,000 entries, more than a bench run writes), every 100 ms.
-#[must_use]
 pub fn active_retention() -> RetentionPolicy {
     RetentionPolicy::new()
         .max_entries(1_000)
