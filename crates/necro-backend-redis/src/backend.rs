@@ -105,19 +105,20 @@ impl RedisBackend {
     }
 
     /// Deletes this backend's stream and its dead-letter stream, with every entry, the
-    /// consumer group and its pending entries. Meant for throwaway streams (tests, demos):
-    /// other workers on the same stream lose their work too.
+    /// consumer group and its pending entries, and the retention task's lease. Meant for
+    /// throwaway streams (tests, demos): other workers on the same stream lose their work too.
     ///
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn delete_streams(&self) -> Result<(), BackendError> {
         self.inner.check_open()?;
         let dlq = Key::from(self.inner.config.dlq_stream());
+        let lease = Key::from(format!("{}:trim-lease", self.inner.config.stream_key()));
         let _: Value = self
             .inner
             .pool
             .next()
-            .del(vec![self.inner.stream.clone(), dlq])
+            .del(vec![self.inner.stream.clone(), dlq, lease])
             .await
             .map_err(backend_error)?;
         Ok(())
