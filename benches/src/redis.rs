@@ -7,7 +7,7 @@ use std::time::Duration;
 use fred::prelude::{
     Builder, Client, ClientLike, Config, Error as FredError, KeysInterface, StreamsInterface, Value,
 };
-use necro_backend_redis::RedisBackend;
+use necro_backend_redis::{RedisBackend, RetentionPolicy};
 use necro_core::{Backend, Emit, Envelope, Event, organ_fn};
 use necro_spine::{BackendBreakerConfig, Spine};
 use tokio::sync::mpsc;
@@ -74,8 +74,17 @@ async fn delete(url: &str, keys: &[String]) {
     }
 }
 
-async fn backend(url: &str, key: &str, batch: usize) -> RedisBackend {
+/// The retention policy of the "retention on" rows: trims all through the run (the default
+/// keeps 100,000 entries, more than a bench run writes), every 100 ms.
+pub fn active_retention() -> RetentionPolicy {
+    RetentionPolicy::new()
+        .max_entries(1_000)
+        .interval(Duration::from_millis(100))
+}
+
+async fn backend(url: &str, key: &str, batch: usize, retention: RetentionPolicy) -> RedisBackend {
     RedisBackend::builder(url)
+        .retention(retention)
         .stream_key(key)
         .consumer_group("bench")
         .consumer_name("bench-1")
@@ -95,9 +104,23 @@ async fn backend(url: &str, key: &str, batch: usize) -> RedisBackend {
 /// # Panics
 /// When Redis fails during the run.
 pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize, concurrency: usize) -> Run {
+    necro_chain_with(url, roots, batch, concurrency, RetentionPolicy::new()).await
+}
+
+/// As [`necro_chain`], with the given retention policy (the default's is on).
+///
+/// # Panics
+/// When Redis fails during the run.
+pub async fn necro_chain_with(
+    url: &str,
+    roots: Vec<Event>,
+    batch: usize,
+    concurrency: usize,
+    retention: RetentionPolicy,
+) -> Run {
     let n = roots.len() as u64;
     let key = fresh_key("chain");
-    let backend = backend(url, &key, batch).await;
+    let backend = backend(url, &key, batch, retention).await;
     for chunk in roots.chunks(1000) {
         backend
             .enqueue(chunk.iter().cloned().map(Envelope::new).collect())
@@ -114,7 +137,15 @@ pub async fn necro_chain(url: &str, roots: Vec<Event>, batch: usize, concurrency
     let elapsed = start.elapsed();
     assert_eq!(stats.processed, n * 3, "every chain step ran");
     let _ = backend.close().await;
-    delete(url, &[key.clone(), format!("{key}:dlq")]).await;
+    delete(
+        url,
+        &[
+            key.clone(),
+            format!("{key}:dlq"),
+            format!("{key}:trim-lease"),
+        ],
+    )
+    .await;
     Run {
         events: stats.processed,
         elapsed,
@@ -205,8 +236,21 @@ pub async fn raw_chain(url: &str, roots: &[Event], batch: usize) -> Run {
 /// # Panics
 /// When Redis fails during the run.
 pub async fn necro_latency(url: &str, samples: usize, warmup: usize) -> Latency {
+    necro_latency_with(url, samples, warmup, RetentionPolicy::new()).await
+}
+
+/// As [`necro_latency`], with the given retention policy.
+///
+/// # Panics
+/// When Redis fails during the run.
+pub async fn necro_latency_with(
+    url: &str,
+    samples: usize,
+    warmup: usize,
+    retention: RetentionPolicy,
+) -> Latency {
     let key = fresh_key("latency");
-    let backend = backend(url, &key, 64).await;
+    let backend = backend(url, &key, 64, retention).await;
     let (ack_tx, mut ack_rx) = mpsc::unbounded_channel();
     let (entry_tx, mut entry_rx) = mpsc::unbounded_channel::<Instant>();
     let spine =
@@ -243,7 +287,15 @@ pub async fn necro_latency(url: &str, samples: usize, warmup: usize) -> Latency 
     spine.shutdown_handle().shutdown();
     runner.await.expect("runner").expect("run");
     let _ = backend.close().await;
-    delete(url, &[key.clone(), format!("{key}:dlq")]).await;
+    delete(
+        url,
+        &[
+            key.clone(),
+            format!("{key}:dlq"),
+            format!("{key}:trim-lease"),
+        ],
+    )
+    .await;
     Latency::of(&out)
 }
 

@@ -183,9 +183,11 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
         async move { redis::available(&url).await }
     }) {
         Ok(()) => match redis_scenarios(sizes, &rt, &url) {
-            Ok((chain, latency)) => {
+            Ok((chain, latency, retention)) => {
                 out.insert("redis_chain".into(), chain);
                 out.insert("redis_latency".into(), latency);
+                out.insert("redis_chain_retention".into(), retention.0);
+                out.insert("redis_latency_retention".into(), retention.1);
             }
             Err(why) => {
                 // Redis answered at first and failed during the run: say so, keep going.
@@ -194,6 +196,8 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
                     "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
                 });
                 out.insert("redis_chain".into(), failed.clone());
+                out.insert("redis_chain_retention".into(), failed.clone());
+                out.insert("redis_latency_retention".into(), failed.clone());
                 out.insert("redis_latency".into(), failed);
             }
         },
@@ -203,6 +207,8 @@ pub fn run(sizes: &Sizes, rss: &dyn Fn(u64, bool) -> Result<u64, String>) -> Val
                 "measured": Value::Null, "baseline": Value::Null, "ratio": Value::Null,
             });
             out.insert("redis_chain".into(), skipped.clone());
+            out.insert("redis_chain_retention".into(), skipped.clone());
+            out.insert("redis_latency_retention".into(), skipped.clone());
             out.insert("redis_latency".into(), skipped);
         }
     }
@@ -258,7 +264,7 @@ fn redis_scenarios(
     sizes: &Sizes,
     rt: &tokio::runtime::Runtime,
     url: &str,
-) -> Result<(Value, Value), String> {
+) -> Result<(Value, Value, (Value, Value)), String> {
     let mut by_batch = Vec::new();
     let mut headline = None;
     for &(batch, roots) in &sizes.redis_chain {
@@ -320,7 +326,82 @@ fn redis_scenarios(
         Duration::from_millis(1),
         Duration::from_millis(3),
     );
-    Ok((chain, lat))
+    Ok((chain, lat, retention_rows(sizes, rt, url)?))
+}
+
+/// The Redis chain (headline batch, one runner) and the one-event hop with the retention
+/// policy trimming all through the run, against the same with `keep_everything()`, runs
+/// interleaved in the same process.
+fn retention_rows(
+    sizes: &Sizes,
+    rt: &tokio::runtime::Runtime,
+    url: &str,
+) -> Result<(Value, Value), String> {
+    use necro_backend_redis::RetentionPolicy;
+    let batch = sizes.redis_headline_batch;
+    let roots = sizes
+        .redis_chain
+        .iter()
+        .find(|(b, _)| *b == batch)
+        .or(sizes.redis_chain.last())
+        .map_or(1_000, |(_, r)| *r);
+    let (mut on, mut off) = (Vec::new(), Vec::new());
+    for _ in 0..sizes.reps.min(2) {
+        let u = url.to_owned();
+        off.push(try_run_on(rt, async move {
+            redis::necro_chain_with(
+                &u,
+                memory::roots(roots),
+                batch,
+                1,
+                RetentionPolicy::keep_everything(),
+            )
+            .await
+        })?);
+        let u = url.to_owned();
+        on.push(try_run_on(rt, async move {
+            redis::necro_chain_with(
+                &u,
+                memory::roots(roots),
+                batch,
+                1,
+                redis::active_retention(),
+            )
+            .await
+        })?);
+    }
+    let mut chain = throughput("events/s", "(none)", best(&on), best(&off), None);
+    chain["baseline_is"] =
+        json!("the same chain with RetentionPolicy::keep_everything(), same run");
+    chain["ratio_of"] = json!("off");
+    chain["batch_size"] = json!(batch);
+    chain["retention"] = json!("max_entries 1000, interval 100 ms: trims all through the run");
+    let s = sizes.redis_latency_samples;
+    let warm = (s / 10).max(10);
+    let u = url.to_owned();
+    let lat_off = try_run_on(rt, async move {
+        redis::necro_latency_with(&u, s, warm, RetentionPolicy::keep_everything()).await
+    })?;
+    let u = url.to_owned();
+    let lat_on = try_run_on(rt, async move {
+        redis::necro_latency_with(&u, s, warm, redis::active_retention()).await
+    })?;
+    let us = |d: Duration| round(d.as_secs_f64() * 1e6);
+    let hop = json!({
+        "unit": "µs (enqueue to ack, p50)",
+        "claim": "(none)",
+        "measured": us(lat_on.ack.p50),
+        "baseline": us(lat_off.ack.p50),
+        "baseline_is": "the same hop with RetentionPolicy::keep_everything(), same run",
+        "ratio": round(lat_on.ack.p50.as_secs_f64() / lat_off.ack.p50.as_secs_f64().max(1e-9)),
+        "ratio_kind": "multiple of baseline latency (lower is better)",
+        "ratio_of": "off",
+        "samples": lat_on.ack.samples,
+        "p99": {"on": us(lat_on.ack.p99), "off": us(lat_off.ack.p99)},
+        "target": Value::Null,
+        "met": Value::Null,
+    });
+    Ok((chain, hop))
 }
 
 /// The trading example: orders/s with settlement latency off (against its matching engine
@@ -589,6 +670,14 @@ pub fn table(report: &Value) -> String {
     row("memory_latency", "memory latency".into());
     row("redis_chain", "Redis chain A→B→C".into());
     row("redis_latency", "Redis latency".into());
+    row(
+        "redis_chain_retention",
+        "Redis chain, retention on/off".into(),
+    );
+    row(
+        "redis_latency_retention",
+        "Redis hop, retention on/off".into(),
+    );
     row(
         "trading",
         format!("trading orders (c={})", report["trading"]["concurrency"]),

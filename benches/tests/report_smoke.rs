@@ -28,6 +28,8 @@ fn quick_json_report_has_every_scenario() {
         "memory_latency",
         "redis_chain",
         "redis_latency",
+        "redis_chain_retention",
+        "redis_latency_retention",
         "trading",
     ] {
         let s = &report[name];

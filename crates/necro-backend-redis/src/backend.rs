@@ -16,6 +16,7 @@ use crate::consumers::PruneReport;
 use crate::entry::EntryId;
 use crate::error::{ConnectError, backend_error};
 use crate::stats::RedisStats;
+use crate::trim::TrimReport;
 
 /// A NecroStack backend on Redis Streams: durable, shared by any number of workers through a
 /// consumer group, at-least-once.
@@ -59,17 +60,20 @@ impl RedisBackend {
         RedisConfig::builder_from_env()
     }
 
-    /// Connects the pool and the reading connection, and creates the consumer group (and the
-    /// stream) if they do not exist yet (unless
-    /// [`create_group(false)`](RedisConfigBuilder::create_group)).
+    /// Connects the pool and the reading connection, checks Redis's `maxmemory-policy` (see
+    /// [`EvictionCheck`](crate::EvictionCheck)), creates the consumer group (and the stream)
+    /// if they do not exist yet, and starts the retention task (both unless
+    /// [`create_group(false)`](RedisConfigBuilder::create_group); see
+    /// [`RetentionPolicy`](crate::RetentionPolicy)).
     ///
     /// # Errors
-    /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, or the
+    /// [`ConnectError`] when Redis cannot be reached in time, refuses the credentials, may
+    /// evict the streams under [`EvictionCheck::Refuse`](crate::EvictionCheck::Refuse), or the
     /// group cannot be created. Its message masks the password.
     pub async fn connect(config: RedisConfig) -> Result<Self, ConnectError> {
-        Ok(Self {
-            inner: Arc::new(Inner::connect(config).await?),
-        })
+        let inner = Arc::new(Inner::connect(config).await?);
+        crate::trim::spawn(&inner);
+        Ok(Self { inner })
     }
 
     /// The validated configuration (its `Debug` masks the password).
@@ -101,19 +105,20 @@ impl RedisBackend {
     }
 
     /// Deletes this backend's stream and its dead-letter stream, with every entry, the
-    /// consumer group and its pending entries. Meant for throwaway streams (tests, demos):
-    /// other workers on the same stream lose their work too.
+    /// consumer group and its pending entries, and the retention task's lease. Meant for
+    /// throwaway streams (tests, demos): other workers on the same stream lose their work too.
     ///
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached.
     pub async fn delete_streams(&self) -> Result<(), BackendError> {
         self.inner.check_open()?;
         let dlq = Key::from(self.inner.config.dlq_stream());
+        let lease = Key::from(format!("{}:trim-lease", self.inner.config.stream_key()));
         let _: Value = self
             .inner
             .pool
             .next()
-            .del(vec![self.inner.stream.clone(), dlq])
+            .del(vec![self.inner.stream.clone(), dlq, lease])
             .await
             .map_err(backend_error)?;
         Ok(())
@@ -159,6 +164,23 @@ impl RedisBackend {
     /// could not be reached or refused the script.
     pub async fn prune_consumers(&self, min_idle: Duration) -> Result<PruneReport, BackendError> {
         self.inner.prune_consumers(min_idle).await
+    }
+}
+
+impl RedisBackend {
+    /// Runs one retention pass now, whether or not this worker holds the trim lease: trims
+    /// the main stream at the smaller of the safe floor and the retention bound, and bounds
+    /// the dead-letter stream, as the background task does every
+    /// [`interval`](crate::RetentionPolicy::interval). Safe alongside any other worker's
+    /// pass (see `docs/redis.md`, "Retention"). The count bound applies once this backend
+    /// has watched `max_entries` entries being added.
+    ///
+    /// # Errors
+    /// [`BackendError::Closed`] after [`close`](Self::close); another [`BackendError`] if
+    /// Redis could not be reached or answered in an unexpected shape.
+    pub async fn trim(&self) -> Result<TrimReport, BackendError> {
+        self.inner.check_open()?;
+        Ok(self.inner.trim_pass(true).await?.unwrap_or_default())
     }
 }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use crate::error::ConfigError;
 pub use crate::redis_url::mask_url;
 use crate::redis_url::validate_url;
+use crate::retention::RetentionPolicy;
 
 /// The default stream key, shared with the Python NecroStack.
 pub const DEFAULT_STREAM_KEY: &str = "necrostack:events";
@@ -49,6 +50,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// | `connect_timeout` | 10 s |
 /// | `python_compatible` | false (see [`RedisConfigBuilder::python_compatible`]) |
 /// | `create_group` | true (see [`RedisConfigBuilder::create_group`]) |
+/// | `retention` | on: see [`RetentionPolicy`] |
 ///
 /// `Debug` masks the password.
 #[derive(Clone)]
@@ -71,6 +73,7 @@ pub struct RedisConfig {
     pub(crate) python_compatible: bool,
     pub(crate) create_group: bool,
     pub(crate) tls: Option<crate::tls::TlsOptions>,
+    pub(crate) retention: RetentionPolicy,
 }
 
 impl RedisConfig {
@@ -175,6 +178,11 @@ impl RedisConfig {
     pub fn create_group(&self) -> bool {
         self.create_group
     }
+
+    /// The retention policy ([`RedisConfigBuilder::retention`]).
+    pub fn retention(&self) -> &RetentionPolicy {
+        &self.retention
+    }
 }
 
 impl fmt::Debug for RedisConfig {
@@ -197,6 +205,7 @@ impl fmt::Debug for RedisConfig {
             .field("python_compatible", &self.python_compatible)
             .field("create_group", &self.create_group)
             .field("tls", &self.tls)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -241,6 +250,7 @@ pub struct RedisConfigBuilder {
     python_compatible: bool,
     create_group: bool,
     tls: Option<crate::tls::TlsOptions>,
+    retention: RetentionPolicy,
 }
 
 impl fmt::Debug for RedisConfigBuilder {
@@ -275,6 +285,7 @@ impl RedisConfigBuilder {
             python_compatible: false,
             create_group: true,
             tls: None,
+            retention: RetentionPolicy::new(),
         }
     }
 
@@ -349,7 +360,8 @@ impl RedisConfigBuilder {
 
     /// Trims the main stream to about `n` entries on every `XADD` (`MAXLEN ~ n`).
     ///
-    /// Off by default: trimming may drop entries that are still pending.
+    /// Off by default: it may drop entries that are still pending. Prefer the
+    /// [`retention`](Self::retention) policy, which never does.
     pub fn max_len(mut self, n: u64) -> Self {
         self.max_len = Some(n);
         self
@@ -398,6 +410,13 @@ impl RedisConfigBuilder {
     /// TLS settings of a `rediss://` URL: a CA file, a client certificate ([`TlsOptions`](crate::TlsOptions)).
     pub fn tls(mut self, options: crate::tls::TlsOptions) -> Self {
         self.tls = Some(options);
+        self
+    }
+
+    /// How much acknowledged history and how many dead letters to keep (default
+    /// [`RetentionPolicy::new`]: on, bounded, never past an entry a group still needs).
+    pub fn retention(mut self, policy: RetentionPolicy) -> Self {
+        self.retention = policy;
         self
     }
 
@@ -453,6 +472,7 @@ impl RedisConfigBuilder {
                 return Err(out_of_range(option, format!("{d:?}"), "at least 1 ms"));
             }
         }
+        self.retention.validate()?;
         Ok(RedisConfig {
             redis_url: self.redis_url,
             masked_url,
@@ -472,6 +492,7 @@ impl RedisConfigBuilder {
             python_compatible: self.python_compatible,
             create_group: self.create_group,
             tls: self.tls,
+            retention: self.retention,
         })
     }
 }

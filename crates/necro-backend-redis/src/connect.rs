@@ -11,13 +11,15 @@ use fred::error::Error as FredError;
 use fred::interfaces::{ClientLike, EventInterface, StreamsInterface};
 use fred::types::config::ReconnectPolicy;
 use fred::types::streams::{XCap, XCapKind, XCapTrim};
-use fred::types::{Builder, Key, Value};
+use fred::types::{Builder, CustomCommand, Key, Value};
 use necro_core::BackendError;
 use tokio::task::JoinHandle;
-use tracing::{debug, info};
+use tracing::{debug, info, warn};
 
 use crate::config::RedisConfig;
+use crate::entry::{flat_pairs, value_string};
 use crate::error::{ConnectError, NoPermission, TlsRefusal, backend_error, is_busygroup};
+use crate::retention::{EvictionCheck, evicts_streams};
 use crate::stats::Counters;
 
 /// What all clones of a `RedisBackend` share: the validated configuration, the connections,
@@ -37,6 +39,8 @@ pub(crate) struct Inner {
     pub(crate) cap: XCap,
     pub(crate) counters: Arc<Counters>,
     pub(crate) claim: Mutex<ClaimState>,
+    /// Where the stream's end was at each retention tick (`trim.rs`).
+    pub(crate) marks: Mutex<crate::floor::Marks>,
     closed: AtomicBool,
     listeners: Vec<JoinHandle<()>>,
 }
@@ -191,12 +195,18 @@ impl Inner {
                 next_check: Instant::now(),
                 rescan: false,
             }),
+            marks: Mutex::new(crate::floor::Marks::default()),
             closed: AtomicBool::new(false),
             listeners,
             pool,
             reader,
             config,
         };
+        if let Err(e) = inner.check_eviction().await {
+            let _ = inner.pool.quit().await;
+            let _ = inner.reader.quit().await;
+            return Err(e);
+        }
         if inner.config.create_group {
             inner
                 .ensure_group()
@@ -221,6 +231,50 @@ impl Inner {
             "connected to Redis"
         );
         Ok(inner)
+    }
+
+    /// Reads `maxmemory-policy` (`CONFIG GET`): a policy that may evict the stream keys is a
+    /// warning, or with [`EvictionCheck::Refuse`] an error. A server that refuses `CONFIG`
+    /// (managed services often do) is not checked.
+    async fn check_eviction(&self) -> Result<(), ConnectError> {
+        let check = self.config.retention.eviction_check;
+        if check == EvictionCheck::Off {
+            return Ok(());
+        }
+        let reply: Result<Value, FredError> = self
+            .pool
+            .next()
+            .custom(
+                CustomCommand::new_static("CONFIG", None::<u16>, false),
+                vec!["GET", "maxmemory-policy"],
+            )
+            .await;
+        let policy = match reply {
+            Ok(v) => flat_pairs(v)
+                .into_iter()
+                .find(|(k, _)| k == "maxmemory-policy")
+                .and_then(|(_, v)| value_string(&v)),
+            Err(e) => {
+                debug!(url = %self.config.masked_url(), error = %e, "cannot read maxmemory-policy; not checked");
+                None
+            }
+        };
+        let Some(policy) = policy.filter(|p| evicts_streams(p)) else {
+            return Ok(());
+        };
+        if check == EvictionCheck::Refuse {
+            return Err(ConnectError::EvictionPolicy {
+                url: self.config.masked_url().to_owned(),
+                policy,
+            });
+        }
+        warn!(
+            url = %self.config.masked_url(),
+            stream = %self.config.stream_key(),
+            maxmemory_policy = %policy,
+            "Redis may evict the stream keys under memory pressure, losing events silently; use noeviction (or a volatile-* policy), or EvictionCheck::Refuse to refuse such a server"
+        );
+        Ok(())
     }
 
     /// Creates the consumer group at the start of the stream (and the stream itself) unless

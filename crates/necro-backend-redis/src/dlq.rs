@@ -83,7 +83,7 @@ pub(crate) fn lost(batch: &[Replayable], replayed: &[(EntryId, EntryId)]) -> Vec
 /// ```
 #[derive(Debug, Clone, Copy)]
 pub struct DlqStream<'a> {
-    backend: &'a RedisBackend,
+    pub(crate) backend: &'a RedisBackend,
 }
 
 impl RedisBackend {

@@ -135,6 +135,17 @@ pub enum ConnectError {
         #[source]
         source: NoPermission,
     },
+    /// Redis's `maxmemory-policy` may evict the stream keys, and the retention policy says
+    /// to refuse ([`EvictionCheck::Refuse`](crate::EvictionCheck::Refuse)).
+    #[error(
+        "Redis at {url} has maxmemory-policy {policy}, which may evict the stream keys and lose events silently; use noeviction (or a volatile-* policy)"
+    )]
+    EvictionPolicy {
+        /// The URL with its password masked.
+        url: String,
+        /// The policy Redis reported.
+        policy: String,
+    },
     /// The consumer group could not be created.
     #[error("could not create consumer group {group:?} on stream {stream:?}: {source}")]
     Group {

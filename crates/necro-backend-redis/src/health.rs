@@ -9,6 +9,7 @@ use necro_core::{Health, HealthReport, error_chain};
 use crate::backend::RedisBackend;
 use crate::entry::{flat_pairs, value_string, value_u64};
 use crate::error::RedisError;
+use crate::floor::{Floor, FloorHold, safe_floor};
 
 impl Health for RedisBackend {
     /// `PING` (its round trip is the latency), then the group is created if missing (so a
@@ -16,8 +17,12 @@ impl Health for RedisBackend {
     ///
     /// Details: `stream`, `group`, `consumer`, `stream_length`, `pending`, `lag` (entries not
     /// yet read by the group; `null` when Redis cannot tell), `consumers`, `last_delivered_id`,
-    /// `dlq_stream`, `dlq_length`, `reconnections`. Also sets the `necro_redis_pending` and
-    /// `necro_redis_stream_length` gauges.
+    /// `dlq_stream`, `dlq_length`, `reconnections`, and what holds trimming back:
+    /// `trim_floor` (the oldest entry some group still needs), `trim_floor_group`,
+    /// `trim_floor_hold` (`pending` or `undelivered`) and `trim_floor_lag` (see
+    /// [`SafeFloor`](crate::SafeFloor); absent without groups). A group that stopped consuming
+    /// shows here; it does not make the backend unhealthy. Also sets the `necro_redis_pending`
+    /// and `necro_redis_stream_length` gauges.
     async fn health(&self) -> HealthReport {
         let inner = &self.inner;
         let cfg = &inner.config;
@@ -105,6 +110,27 @@ impl Health for RedisBackend {
             .detail("dlq_stream", cfg.dlq_stream())
             .detail("dlq_length", value_u64(&dlq_length))
             .detail("reconnections", self.stats().reconnections);
+        // What holds trimming back (`XINFO GROUPS` again, then the `XPENDING` summaries).
+        match inner.group_needs(client).await {
+            Ok(needs) => {
+                if let Floor::At(_, floor) = safe_floor(&needs, &cfg.retention.ignore_groups) {
+                    report = report
+                        .detail("trim_floor", floor.id.as_str())
+                        .detail("trim_floor_group", floor.group)
+                        .detail(
+                            "trim_floor_hold",
+                            match floor.hold {
+                                FloorHold::Pending => "pending",
+                                FloorHold::Undelivered => "undelivered",
+                            },
+                        )
+                        .detail("trim_floor_lag", floor.lag);
+                }
+            }
+            Err(e) => {
+                report = report.detail("trim_floor_error", error_chain(&e));
+            }
+        }
         report.latency = Some(latency);
         report
     }

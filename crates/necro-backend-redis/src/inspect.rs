@@ -12,6 +12,7 @@ use necro_core::BackendError;
 use crate::backend::RedisBackend;
 use crate::entry::{EntryId, entry_id_millis, flat_pairs, value_string, value_u64};
 use crate::error::{backend_error, unexpected_reply};
+use crate::floor::{Floor, GroupNeeds, SafeFloor, StreamId, safe_floor};
 
 /// What [`RedisBackend::inspect`] found on the backend's stream.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -31,6 +32,9 @@ pub struct StreamInfo {
     pub dlq_length: u64,
     /// Every consumer group of the main stream (`XINFO GROUPS`), in Redis's order.
     pub groups: Vec<GroupInfo>,
+    /// What holds trimming back: the group whose needs are the oldest (`None` without
+    /// groups, or when the backend's retention policy ignores them all).
+    pub floor: Option<SafeFloor>,
 }
 
 impl StreamInfo {
@@ -77,7 +81,8 @@ impl RedisBackend {
     /// Looks at the backend's stream without changing anything: whether it and its dead-letter
     /// stream exist, their lengths, and every consumer group with its consumers (one pipeline
     /// of `EXISTS`/`XLEN`/`TIME`, then `XINFO GROUPS`, then per group `XINFO CONSUMERS` and the
-    /// `XPENDING` summary). What the `necro stats` command shows.
+    /// `XPENDING` summary), and the trim floor they make. What the `necro stats` command
+    /// shows.
     ///
     /// # Errors
     /// A [`BackendError`] if Redis could not be reached or answered in an unexpected shape.
@@ -121,6 +126,7 @@ impl RedisBackend {
             dlq_exists: value_u64(&dlq_exists).unwrap_or(0) > 0,
             dlq_length: value_u64(&dlq_length).unwrap_or(0),
             groups: Vec::new(),
+            floor: None,
         };
         if !info.exists {
             return Ok(info);
@@ -163,6 +169,22 @@ impl RedisBackend {
                 consumers: parse_consumers(consumers)?,
                 name,
             });
+        }
+        let needs: Vec<GroupNeeds> = info
+            .groups
+            .iter()
+            .map(|g| GroupNeeds {
+                name: g.name.clone(),
+                last_delivered: g.last_delivered_id.as_deref().and_then(StreamId::parse),
+                oldest_pending: g
+                    .oldest_pending
+                    .as_ref()
+                    .map(|id| StreamId::parse(id.as_str()).unwrap_or(StreamId::ZERO)),
+                lag: g.lag,
+            })
+            .collect();
+        if let Floor::At(_, floor) = safe_floor(&needs, &inner.config.retention.ignore_groups) {
+            info.floor = Some(floor);
         }
         Ok(info)
     }

@@ -64,7 +64,18 @@
 //! - A malformed entry (no `event` field, not JSON, not a valid event) is dead-lettered with
 //!   the reason and acked; it never stops the consumer or the stream.
 //!
-//! `docs/redis.md` covers the failure model, the DLQ and running several workers.
+//! ## Retention
+//!
+//! Storage stays bounded by itself ([`RetentionPolicy`], on by default): a background task,
+//! run by one worker at a time under a short lease, trims the stream with `XTRIM … MINID` at
+//! the smaller of the *safe floor* (no entry pending in any group, or not yet delivered to it,
+//! is ever removed) and the retention bound (about 100,000 entries, 24 hours), and bounds the
+//! dead-letter stream (100,000 letters, every drop counted and logged). A group that stops
+//! consuming holds the floor back and shows in metrics, `health()` and `necro stats`
+//! ([`SafeFloor`]). `connect` warns about (or refuses) a `maxmemory-policy` that may evict the
+//! streams ([`EvictionCheck`]).
+//!
+//! `docs/redis.md` covers the failure model, retention, the DLQ and running several workers.
 #![forbid(unsafe_code)]
 
 mod backend;
@@ -73,9 +84,11 @@ mod config;
 mod connect;
 mod consumers;
 mod dlq;
+mod dlq_bound;
 mod entry;
 mod env;
 mod error;
+mod floor;
 #[doc(hidden)]
 pub mod fuzzing;
 mod health;
@@ -88,8 +101,10 @@ mod reclaim;
 mod record;
 mod redis_url;
 mod replay;
+mod retention;
 mod stats;
 mod tls;
+mod trim;
 
 pub use backend::RedisBackend;
 pub use config::{
@@ -99,13 +114,20 @@ pub use config::{
 };
 pub use consumers::PruneReport;
 pub use dlq::{DlqStream, ReplayAllReport};
+pub use dlq_bound::DlqOverBound;
 pub use entry::EntryId;
 pub use error::{ConfigError, ConnectError, NoPermission, TlsRefusal, WriteOutcomeUnknown};
+pub use floor::{FloorHold, SafeFloor};
 pub use inspect::{ConsumerInfo, GroupInfo, StreamInfo};
 pub use python::{PythonCompatError, python_payload_size};
 pub use record::DlqEntry;
+pub use retention::{
+    DEFAULT_DLQ_MAX_ENTRIES, DEFAULT_RETENTION_MAX_AGE, DEFAULT_RETENTION_MAX_ENTRIES,
+    DEFAULT_TRIM_INTERVAL, EvictionCheck, RetentionPolicy,
+};
 pub use stats::RedisStats;
 pub use tls::TlsOptions;
+pub use trim::TrimReport;
 
 /// The repository's README: its Rust blocks compile (the first also runs) as doctests here,
 /// where the spine, both backends and the Redis client are all at hand.

@@ -27,6 +27,10 @@ pub struct RedisStats {
     pub reconnections: u64,
     /// Pending entries claimed from an idle consumer (or after a nack) and delivered again.
     pub recovered: u64,
+    /// Entries this backend removed from the main stream by the retention policy.
+    pub trimmed: u64,
+    /// Dead letters this backend dropped by the dead-letter stream's retention bound.
+    pub dlq_dropped: u64,
 }
 
 /// The metric names, from the contract in `necro_core::telemetry::redis`.
@@ -40,6 +44,10 @@ pub(crate) const RECONNECTIONS: &str = telemetry::RECONNECTIONS.name;
 pub(crate) const RECOVERED: &str = telemetry::RECOVERED.name;
 pub(crate) const PENDING: &str = telemetry::PENDING.name;
 pub(crate) const STREAM_LENGTH: &str = telemetry::STREAM_LENGTH.name;
+pub(crate) const TRIMMED: &str = telemetry::TRIMMED.name;
+pub(crate) const TRIM_FLOOR_AGE: &str = telemetry::TRIM_FLOOR_AGE.name;
+pub(crate) const GROUP_LAG: &str = telemetry::GROUP_LAG.name;
+pub(crate) const DLQ_DROPPED: &str = telemetry::DLQ_DROPPED.name;
 
 /// The live counters, shared with the reconnection listeners.
 #[derive(Debug)]
@@ -54,6 +62,8 @@ pub(crate) struct Counters {
     headers_ignored: AtomicU64,
     reconnections: AtomicU64,
     recovered: AtomicU64,
+    trimmed: AtomicU64,
+    dlq_dropped: AtomicU64,
 }
 
 impl Counters {
@@ -69,6 +79,8 @@ impl Counters {
             headers_ignored: AtomicU64::new(0),
             reconnections: AtomicU64::new(0),
             recovered: AtomicU64::new(0),
+            trimmed: AtomicU64::new(0),
+            dlq_dropped: AtomicU64::new(0),
         }
     }
 
@@ -110,6 +122,26 @@ impl Counters {
         self.bump(&self.recovered, Some(RECOVERED), n);
     }
 
+    pub(crate) fn trimmed(&self, n: u64) {
+        self.bump(&self.trimmed, Some(TRIMMED), n);
+    }
+    pub(crate) fn dlq_dropped(&self, n: u64) {
+        self.bump(&self.dlq_dropped, Some(DLQ_DROPPED), n);
+    }
+
+    /// The age of the trim floor.
+    pub(crate) fn floor_age(&self, age: std::time::Duration) {
+        metrics::gauge!(TRIM_FLOOR_AGE, "stream" => Arc::clone(&self.stream))
+            .set(age.as_secs_f64());
+    }
+
+    /// One group's lag.
+    pub(crate) fn group_lag(&self, group: &str, lag: u64) {
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!(GROUP_LAG, "stream" => Arc::clone(&self.stream), "group" => group.to_owned())
+            .set(lag as f64);
+    }
+
     pub(crate) fn gauges(&self, pending: Option<u64>, length: Option<u64>) {
         #[allow(clippy::cast_precision_loss)]
         {
@@ -134,6 +166,8 @@ impl Counters {
             headers_ignored: get(&self.headers_ignored),
             reconnections: get(&self.reconnections),
             recovered: get(&self.recovered),
+            trimmed: get(&self.trimmed),
+            dlq_dropped: get(&self.dlq_dropped),
         }
     }
 }

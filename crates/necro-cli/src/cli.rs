@@ -94,6 +94,26 @@ pub(crate) enum DlqCommand {
   necro dlq purge --kind malformed --dry-run
   necro dlq purge --all --yes")]
     Purge(ActArgs),
+    /// What the dead-letter retention bound would drop next (oldest first); drops nothing.
+    /// Give the bound your workers run with (default: the library's, 100,000 letters, no age).
+    #[command(after_help = "Examples:
+  necro dlq bound
+  necro dlq bound --max-entries 5000 --max-age 30days --limit 20")]
+    Bound(BoundArgs),
+}
+
+/// `necro dlq bound`.
+#[derive(Debug, Args)]
+pub(crate) struct BoundArgs {
+    /// The count bound (`RetentionPolicy::dlq_max_entries`).
+    #[arg(long, default_value_t = necro_backend_redis::DEFAULT_DLQ_MAX_ENTRIES)]
+    pub(crate) max_entries: u64,
+    /// The age bound (`RetentionPolicy::dlq_max_age`; `30m`, `2h`, `30days`), if any.
+    #[arg(long, value_parser = parse_duration, value_name = "DURATION")]
+    pub(crate) max_age: Option<Duration>,
+    /// Show at most this many of the letters that would go.
+    #[arg(long, default_value_t = 10)]
+    pub(crate) limit: usize,
 }
 
 /// `necro consumers …`.

@@ -4,9 +4,9 @@
 
 use std::time::Duration;
 
-use necro_backend_redis::{RedisBackend, StreamInfo};
+use necro_backend_redis::{RedisBackend, RetentionPolicy, StreamInfo};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Command, DlqCommand};
 use crate::error::CliError;
 
 /// Connects to the stream the options name (`create_group(false)`: nothing is created) and
@@ -17,6 +17,7 @@ pub(crate) async fn open(cli: &Cli) -> Result<(RedisBackend, StreamInfo), CliErr
         .stream_key(cli.stream.as_str())
         .consumer_group(cli.group.as_str())
         .create_group(false)
+        .retention(retention(cli))
         .pool_size(1)
         .connect_timeout(Duration::from_secs(5))
         .command_timeout(Duration::from_secs(30))
@@ -28,6 +29,17 @@ pub(crate) async fn open(cli: &Cli) -> Result<(RedisBackend, StreamInfo), CliErr
             let _ = backend.close().await;
             Err(e)
         }
+    }
+}
+
+/// The retention policy the command reasons about: `necro dlq bound`'s bound, else the
+/// default (the CLI never trims: with `create_group(false)` no retention task runs).
+fn retention(cli: &Cli) -> RetentionPolicy {
+    match &cli.command {
+        Command::Dlq(DlqCommand::Bound(args)) => RetentionPolicy::new()
+            .dlq_max_entries(args.max_entries)
+            .dlq_max_age(args.max_age),
+        _ => RetentionPolicy::new(),
     }
 }
 

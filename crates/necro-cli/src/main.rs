@@ -2,7 +2,8 @@
 //!
 //! NecroStack's operator command line, on the Redis backend: `necro stats` shows a stream,
 //! its consumer groups and consumers; `necro dlq list|show|replay|purge` finds, reads,
-//! replays and purges dead letters; `necro consumers prune` removes the consumers that
+//! replays and purges dead letters, `necro dlq bound` shows what the dead-letter retention
+//! bound would drop next; `necro consumers prune` removes the consumers that
 //! crashed workers left behind. `necro --help` and every subcommand's `--help` have examples;
 //! `docs/operations.md` walks through "events are failing".
 //!
@@ -62,6 +63,7 @@ async fn run(cli: Cli) -> Result<String, CliError> {
         Command::Dlq(DlqCommand::Purge(args)) => {
             act::act(&backend, act::Action::Purge, args, cli.json).await
         }
+        Command::Dlq(DlqCommand::Bound(args)) => stats::bound(&backend, args, cli.json).await,
         Command::Consumers(ConsumersCommand::Prune(args)) => {
             consumers::prune(&backend, &info, args, cli.json).await
         }

@@ -1,13 +1,35 @@
-//! `necro stats`: the stream, its dead letters, every consumer group with its pending count,
-//! lag and oldest pending entry, and every consumer's pending count and idle time.
+//! `necro stats`: the stream, its dead letters, the trim floor and the group that holds it,
+//! every consumer group with its pending count, lag and oldest pending entry, and every
+//! consumer's pending count and idle time; and `necro dlq bound`: what the dead-letter
+//! retention bound would drop next.
 
 use std::fmt::Write;
 
-use necro_backend_redis::StreamInfo;
+use necro_backend_redis::{FloorHold, RedisBackend, SafeFloor, StreamInfo};
 use serde_json::{Value, json};
 
+use crate::cli::BoundArgs;
 use crate::error::CliError;
-use crate::table::{duration, millis, table};
+use crate::table::{duration, millis, one_line, table};
+
+fn hold(floor: &SafeFloor) -> &'static str {
+    match floor.hold {
+        FloorHold::Pending => "pending",
+        FloorHold::Undelivered => "undelivered",
+        _ => "unknown",
+    }
+}
+
+fn floor_json(floor: Option<&SafeFloor>) -> Value {
+    floor.map_or(Value::Null, |f| {
+        json!({
+            "id": f.id.as_str(),
+            "group": f.group,
+            "hold": hold(f),
+            "lag": f.lag,
+        })
+    })
+}
 
 /// What `necro stats` prints, from what [`connect::open`](crate::connect::open) inspected.
 pub(crate) fn stats(info: &StreamInfo, json: bool) -> Result<String, CliError> {
@@ -26,6 +48,20 @@ pub(crate) fn stats(info: &StreamInfo, json: bool) -> Result<String, CliError> {
         "dead letters  {} (in {})",
         info.dlq_length, info.dlq_stream
     );
+    if let Some(f) = &info.floor {
+        let what = match f.hold {
+            FloorHold::Pending => "its oldest pending entry",
+            _ => "the last entry delivered to it",
+        };
+        let lag = f
+            .lag
+            .map_or_else(|| "unknown".to_owned(), |l| l.to_string());
+        let _ = writeln!(
+            out,
+            "trim floor    {} (held by group {}: {what}; lag {lag})",
+            f.id, f.group
+        );
+    }
     if info.groups.is_empty() {
         let _ = writeln!(out, "groups        none");
     }
@@ -89,6 +125,64 @@ fn as_json(info: &StreamInfo) -> Value {
         "length": info.length,
         "dlq_stream": info.dlq_stream,
         "dlq_length": info.dlq_length,
+        "trim_floor": floor_json(info.floor.as_ref()),
         "groups": groups,
     })
+}
+
+/// What `necro dlq bound` prints.
+pub(crate) async fn bound(
+    backend: &RedisBackend,
+    args: &BoundArgs,
+    json: bool,
+) -> Result<String, CliError> {
+    let report = backend.dlq().over_bound(args.limit).await?;
+    if json {
+        let next: Vec<Value> = report
+            .next
+            .iter()
+            .map(|e| json!({"id": e.id.as_str(), "failed_at": e.failed_at, "reason": e.reason}))
+            .collect();
+        let v = json!({
+            "dlq_stream": backend.config().dlq_stream(),
+            "length": report.length,
+            "max_entries": report.max_entries,
+            "max_age_ms": report.max_age.map(millis),
+            "would_drop": report.would_drop,
+            "next": next,
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&v)?));
+    }
+    let mut out = String::new();
+    let age = report.max_age.map_or_else(
+        || "no age bound".to_owned(),
+        |a| format!("none older than {}", duration(a)),
+    );
+    let count = report
+        .max_entries
+        .map_or_else(|| "no count bound".to_owned(), |n| format!("at most {n}"));
+    let _ = writeln!(
+        out,
+        "dead letters  {} (in {})",
+        report.length,
+        backend.config().dlq_stream()
+    );
+    let _ = writeln!(out, "bound         {count}, {age}");
+    let _ = writeln!(out, "would drop    {}", report.would_drop);
+    if !report.next.is_empty() {
+        let rows: Vec<Vec<String>> = report
+            .next
+            .iter()
+            .map(|e| {
+                vec![
+                    e.id.to_string(),
+                    e.failed_at.clone(),
+                    one_line(&e.reason, 60),
+                ]
+            })
+            .collect();
+        let _ = writeln!(out, "\nnext to go, oldest first:");
+        out.push_str(&table(&["id", "failed at", "reason"], &rows));
+    }
+    Ok(out)
 }

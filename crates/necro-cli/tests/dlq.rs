@@ -263,3 +263,43 @@ fn bad_selections_are_one_error_line_and_change_nothing() {
     assert_eq!(ctx.xlen(&dlq), 1);
     assert_eq!(ctx.xlen(&ctx.stream.clone()), 0);
 }
+
+#[test]
+fn bound_shows_what_the_dead_letter_bound_would_drop_and_drops_nothing() {
+    let Some(mut ctx) = Ctx::shared("dlq-bound") else {
+        return;
+    };
+    let ids: Vec<String> = ["A", "B", "C"]
+        .iter()
+        .map(|t| ctx.python_dead_letter(t, &format!("failure {t}")))
+        .collect();
+    let v = json(&ctx.necro(&["--json", "dlq", "bound", "--max-entries", "1"]));
+    assert_eq!(v["length"], 3);
+    assert_eq!(v["max_entries"], 1);
+    assert_eq!(v["would_drop"], 2);
+    let next: Vec<&str> = v["next"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(next, [ids[0].as_str(), ids[1].as_str()]);
+
+    let text = ok(&ctx.necro(&["dlq", "bound", "--max-entries", "2", "--max-age", "1day"]));
+    for part in [
+        "dead letters  3",
+        "bound         at most 2, none older than",
+        "would drop    1",
+        "failure A",
+    ] {
+        assert!(text.contains(part), "{part:?} not in\n{text}");
+    }
+    assert!(!text.contains("failure B"), "{text}");
+    // The default bound drops nothing here; and nothing was dropped.
+    assert_eq!(
+        json(&ctx.necro(&["--json", "dlq", "bound"]))["would_drop"],
+        0
+    );
+    let dlq = ctx.dlq();
+    assert_eq!(ctx.xlen(&dlq), 3);
+}

@@ -75,6 +75,11 @@ fn stats_show_groups_consumers_lag_and_dead_letters() {
         .collect();
     assert_eq!(names, ["busy", "idle"]);
     assert_eq!(g["consumers"][0]["pending"], 1);
+    // `busy` holds the first entry: trimming may not pass it.
+    assert_eq!(v["trim_floor"]["group"], "g");
+    assert_eq!(v["trim_floor"]["hold"], "pending");
+    assert_eq!(v["trim_floor"]["id"], g["oldest_pending_id"]);
+    assert_eq!(v["trim_floor"]["lag"], 2);
 
     let text = ok(&ctx.necro(&["stats"]));
     for part in [
@@ -82,6 +87,8 @@ fn stats_show_groups_consumers_lag_and_dead_letters() {
         "dead letters  1",
         "group g",
         "lag             2",
+        "trim floor    ",
+        "(held by group g: its oldest pending entry; lag 2)",
         "busy",
         "idle",
     ] {

@@ -128,6 +128,13 @@ impl MetricDef {
         }
     }
 
+    /// The same metric in [`MetricUnit::Seconds`] (a gauge of an age, say).
+    #[must_use]
+    pub const fn in_seconds(mut self) -> Self {
+        self.unit = MetricUnit::Seconds;
+        self
+    }
+
     /// The same metric with no unit (a state code, say).
     #[must_use]
     pub const fn unitless(mut self) -> Self {
@@ -331,6 +338,32 @@ pub mod redis {
         "Entries in the stream.",
     );
 
+    /// Entries removed from the stream by the retention policy.
+    pub const TRIMMED: MetricDef = MetricDef::counter(
+        "necro_redis_trimmed_total",
+        &["stream"],
+        "Entries removed from the stream by the retention policy (never one a group still needs).",
+    );
+    /// How old the safe floor is: the oldest entry some consumer group still needs.
+    pub const TRIM_FLOOR_AGE: MetricDef = MetricDef::gauge(
+        "necro_redis_trim_floor_age_seconds",
+        &["stream"],
+        "Age of the oldest entry some consumer group still needs (the trim floor); it grows while a group stops consuming.",
+    )
+    .in_seconds();
+    /// Entries not yet delivered to a consumer group.
+    pub const GROUP_LAG: MetricDef = MetricDef::gauge(
+        "necro_redis_group_lag",
+        &["stream", "group"],
+        "Entries of the stream not yet delivered to the consumer group (XINFO GROUPS lag), per group.",
+    );
+    /// Dead letters dropped by the dead-letter stream's retention bound.
+    pub const DLQ_DROPPED: MetricDef = MetricDef::counter(
+        "necro_redis_dlq_dropped_total",
+        &["stream"],
+        "Dead letters dropped, oldest first, because the dead-letter stream was over its retention bound.",
+    );
+
     /// Every metric the Redis backend records.
     pub const METRICS: &[MetricDef] = &[
         ENQUEUED,
@@ -343,6 +376,10 @@ pub mod redis {
         RECOVERED,
         PENDING,
         STREAM_LENGTH,
+        TRIMMED,
+        TRIM_FLOOR_AGE,
+        GROUP_LAG,
+        DLQ_DROPPED,
     ];
 }
 

@@ -106,8 +106,8 @@ pub(crate) fn unique_key(test: &str) -> String {
     format!("necro-test:{test}:{suffix}")
 }
 
-/// One test's view of a Redis server: its URL and its own stream key, whose stream and
-/// dead-letter stream are deleted when this is dropped (even on panic).
+/// One test's view of a Redis server: its URL and its own stream key, whose stream,
+/// dead-letter stream and trim lease are deleted when this is dropped (even on panic).
 pub(crate) struct Ctx {
     pub(crate) url: String,
     pub(crate) stream: String,
@@ -182,7 +182,8 @@ impl Ctx {
 impl Drop for Ctx {
     fn drop(&mut self) {
         let dlq = self.dlq();
-        let _ = raw_command(&self.url, &["DEL", &self.stream, &dlq]);
+        let lease = format!("{}:trim-lease", self.stream);
+        let _ = raw_command(&self.url, &["DEL", &self.stream, &dlq, &lease]);
     }
 }
 
