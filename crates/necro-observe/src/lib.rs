@@ -57,6 +57,8 @@ mod cap;
 mod dead_letters;
 mod describe;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handle;
 mod html;
 mod logs;
