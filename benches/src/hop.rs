@@ -71,11 +71,17 @@ async fn command_stats(c: &Client) -> BTreeMap<String, u64> {
     out
 }
 
-/// Counts the commands `f` makes the server run.
-async fn counting<F: Future<Output = Run>>(url: &str, f: F) -> (Run, Commands) {
+/// Times `f`, which returns how many events it handled, and counts the commands it makes the
+/// server run.
+async fn counting<F: Future<Output = u64>>(url: &str, f: F) -> (Run, Commands) {
     let c = client(url).await.expect("connect to Redis");
     let before = command_stats(&c).await;
-    let run = f.await;
+    let start = Instant::now();
+    let events = f.await;
+    let run = Run {
+        events,
+        elapsed: start.elapsed(),
+    };
     let after = command_stats(&c).await;
     let _ = c.quit().await;
     let mut diff = BTreeMap::new();
@@ -117,7 +123,6 @@ pub async fn raw_produce(url: &str, n: u64) -> (Run, Commands) {
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
             for share in shares {
                 let c = c.clone();
@@ -132,15 +137,11 @@ pub async fn raw_produce(url: &str, n: u64) -> (Run, Commands) {
                 });
             }
             tasks.join_all().await;
-            Run {
-                events: n,
-                elapsed: start.elapsed(),
-            }
+            n
         }),
     )
     .await;
-    let _: Result<Value, _> = c.del(key.as_str()).await;
-    let _ = c.quit().await;
+    done_with(&c, &key).await;
     out
 }
 
@@ -166,7 +167,6 @@ pub async fn necro_send(url: &str, n: u64) -> (Run, Commands) {
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             let mut tasks = tokio::task::JoinSet::new();
             for share in shares {
                 let backend = backend.clone();
@@ -177,10 +177,7 @@ pub async fn necro_send(url: &str, n: u64) -> (Run, Commands) {
                 });
             }
             tasks.join_all().await;
-            Run {
-                events: n,
-                elapsed: start.elapsed(),
-            }
+            n
         }),
     )
     .await;
@@ -200,7 +197,6 @@ pub async fn raw_produce_batches(url: &str, n: u64, batch: usize) -> (Run, Comma
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             for chunk in events.chunks(batch.max(1)) {
                 let pipe = c.pipeline();
                 for json in chunk {
@@ -211,15 +207,11 @@ pub async fn raw_produce_batches(url: &str, n: u64, batch: usize) -> (Run, Comma
                 }
                 let _: Vec<Value> = pipe.all().await.expect("XADD batch");
             }
-            Run {
-                events: n,
-                elapsed: start.elapsed(),
-            }
+            n
         }),
     )
     .await;
-    let _: Result<Value, _> = c.del(key.as_str()).await;
-    let _ = c.quit().await;
+    done_with(&c, &key).await;
     out
 }
 
@@ -234,23 +226,25 @@ pub async fn necro_enqueue(url: &str, n: u64, batch: usize) -> (Run, Commands) {
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             for chunk in events.chunks(batch.max(1)) {
                 backend
                     .enqueue(chunk.iter().cloned().map(Envelope::new).collect())
                     .await
                     .expect("enqueue");
             }
-            Run {
-                events: n,
-                elapsed: start.elapsed(),
-            }
+            n
         }),
     )
     .await;
     let _ = backend.close().await;
     delete(url, &key).await;
     out
+}
+
+/// Deletes the raw scenario's key and closes its client.
+async fn done_with(c: &Client, key: &str) {
+    let _: Result<Value, _> = c.del(key).await;
+    let _ = c.quit().await;
 }
 
 async fn delete(url: &str, key: &str) {
@@ -280,7 +274,6 @@ pub async fn raw_hop(url: &str, n: u64, batch: usize) -> (Run, Commands) {
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             for share in shares {
                 let c = producer.clone();
                 let key = key.clone();
@@ -317,10 +310,7 @@ pub async fn raw_hop(url: &str, n: u64, batch: usize) -> (Run, Commands) {
                     .await
                     .expect("XACK");
             }
-            Run {
-                events: handled,
-                elapsed: start.elapsed(),
-            }
+            handled
         }),
     )
     .await;
@@ -372,7 +362,6 @@ pub async fn necro_hop(url: &str, n: u64, batch: usize, concurrency: usize) -> (
     let out = counting(
         url,
         Box::pin(async {
-            let start = Instant::now();
             let runner = tokio::spawn({
                 let spine = spine.clone();
                 async move { spine.run().await }
@@ -388,11 +377,7 @@ pub async fn necro_hop(url: &str, n: u64, batch: usize, concurrency: usize) -> (
             let _ = done_rx.await;
             spine.shutdown_handle().shutdown();
             let stats = runner.await.expect("runner").expect("run");
-            let elapsed = start.elapsed();
-            Run {
-                events: stats.processed,
-                elapsed,
-            }
+            stats.processed
         }),
     )
     .await;
