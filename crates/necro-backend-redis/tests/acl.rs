@@ -121,14 +121,7 @@ impl BackendFactory for AclRedis {
     }
 }
 
-/// The entries of `ACL LOG` (what was refused to whom), as text.
-async fn acl_log(server: &RedisServer) -> String {
-    match acl_log_value(server).await {
-        fred::types::Value::Array(entries) if entries.is_empty() => String::new(),
-        other => format!("{other:?}"),
-    }
-}
-
+/// The entries of `ACL LOG` (what was refused to whom).
 async fn acl_log_value(server: &RedisServer) -> fred::types::Value {
     let admin = support::admin(&server.url()).await;
     support::cmd(&admin, "ACL", &["LOG"]).await
